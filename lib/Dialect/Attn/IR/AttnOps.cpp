@@ -1,0 +1,194 @@
+//===- AttnOps.cpp - attn dialect ops ---------------------------*- C++ -*-===//
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+/// Prints a dimension the way tensor types spell it.
+static std::string dimToString(int64_t dim) {
+  return ShapedType::isDynamic(dim) ? "?" : std::to_string(dim);
+}
+
+/// Two dimensions agree unless both are static and differ.
+static bool dimsAgree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+//===----------------------------------------------------------------------===//
+// SdpaOp
+//===----------------------------------------------------------------------===//
+
+void SdpaOp::build(OpBuilder &builder, OperationState &state, Value query,
+                   Value key, Value value, Value mask, FloatAttr scale,
+                   bool causal, bool withLse) {
+  auto queryType = cast<RankedTensorType>(query.getType());
+  auto valueType = cast<RankedTensorType>(value.getType());
+  SmallVector<int64_t> outShape(queryType.getShape());
+  outShape.back() = valueType.getShape().back();
+  Type outType = RankedTensorType::get(outShape, queryType.getElementType());
+  Type lseType;
+  if (withLse)
+    lseType = RankedTensorType::get(queryType.getShape().drop_back(),
+                                    builder.getF32Type());
+  build(builder, state, outType, lseType, query, key, value, mask, scale,
+        causal);
+}
+
+float SdpaOp::getEffectiveScale() {
+  if (FloatAttr scale = getScaleAttr())
+    return scale.getValueAsDouble();
+  int64_t headDim = getQuery().getType().getShape().back();
+  return 1.0f / std::sqrt(static_cast<float>(headDim));
+}
+
+LogicalResult SdpaOp::verify() {
+  auto queryType = getQuery().getType();
+  auto keyType = getKey().getType();
+  auto valueType = getValue().getType();
+
+  auto checkRank4 = [&](RankedTensorType type, StringRef name,
+                        StringRef layout) -> LogicalResult {
+    if (type.getRank() == 4)
+      return success();
+    return emitOpError() << name << " must have rank 4 (" << layout
+                         << "), got rank " << type.getRank();
+  };
+  if (failed(checkRank4(queryType, "query", "[B, Hq, Lq, D]")) ||
+      failed(checkRank4(keyType, "key", "[B, Hkv, Lk, D]")) ||
+      failed(checkRank4(valueType, "value", "[B, Hkv, Lk, Dv]")))
+    return failure();
+
+  ArrayRef<int64_t> q = queryType.getShape();
+  ArrayRef<int64_t> k = keyType.getShape();
+  ArrayRef<int64_t> v = valueType.getShape();
+
+  // Head counts and head dims fix the loop structure: they must be static.
+  auto checkStatic = [&](int64_t dim, StringRef what) -> LogicalResult {
+    if (!ShapedType::isDynamic(dim))
+      return success();
+    return emitOpError() << what << " must be static";
+  };
+  if (failed(checkStatic(q[1], "query head count (dim 1)")) ||
+      failed(checkStatic(k[1], "key head count (dim 1)")) ||
+      failed(checkStatic(v[1], "value head count (dim 1)")) ||
+      failed(checkStatic(q[3], "query head dim (dim 3)")) ||
+      failed(checkStatic(k[3], "key head dim (dim 3)")) ||
+      failed(checkStatic(v[3], "value head dim (dim 3)")))
+    return failure();
+
+  if (k[1] != v[1])
+    return emitOpError() << "key heads (" << k[1]
+                         << ") and value heads (" << v[1] << ") differ";
+  if (k[1] == 0 || q[1] % k[1] != 0)
+    return emitOpError() << "query heads (" << q[1]
+                         << ") must be a multiple of key/value heads ("
+                         << k[1] << ")";
+  if (q[3] != k[3])
+    return emitOpError() << "query head dim (" << q[3]
+                         << ") does not match key head dim (" << k[3] << ")";
+  if (!dimsAgree(q[0], k[0]) || !dimsAgree(q[0], v[0]))
+    return emitOpError() << "batch sizes differ: query " << dimToString(q[0])
+                         << ", key " << dimToString(k[0]) << ", value "
+                         << dimToString(v[0]);
+  if (!dimsAgree(k[2], v[2]))
+    return emitOpError() << "key length (" << dimToString(k[2])
+                         << ") and value length (" << dimToString(v[2])
+                         << ") differ";
+
+  Type elementType = queryType.getElementType();
+  if (keyType.getElementType() != elementType ||
+      valueType.getElementType() != elementType)
+    return emitOpError() << "query, key and value element types differ: "
+                         << elementType << ", " << keyType.getElementType()
+                         << ", " << valueType.getElementType();
+
+  if (FloatAttr scale = getScaleAttr())
+    if (!std::isfinite(scale.getValueAsDouble()))
+      return emitOpError() << "scale must be finite";
+
+  // The output is [B, Hq, Lq, Dv] in the query's element type.
+  auto outputType = getOutput().getType();
+  if (outputType.getElementType() != elementType)
+    return emitOpError() << "output element type "
+                         << outputType.getElementType()
+                         << " does not match query element type "
+                         << elementType;
+  SmallVector<int64_t> expectedOut = {q[0], q[1], q[2], v[3]};
+  if (outputType.getRank() != 4 ||
+      !llvm::all_of(llvm::zip(outputType.getShape(), expectedOut),
+                    [](auto dims) {
+                      return dimsAgree(std::get<0>(dims), std::get<1>(dims));
+                    }))
+    return emitOpError() << "output shape must be [B, Hq, Lq, Dv] = ["
+                         << dimToString(q[0]) << ", " << q[1] << ", "
+                         << dimToString(q[2]) << ", " << v[3] << "], got "
+                         << outputType;
+
+  if (Value lse = getLse()) {
+    auto lseType = cast<RankedTensorType>(lse.getType());
+    ArrayRef<int64_t> expectedLse = q.drop_back();
+    if (lseType.getRank() != 3 ||
+        !llvm::all_of(llvm::zip(lseType.getShape(), expectedLse),
+                      [](auto dims) {
+                        return dimsAgree(std::get<0>(dims),
+                                         std::get<1>(dims));
+                      }))
+      return emitOpError() << "lse shape must be [B, Hq, Lq] = ["
+                           << dimToString(q[0]) << ", " << q[1] << ", "
+                           << dimToString(q[2]) << "], got " << lseType;
+  }
+
+  if (Value mask = getMask()) {
+    auto maskType = cast<RankedTensorType>(mask.getType());
+    if (maskType.getRank() < 2 || maskType.getRank() > 4)
+      return emitOpError() << "mask must have rank 2 to 4, got rank "
+                           << maskType.getRank();
+    // Broadcast aligned on the right against [B, Hq, Lq, Lk]; a static 1
+    // broadcasts, any other size must match.
+    SmallVector<int64_t> target = {q[0], q[1], q[2], k[2]};
+    ArrayRef<int64_t> m = maskType.getShape();
+    int64_t offset = 4 - maskType.getRank();
+    for (auto [i, dim] : llvm::enumerate(m)) {
+      int64_t want = target[offset + i];
+      if (dim == 1 || dimsAgree(dim, want))
+        continue;
+      return emitOpError() << "mask of shape " << maskType
+                           << " is not broadcastable to [B, Hq, Lq, Lk] = ["
+                           << dimToString(q[0]) << ", " << q[1] << ", "
+                           << dimToString(q[2]) << ", " << dimToString(k[2])
+                           << "]: dim " << i << " is " << dimToString(dim)
+                           << ", expected 1 or " << dimToString(want);
+    }
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// MergeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MergeOp::verify() {
+  auto outType = getOut1().getType();
+  auto lseType = getLse1().getType();
+  if (outType.getRank() < 1)
+    return emitOpError() << "outputs must have rank >= 1, got " << outType;
+  ArrayRef<int64_t> rows = outType.getShape().drop_back();
+  if (lseType.getRank() != static_cast<int64_t>(rows.size()) ||
+      !llvm::all_of(llvm::zip(lseType.getShape(), rows), [](auto dims) {
+        return dimsAgree(std::get<0>(dims), std::get<1>(dims));
+      }))
+    return emitOpError() << "lse shape " << lseType
+                         << " must be the output shape " << outType
+                         << " without its last dimension";
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "attn/Dialect/Attn/IR/AttnOps.cpp.inc"
