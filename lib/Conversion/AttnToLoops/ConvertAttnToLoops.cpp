@@ -136,6 +136,7 @@ private:
   }
 
   void emitWorkItem(Value blockIndex);
+  void emitPrefetchNextTile(Value next, Value keyEnd);
   void emitRowTileUpdate(Value r, Value k0, Value tileLen);
   void emitRowFinalize(Value r);
 
@@ -258,6 +259,7 @@ void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
     b.setInsertionPoint(tiles.getBody()->getTerminator());
     Value k0 = tiles.getInductionVar();
     Value tileLen = minIdx(idx(keyTile), sub(keyEnd, k0));
+    emitPrefetchNextTile(add(k0, tileLen), keyEnd);
     auto rows = scf::ForOp::create(b, idx(0), numRows, idx(1));
     b.setInsertionPoint(rows.getBody()->getTerminator());
     emitRowTileUpdate(rows.getInductionVar(), k0, tileLen);
@@ -267,6 +269,24 @@ void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(finalize.getBody()->getTerminator());
   emitRowFinalize(finalize.getInductionVar());
+}
+
+void SdpaLoopNestEmitter::emitPrefetchNextTile(Value next, Value keyEnd) {
+  // The rows of a block revisit the tile from cache; asking for the next
+  // tile now keeps memory busy while they do.
+  Value nextLen = minIdx(idx(keyTile), sub(keyEnd, next));
+  int64_t lineElems = 64 / (elementType.getIntOrFloatBitWidth() / 8);
+  auto keys = scf::ForOp::create(b, idx(0), nextLen, idx(1));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(keys.getBody()->getTerminator());
+  Value key = add(next, keys.getInductionVar());
+  for (Value buf : {keyBuf, valueBuf}) {
+    int64_t dim = cast<MemRefType>(buf.getType()).getDimSize(3);
+    for (int64_t c = 0; c < dim; c += lineElems)
+      memref::PrefetchOp::create(b, buf, ValueRange{batch, kvHead, key, idx(c)},
+                                 /*isWrite=*/false, /*localityHint=*/2,
+                                 /*isDataCache=*/true);
+  }
 }
 
 void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
