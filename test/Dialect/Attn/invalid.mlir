@@ -1,0 +1,246 @@
+// RUN: attn-opt %s -split-input-file -verify-diagnostics
+
+// Checks that a query of the wrong rank is named.
+func.func @query_rank(%q: tensor<4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                      %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{query must have rank 4 ([B, Hq, Lq, D]), got rank 3}}
+  %o = attn.sdpa %q, %k, %v : tensor<4x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that a key of the wrong rank is named.
+func.func @key_rank(%q: tensor<1x4x8x16xf32>, %k: tensor<4x8x16xf32>,
+                    %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{key must have rank 4 ([B, Hkv, Lk, D]), got rank 3}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<4x8x16xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that a value of the wrong rank is named.
+func.func @value_rank(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                      %v: tensor<1x4x8x16x1xf32>) {
+  // expected-error @+1 {{value must have rank 4 ([B, Hkv, Lk, Dv]), got rank 5}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x16x1xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that head counts must be static.
+func.func @dynamic_heads(%q: tensor<1x?x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                         %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{query head count (dim 1) must be static}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x?x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x?x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that head dims must be static.
+func.func @dynamic_head_dim(%q: tensor<1x4x8x?xf32>, %k: tensor<1x4x8x16xf32>,
+                            %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{query head dim (dim 3) must be static}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x?xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that query heads must be a multiple of key/value heads.
+func.func @heads_not_dividing(%q: tensor<1x6x8x16xf32>,
+                              %k: tensor<1x4x8x16xf32>,
+                              %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{query heads (6) must be a multiple of key/value heads (4)}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x6x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x6x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that key and value head counts must agree.
+func.func @kv_heads(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                    %v: tensor<1x2x8x16xf32>) {
+  // expected-error @+1 {{key heads (4) and value heads (2) differ}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x2x8x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that the query and key head dims (D) must agree.
+func.func @head_dim(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x32xf32>,
+                    %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{query head dim (16) does not match key head dim (32)}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x32xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that the output's last dim must be the value head dim (Dv).
+func.func @value_dim(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                     %v: tensor<1x4x8x32xf32>) {
+  // expected-error @+1 {{output shape must be [B, Hq, Lq, Dv] = [1, 4, 8, 32], got 'tensor<1x4x8x16xf32>'}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x32xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that static batch sizes must agree.
+func.func @batch(%q: tensor<2x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                 %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{batch sizes differ: query 2, key 1, value 1}}
+  %o = attn.sdpa %q, %k, %v : tensor<2x4x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x16xf32> -> tensor<2x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that static key and value lengths must agree.
+func.func @kv_length(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                     %v: tensor<1x4x9x16xf32>) {
+  // expected-error @+1 {{key length (8) and value length (9) differ}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x9x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that query, key and value must share one element type.
+func.func @element_types(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf16>,
+                         %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{query, key and value element types differ: 'f32', 'f16', 'f32'}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf16>,
+      tensor<1x4x8x16xf32> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that integer operands are refused by the type constraint.
+func.func @integer_query(%q: tensor<1x4x8x16xi8>, %k: tensor<1x4x8x16xi8>,
+                         %v: tensor<1x4x8x16xi8>) {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  %o = "attn.sdpa"(%q, %k, %v) : (tensor<1x4x8x16xi8>, tensor<1x4x8x16xi8>,
+      tensor<1x4x8x16xi8>) -> tensor<1x4x8x16xi8>
+  return
+}
+
+// -----
+
+// Checks that the output keeps the query's element type.
+func.func @output_type(%q: tensor<1x4x8x16xf16>, %k: tensor<1x4x8x16xf16>,
+                       %v: tensor<1x4x8x16xf16>) {
+  // expected-error @+1 {{output element type 'f32' does not match query element type 'f16'}}
+  %o = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>,
+      tensor<1x4x8x16xf16> -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that the LSE must be [B, Hq, Lq].
+func.func @lse_shape(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                     %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{lse shape must be [B, Hq, Lq] = [1, 4, 8], got 'tensor<1x4x9xf32>'}}
+  %o, %l = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x4x8x16xf32>, tensor<1x4x9xf32>
+  return
+}
+
+// -----
+
+// Checks that the LSE must be f32.
+func.func @lse_type(%q: tensor<1x4x8x16xf16>, %k: tensor<1x4x8x16xf16>,
+                    %v: tensor<1x4x8x16xf16>) {
+  // expected-error @+1 {{result #1 must be ranked tensor of 32-bit float values}}
+  %o, %l = attn.sdpa %q, %k, %v : tensor<1x4x8x16xf16>, tensor<1x4x8x16xf16>,
+      tensor<1x4x8x16xf16> -> tensor<1x4x8x16xf16>, tensor<1x4x8xf16>
+  return
+}
+
+// -----
+
+// Checks that a mask dim that is neither 1 nor the target size is refused.
+func.func @mask_broadcast(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x10x16xf32>,
+                          %v: tensor<1x4x10x16xf32>, %m: tensor<8x9xf32>) {
+  // expected-error @+1 {{mask of shape 'tensor<8x9xf32>' is not broadcastable to [B, Hq, Lq, Lk] = [1, 4, 8, 10]: dim 1 is 9, expected 1 or 10}}
+  %o = attn.sdpa %q, %k, %v mask(%m : tensor<8x9xf32>)
+      : tensor<1x4x8x16xf32>, tensor<1x4x10x16xf32>, tensor<1x4x10x16xf32>
+      -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that a mask must have rank 2 to 4.
+func.func @mask_rank(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                     %v: tensor<1x4x8x16xf32>, %m: tensor<8xi1>) {
+  // expected-error @+1 {{mask must have rank 2 to 4, got rank 1}}
+  %o = attn.sdpa %q, %k, %v mask(%m : tensor<8xi1>)
+      : tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>
+      -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that an integer mask other than i1 is refused.
+func.func @mask_type(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                     %v: tensor<1x4x8x16xf32>, %m: tensor<8x8xi8>) {
+  // expected-error @+1 {{operand #3 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type or 1-bit signless integer values}}
+  %o = "attn.sdpa"(%q, %k, %v, %m)
+      : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>,
+         tensor<8x8xi8>) -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that a non-finite scale is refused.
+func.func @scale(%q: tensor<1x4x8x16xf32>, %k: tensor<1x4x8x16xf32>,
+                 %v: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{scale must be finite}}
+  %o = "attn.sdpa"(%q, %k, %v) <{scale = 0x7F800000 : f32}>
+      : (tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>, tensor<1x4x8x16xf32>)
+      -> tensor<1x4x8x16xf32>
+  return
+}
+
+// -----
+
+// Checks that attn.merge wants LSEs shaped like the outputs minus Dv.
+func.func @merge_lse_shape(%o1: tensor<2x8x64xf32>, %l1: tensor<2x9xf32>,
+                           %o2: tensor<2x8x64xf32>, %l2: tensor<2x9xf32>) {
+  // expected-error @+1 {{lse shape 'tensor<2x9xf32>' must be the output shape 'tensor<2x8x64xf32>' without its last dimension}}
+  %o, %l = attn.merge %o1, %l1, %o2, %l2 : tensor<2x8x64xf32>, tensor<2x9xf32>
+  return
+}
+
+// -----
+
+// Checks that attn.merge wants both partial outputs of one type.
+func.func @merge_types(%o1: tensor<2x8x64xf32>, %l1: tensor<2x8xf32>,
+                       %o2: tensor<2x8x64xf16>, %l2: tensor<2x8xf32>) {
+  // expected-error @+1 {{all of {out1, out2, output} have same type}}
+  %o, %l = "attn.merge"(%o1, %l1, %o2, %l2)
+      : (tensor<2x8x64xf32>, tensor<2x8xf32>, tensor<2x8x64xf16>,
+         tensor<2x8xf32>) -> (tensor<2x8x64xf32>, tensor<2x8xf32>)
+  return
+}

@@ -1,0 +1,62 @@
+// RUN: attn-opt %s | attn-opt | FileCheck %s
+// RUN: attn-opt %s --mlir-print-op-generic | attn-opt | FileCheck %s
+
+// Checks that the minimal form (no mask, default scale) round-trips.
+// CHECK-LABEL: func.func @sdpa_plain
+// CHECK: attn.sdpa %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32> -> tensor<2x4x8x16xf32>
+func.func @sdpa_plain(%q: tensor<2x4x8x16xf32>, %k: tensor<2x4x8x16xf32>,
+                      %v: tensor<2x4x8x16xf32>) -> tensor<2x4x8x16xf32> {
+  %o = attn.sdpa %q, %k, %v : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>,
+      tensor<2x4x8x16xf32> -> tensor<2x4x8x16xf32>
+  return %o : tensor<2x4x8x16xf32>
+}
+
+// Checks every optional piece at once: mask, causal, scale, LSE result,
+// GQA head counts, dynamic B/Lq/Lk and Dv != D.
+// CHECK-LABEL: func.func @sdpa_all
+// CHECK: %{{.*}}, %{{.*}} = attn.sdpa %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}} : tensor<?x1x?x?xi1>) causal scale(1.250000e-01) : tensor<?x8x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x32xf16> -> tensor<?x8x?x32xf16>, tensor<?x8x?xf32>
+func.func @sdpa_all(%q: tensor<?x8x?x64xf16>, %k: tensor<?x2x?x64xf16>,
+                    %v: tensor<?x2x?x32xf16>, %m: tensor<?x1x?x?xi1>)
+    -> (tensor<?x8x?x32xf16>, tensor<?x8x?xf32>) {
+  %o, %lse = attn.sdpa %q, %k, %v mask(%m : tensor<?x1x?x?xi1>) causal
+      scale(0.125)
+      : tensor<?x8x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x32xf16>
+      -> tensor<?x8x?x32xf16>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x32xf16>, tensor<?x8x?xf32>
+}
+
+// Checks that the generic form with properties parses, additive rank-2
+// mask included.
+// CHECK-LABEL: func.func @sdpa_generic
+// CHECK: attn.sdpa %{{.*}}, %{{.*}}, %{{.*}} mask(%{{.*}} : tensor<1x6xbf16>) causal :
+func.func @sdpa_generic(%q: tensor<1x2x1x8xbf16>, %k: tensor<1x1x6x8xbf16>,
+                        %v: tensor<1x1x6x8xbf16>, %m: tensor<1x6xbf16>)
+    -> tensor<1x2x1x8xbf16> {
+  %o = "attn.sdpa"(%q, %k, %v, %m) <{causal}>
+      : (tensor<1x2x1x8xbf16>, tensor<1x1x6x8xbf16>, tensor<1x1x6x8xbf16>,
+         tensor<1x6xbf16>) -> tensor<1x2x1x8xbf16>
+  return %o : tensor<1x2x1x8xbf16>
+}
+
+// Checks the generic form without properties.
+// CHECK-LABEL: func.func @sdpa_generic_plain
+// CHECK: attn.sdpa %{{.*}}, %{{.*}}, %{{.*}} : tensor<1x1x1x8xf32>
+func.func @sdpa_generic_plain(%q: tensor<1x1x1x8xf32>,
+                              %k: tensor<1x1x3x8xf32>,
+                              %v: tensor<1x1x3x8xf32>) -> tensor<1x1x1x8xf32> {
+  %o = "attn.sdpa"(%q, %k, %v)
+      : (tensor<1x1x1x8xf32>, tensor<1x1x3x8xf32>, tensor<1x1x3x8xf32>)
+      -> tensor<1x1x1x8xf32>
+  return %o : tensor<1x1x1x8xf32>
+}
+
+// Checks attn.merge, whose operand and result types follow from two types.
+// CHECK-LABEL: func.func @merge
+// CHECK: attn.merge %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x8x?x64xf32>, tensor<2x8x?xf32>
+func.func @merge(%o1: tensor<2x8x?x64xf32>, %l1: tensor<2x8x?xf32>,
+                 %o2: tensor<2x8x?x64xf32>, %l2: tensor<2x8x?xf32>)
+    -> (tensor<2x8x?x64xf32>, tensor<2x8x?xf32>) {
+  %o, %l = attn.merge %o1, %l1, %o2, %l2
+      : tensor<2x8x?x64xf32>, tensor<2x8x?xf32>
+  return %o, %l : tensor<2x8x?x64xf32>, tensor<2x8x?xf32>
+}

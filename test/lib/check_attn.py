@@ -1,0 +1,143 @@
+"""Runs one function of a test file through attn-run on random inputs and
+compares the results with the NumPy reference of ALGORITHMS.md (§1 for
+attn.sdpa, §2 for attn.merge).
+
+Usage (from a RUN line):
+  %check-attn %s --function=NAME --op=sdpa --q=BxHqxLqxD --k=... --v=...
+      [--mask=f32:SHAPE | --mask=bool:SHAPE] [--causal] [--scale=S] [--lse]
+      [--dtype=f32|f16] [--mask-rows=I,J]
+  %check-attn %s --function=NAME --op=merge --out=SHAPE [--dtype=...]
+
+Exits non-zero (and says why) when a result differs from the reference by
+more than the tolerance of its dtype, when a row with no visible key is not
+exactly 0 with LSE -inf, or when any result holds a NaN.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from attn_ref import merge, sdpa
+
+# |got - ref| <= ATOL + RTOL * |ref|. f32: the kernel accumulates in f32
+# (unit roundoff 6e-8) over dot products of D <= 128 terms and sums of
+# <= 1e4 weights, and uses a polynomial exp accurate to a few ulp: errors are
+# around 1e-6 on outputs of magnitude ~1, so 2e-5 leaves a 10x margin while
+# any indexing or masking bug (errors ~0.1-1) fails. f16: the inputs are
+# exact in f16 for both sides; the output is rounded to f16 (half an ulp is
+# 4.9e-4 relative), hence 2e-3.
+TOLERANCES = {"f32": (2e-5, 2e-5), "f16": (2e-3, 2e-3)}
+NP_DTYPES = {"f32": np.float32, "f16": np.float16}
+
+
+def shape(text):
+    return tuple(int(d) for d in text.split("x"))
+
+
+def run(attn_run, mlir, function, inputs, num_outputs, workdir):
+    args = [attn_run, mlir, "--function=" + function]
+    for i, array in enumerate(inputs):
+        path = os.path.join(workdir, "in%d.npy" % i)
+        np.save(path, array)
+        args.append("--input=@" + path)
+    outs = [os.path.join(workdir, "out%d.npy" % i) for i in range(num_outputs)]
+    args += ["--output=@" + p for p in outs]
+    subprocess.run(args, check=True)
+    return [np.load(p) for p in outs]
+
+
+def compare(name, got, ref, dtype):
+    atol, rtol = TOLERANCES[dtype]
+    got = got.astype(np.float64)
+    if np.isnan(got).any():
+        sys.exit("FAIL %s: NaN in the result" % name)
+    if got.shape != ref.shape:
+        sys.exit("FAIL %s: shape %s, expected %s" % (name, got.shape, ref.shape))
+    finite = np.isfinite(ref)
+    if not np.array_equal(got[~finite], ref[~finite]):
+        sys.exit("FAIL %s: infinities differ from the reference" % name)
+    err = np.abs(got[finite] - ref[finite])
+    bound = atol + rtol * np.abs(ref[finite])
+    worst = float((err / bound).max()) if err.size else 0.0
+    print("%s: max abs err %.3g (%.2f of tolerance)" %
+          (name, float(err.max()) if err.size else 0.0, worst))
+    if worst > 1.0:
+        sys.exit("FAIL %s: error above tolerance atol=%g rtol=%g" %
+                 (name, atol, rtol))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mlir")
+    parser.add_argument("--attn-run", required=True)
+    parser.add_argument("--function", required=True)
+    parser.add_argument("--op", choices=["sdpa", "merge"], default="sdpa")
+    parser.add_argument("--dtype", choices=["f32", "f16"], default="f32")
+    parser.add_argument("--q", type=shape)
+    parser.add_argument("--k", type=shape)
+    parser.add_argument("--v", type=shape)
+    parser.add_argument("--mask")
+    parser.add_argument("--mask-rows", default="",
+                        help="query indices whose mask drops every key")
+    parser.add_argument("--causal", action="store_true")
+    parser.add_argument("--scale", type=float)
+    parser.add_argument("--lse", action="store_true")
+    parser.add_argument("--out", type=shape)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(args.seed)
+    dtype = NP_DTYPES[args.dtype]
+    with tempfile.TemporaryDirectory() as workdir:
+        if args.op == "merge":
+            o1 = rng.standard_normal(args.out).astype(dtype)
+            o2 = rng.standard_normal(args.out).astype(dtype)
+            l1 = (3 * rng.standard_normal(args.out[:-1])).astype(np.float32)
+            l2 = (3 * rng.standard_normal(args.out[:-1])).astype(np.float32)
+            # Rows with one or both sides empty (-inf).
+            l1.reshape(-1)[::5] = -np.inf
+            l2.reshape(-1)[::7] = -np.inf
+            ref_o, ref_l = merge(o1, l1, o2, l2)
+            got_o, got_l = run(args.attn_run, args.mlir, args.function,
+                               [o1, l1, o2, l2], 2, workdir)
+            compare("out", got_o, ref_o, args.dtype)
+            compare("lse", got_l, ref_l, "f32")
+            return
+
+        q = rng.standard_normal(args.q).astype(dtype)
+        k = rng.standard_normal(args.k).astype(dtype)
+        v = rng.standard_normal(args.v).astype(dtype)
+        inputs = [q, k, v]
+        mask = None
+        if args.mask:
+            kind, mask_shape = args.mask.split(":")
+            mask_shape = shape(mask_shape)
+            if kind == "bool":
+                mask = rng.random(mask_shape) < 0.7
+            else:
+                mask = rng.standard_normal(mask_shape).astype(
+                    NP_DTYPES[kind])
+                mask.reshape(-1)[::3] = -np.inf
+            for row in filter(None, args.mask_rows.split(",")):
+                mask[..., int(row), :] = False if kind == "bool" else -np.inf
+            inputs.append(mask)
+        ref_o, ref_l = sdpa(q, k, v, mask=mask, scale=args.scale,
+                            causal=args.causal)
+        results = run(args.attn_run, args.mlir, args.function, inputs,
+                      2 if args.lse else 1, workdir)
+        compare("out", results[0], ref_o, args.dtype)
+        if args.lse:
+            compare("lse", results[1], ref_l, "f32")
+        empty = ~np.isfinite(ref_l)
+        if empty.any():
+            if not np.all(results[0][empty] == 0):
+                sys.exit("FAIL: a row with no visible key is not exactly 0")
+            print("rows with no visible key: %d, all exactly 0" % empty.sum())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+# -*- Python -*-
+"""lit configuration of the check-attn suite."""
+
+import os
+import sys
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "ATTN"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".py"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lib"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.attn_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment(
+    "PYTHONPATH", os.path.join(config.attn_src_root, "python"), append_path=True)
+
+# The sanitized tools must not report the JIT-ed code's allocations or the
+# process-lifetime singletons of LLVM as leaks.
+if config.attn_sanitizers:
+    config.environment["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1"
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+
+# Tests use the interpreter lit itself runs under (Debian's, with NumPy).
+python = sys.executable
+config.substitutions.append(("%python", python))
+config.substitutions.append(
+    ("%check-attn",
+     python + " " + os.path.join(config.test_source_root, "lib",
+                                 "check_attn.py")
+     + " --attn-run " + os.path.join(config.attn_tools_dir, "attn-run")))
+
+tools = [
+    ToolSubst("attn-opt", unresolved="fatal"),
+    ToolSubst("attn-run", unresolved="fatal"),
+]
+llvm_config.add_tool_substitutions(tools, [config.attn_tools_dir])
