@@ -6,7 +6,9 @@ Prints two Markdown tables:
   read bandwidth, measured here by a parallel streaming sum compiled by the
   same pipeline (read_bandwidth.mlir, 1 GiB);
 - prefill (B=1, H=8, D=64, f32, Lq=Lk): compiled and NumPy times, causal
-  and not.
+  and not;
+- the peak resident memory of attn-run on one causal 16k x 16k head
+  (the score matrix alone would be 1 GiB).
 
 Times are medians of --benchmark repetitions after a warm-up (attn-run) and
 the best of --numpy-reps runs (NumPy). Nothing is asserted.
@@ -18,6 +20,7 @@ import argparse
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -36,6 +39,17 @@ def attn_run_median_ms(attn_run, mlir, function, arrays, reps, workdir):
     out = subprocess.run(args, check=True, capture_output=True,
                          text=True).stdout
     return float(re.search(r"median ([0-9.]+) ms", out).group(1))
+
+
+def max_rss_mb(cmd):
+    """Peak RSS of `cmd`, measured from a fresh interpreter's children."""
+    code = ("import resource, subprocess, sys; "
+            "subprocess.run(sys.argv[1:], check=True, "
+            "stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code] + cmd, check=True,
+                         capture_output=True, text=True).stdout
+    return int(out) / 1024
 
 
 def numpy_attention(q, k, v, causal):
@@ -72,12 +86,26 @@ def main():
     parser.add_argument("--numpy-reps", type=int, default=2)
     parser.add_argument("--decode-lens", default="4096,8192,16384,32768,65536")
     parser.add_argument("--prefill-lens", default="1024,2048,4096,8192")
+    parser.add_argument("--memory-len", type=int, default=16384)
     args = parser.parse_args()
     attn_run = os.path.join(args.bin, "attn-run")
     dense = os.path.join(HERE, "dense.mlir")
     rng = np.random.default_rng(0)
 
     with tempfile.TemporaryDirectory() as workdir:
+        n = args.memory_len
+        paths = []
+        for name in "qkv":
+            paths.append(os.path.join(workdir, name + ".npy"))
+            np.save(paths[-1], rng.standard_normal((1, 1, n, 64),
+                                                   dtype=np.float32))
+        rss = max_rss_mb([attn_run, dense, "--function=one_head_causal"] +
+                         ["--input=@" + p for p in paths])
+        print("Memory: one causal %d x %d head (D=64, f32): attn-run peak "
+              "RSS %.0f MB (inputs and output %.0f MB; the scores alone "
+              "would be %.0f MB)\n" % (n, n, rss, 4 * n * 64 * 4 / 2**20,
+                                       n * n * 4 / 2**20))
+
         buf = np.ones((65536, 4096), dtype=np.float32)  # 1 GiB
         bw_ms = attn_run_median_ms(attn_run,
                                    os.path.join(HERE, "read_bandwidth.mlir"),

@@ -23,3 +23,11 @@ func.func @prefill_causal(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
       tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32> -> tensor<1x8x?x64xf32>
   return %o : tensor<1x8x?x64xf32>
 }
+
+// One causal head, for the memory measurement.
+func.func @one_head_causal(%q: tensor<1x1x?x64xf32>, %k: tensor<1x1x?x64xf32>,
+                           %v: tensor<1x1x?x64xf32>) -> tensor<1x1x?x64xf32> {
+  %o = attn.sdpa %q, %k, %v causal : tensor<1x1x?x64xf32>,
+      tensor<1x1x?x64xf32>, tensor<1x1x?x64xf32> -> tensor<1x1x?x64xf32>
+  return %o : tensor<1x1x?x64xf32>
+}
