@@ -126,8 +126,9 @@ static llvm::Error npyError(StringRef path, const llvm::Twine &message) {
 }
 
 llvm::Expected<NpyArray> npy::readNpy(StringRef path) {
-  auto fileOrErr = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                               /*RequiresNullTerminator=*/false);
+  auto fileOrErr =
+      llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                  /*RequiresNullTerminator=*/false);
   if (!fileOrErr)
     return npyError(path, "cannot open: " + fileOrErr.getError().message());
   StringRef bytes = (*fileOrErr)->getBuffer();
@@ -161,8 +162,8 @@ llvm::Expected<NpyArray> npy::readNpy(StringRef path) {
     return npyError(path, "Fortran-ordered arrays are not supported");
 
   std::optional<DType> dtype;
-  for (DType t : {DType::F32, DType::F16, DType::Bool, DType::I8, DType::I32,
-                  DType::I64})
+  for (DType t :
+       {DType::F32, DType::F16, DType::Bool, DType::I8, DType::I32, DType::I64})
     if (descr->trim("'") == dtypeDescr(t))
       dtype = t;
   if (!dtype)
@@ -194,10 +195,10 @@ llvm::Expected<NpyArray> npy::readNpy(StringRef path) {
 }
 
 llvm::Error npy::writeNpy(StringRef path, DType dtype,
-                           llvm::ArrayRef<int64_t> shape, const void *data) {
-  std::string dict = "{'descr': '" + dtypeDescr(dtype).str() +
-                     "', 'fortran_order': False, 'shape': " +
-                     shapeToString(shape) + ", }";
+                          llvm::ArrayRef<int64_t> shape, const void *data) {
+  std::string dict =
+      "{'descr': '" + dtypeDescr(dtype).str() +
+      "', 'fortran_order': False, 'shape': " + shapeToString(shape) + ", }";
   // Magic (6) + version (2) + length (2) + dict + newline, padded to 64.
   size_t total = 10 + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');

@@ -49,9 +49,8 @@ namespace cl = llvm::cl;
 
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
                                       cl::Required);
-static cl::opt<std::string> functionName("function",
-                                         cl::desc("Function to call"),
-                                         cl::Required);
+static cl::opt<std::string>
+    functionName("function", cl::desc("Function to call"), cl::Required);
 static cl::list<std::string>
     inputs("input", cl::desc("Argument as @file.npy, in order"));
 static cl::list<std::string>
@@ -79,8 +78,8 @@ namespace {
 struct ArgSpec {
   SmallVector<int64_t> shape; // ShapedType::kDynamic for dynamic dims.
   Type elementType;
-  DType dtype;          // The .npy dtype exchanged.
-  bool viaF32 = false;  // bf16 travels as float32 .npy.
+  DType dtype;         // The .npy dtype exchanged.
+  bool viaF32 = false; // bf16 travels as float32 .npy.
 };
 
 std::optional<ArgSpec> makeSpec(Type type) {
@@ -136,8 +135,8 @@ void addEquality(SmallVectorImpl<DimEquality> &out, Value a, unsigned dimA,
   if (!argA || !argB || !isa<func::FuncOp>(argA.getOwner()->getParentOp()) ||
       argA.getOwner() != argB.getOwner())
     return;
-  out.push_back({argA.getArgNumber(), dimA, argB.getArgNumber(), dimB,
-                 what.str()});
+  out.push_back(
+      {argA.getArgNumber(), dimA, argB.getArgNumber(), dimB, what.str()});
 }
 
 SmallVector<DimEquality> collectDimEqualities(func::FuncOp func) {
@@ -157,8 +156,8 @@ SmallVector<DimEquality> collectDimEqualities(func::FuncOp func) {
       unsigned targetDims[4] = {0, 1, 2, 2};
       for (int64_t d = 0; d < maskType.getRank(); ++d)
         if (maskType.getDimSize(d) != 1)
-          addEquality(eqs, targets[offset + d], targetDims[offset + d], mask,
-                      d, "attn.sdpa mask (broadcasts only static size-1 dims)");
+          addEquality(eqs, targets[offset + d], targetDims[offset + d], mask, d,
+                      "attn.sdpa mask (broadcasts only static size-1 dims)");
     }
   });
   func.walk([&](MergeOp op) {
@@ -300,8 +299,8 @@ int main(int argc, char **argv) {
            ", expected " + llvm::Twine(spec.shape.size()));
     for (auto [d, dim] : llvm::enumerate(spec.shape))
       if (!ShapedType::isDynamic(dim) && array->shape[d] != dim)
-        fail(where + ": shape is " + shapeToString(array->shape) +
-             ", dim " + llvm::Twine(d) + " must be " + llvm::Twine(dim));
+        fail(where + ": shape is " + shapeToString(array->shape) + ", dim " +
+             llvm::Twine(d) + " must be " + llvm::Twine(dim));
     arrays.push_back(std::move(*array));
   }
   if (auto func = module->lookupSymbol<func::FuncOp>(functionName)) {
@@ -409,14 +408,14 @@ int main(int argc, char **argv) {
       auto start = std::chrono::steady_clock::now();
       call();
       auto stop = std::chrono::steady_clock::now();
-      times.push_back(std::chrono::duration<double, std::milli>(stop - start)
-                          .count());
+      times.push_back(
+          std::chrono::duration<double, std::milli>(stop - start).count());
       releaseResults();
     }
     std::sort(times.begin(), times.end());
     llvm::outs() << llvm::format(
-        "benchmark: %u runs, min %.3f ms, median %.3f ms\n", unsigned(benchmark),
-        times.front(), times[times.size() / 2]);
+        "benchmark: %u runs, min %.3f ms, median %.3f ms\n",
+        unsigned(benchmark), times.front(), times[times.size() / 2]);
   }
 
   call();
@@ -456,8 +455,8 @@ int main(int argc, char **argv) {
       StringRef path(outputs[r]);
       if (!path.consume_front("@"))
         fail("--output must be @file.npy, got '" + outputs[r] + "'");
-      if (llvm::Error err = writeNpy(path, out.dtype, out.shape,
-                                     out.data.get()))
+      if (llvm::Error err =
+              writeNpy(path, out.dtype, out.shape, out.data.get()))
         fail(llvm::toString(std::move(err)));
     } else {
       llvm::outs() << "result #" << r << ": " << dtypeName(out.dtype) << " "

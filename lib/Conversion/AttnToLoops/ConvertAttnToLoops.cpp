@@ -60,9 +60,9 @@ public:
     groupSize = numQueryHeads / numKvHeads;
     headDim = queryType.getDimSize(3);
     valueDim = valueType.getDimSize(3);
-    fastMath = arith::FastMathFlagsAttr::get(
-        b.getContext(),
-        arith::FastMathFlags::contract | arith::FastMathFlags::reassoc);
+    fastMath = arith::FastMathFlagsAttr::get(b.getContext(),
+                                             arith::FastMathFlags::contract |
+                                                 arith::FastMathFlags::reassoc);
   }
 
   /// Builds the loop nest and returns the replacement values.
@@ -186,10 +186,10 @@ SmallVector<Value> SdpaLoopNestEmitter::emit() {
   // One work item per (batch, kv head, block of rows of the kv group).
   Value rowsPerGroup = mul(queryLen, idx(groupSize));
   Value numBlocks = arith::CeilDivUIOp::create(b, rowsPerGroup, idx(rowBlock));
-  auto parallel = scf::ParallelOp::create(
-      b, ValueRange{idx(0), idx(0), idx(0)},
-      ValueRange{batchSize, idx(numKvHeads), numBlocks},
-      ValueRange{idx(1), idx(1), idx(1)});
+  auto parallel =
+      scf::ParallelOp::create(b, ValueRange{idx(0), idx(0), idx(0)},
+                              ValueRange{batchSize, idx(numKvHeads), numBlocks},
+                              ValueRange{idx(1), idx(1), idx(1)});
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(parallel.getBody()->getTerminator());
@@ -221,8 +221,7 @@ void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
 
   rowMax = memref::AllocaOp::create(b, MemRefType::get({rowBlock}, f32));
   rowSum = memref::AllocaOp::create(b, MemRefType::get({rowBlock}, f32));
-  acc = memref::AllocaOp::create(b,
-                                 MemRefType::get({rowBlock, valueDim}, f32));
+  acc = memref::AllocaOp::create(b, MemRefType::get({rowBlock, valueDim}, f32));
   scores = memref::AllocaOp::create(b, MemRefType::get({keyTile}, f32));
 
   // Empty running state: max -inf, sum 0, accumulator 0.
@@ -245,11 +244,11 @@ void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
     Value lastRow = sub(add(rowBegin, numRows), idx(1));
     Value firstHead = arith::DivUIOp::create(b, rowBegin, queryLen);
     Value lastHead = arith::DivUIOp::create(b, lastRow, queryLen);
-    Value spansHeads = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
-                                             firstHead, lastHead);
-    Value lastIndex = arith::SelectOp::create(
-        b, spansHeads, sub(queryLen, idx(1)),
-        arith::RemUIOp::create(b, lastRow, queryLen));
+    Value spansHeads =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, firstHead, lastHead);
+    Value lastIndex =
+        arith::SelectOp::create(b, spansHeads, sub(queryLen, idx(1)),
+                                arith::RemUIOp::create(b, lastRow, queryLen));
     keyEnd = visibleKeyEnd(lastIndex);
   }
 
@@ -293,18 +292,17 @@ void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
   auto [head, i] = rowToHeadAndIndex(add(rowBegin, r));
   // Causal visibility is a prefix of the keys: the visible part of this tile
   // is its first `numVisible` keys.
-  Value numVisible =
-      clamp(sub(visibleKeyEnd(i), k0), idx(0), tileLen);
-  Value anyVisible = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
-                                           numVisible, idx(0));
+  Value numVisible = clamp(sub(visibleKeyEnd(i), k0), idx(0), tileLen);
+  Value anyVisible =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, numVisible, idx(0));
   auto ifVisible = scf::IfOp::create(b, anyVisible, /*withElse=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(ifVisible.thenBlock()->getTerminator());
 
   // q is pre-scaled once per row and tile, so each score is one dot product.
   auto queryVecType = VectorType::get({headDim}, elementType);
-  Value q = toF32(vector::LoadOp::create(
-      b, queryVecType, queryBuf, ValueRange{batch, head, i, idx(0)}));
+  Value q = toF32(vector::LoadOp::create(b, queryVecType, queryBuf,
+                                         ValueRange{batch, head, i, idx(0)}));
   q = arith::MulFOp::create(
       b, q, vector::BroadcastOp::create(b, q.getType(), scaleValue));
 
@@ -318,9 +316,9 @@ void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
     Value k = toF32(vector::LoadOp::create(
         b, queryVecType, keyBuf, ValueRange{batch, kvHead, key, idx(0)}));
     Value product = arith::MulFOp::create(b, q, k, fastMath);
-    Value score = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
-                                              product, /*acc=*/Value(),
-                                              fastMath.getValue());
+    Value score =
+        vector::ReductionOp::create(b, vector::CombiningKind::ADD, product,
+                                    /*acc=*/Value(), fastMath.getValue());
     if (maskBuf) {
       Value maskValue =
           memref::LoadOp::create(b, maskBuf, maskIndices(head, i, key));
@@ -379,9 +377,9 @@ void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
     Value v = toF32(vector::LoadOp::create(
         b, VectorType::get({valueDim}, elementType), valueBuf,
         ValueRange{batch, kvHead, add(k0, j), idx(0)}));
-    Value updated = vector::FMAOp::create(
-        b, vector::BroadcastOp::create(b, accType, pj), v,
-        pvLoop.getRegionIterArgs()[0]);
+    Value updated =
+        vector::FMAOp::create(b, vector::BroadcastOp::create(b, accType, pj), v,
+                              pvLoop.getRegionIterArgs()[0]);
     scf::YieldOp::create(b, updated);
   }
   vector::StoreOp::create(b, pvLoop.getResult(0), acc, ValueRange{r, idx(0)});
@@ -477,9 +475,8 @@ struct MergeToLinalg : OpConversionPattern<MergeOp> {
           Value l = arith::AddFOp::create(
               ib, safeM,
               math::LogOp::create(ib, arith::AddFOp::create(ib, e1, e2)));
-          linalg::YieldOp::create(ib,
-                                  arith::SelectOp::create(ib, finite, l, negInf)
-                                      .getResult());
+          linalg::YieldOp::create(
+              ib, arith::SelectOp::create(ib, finite, l, negInf).getResult());
         });
     Value lse = lseGeneric.getResult(0);
 
@@ -488,8 +485,7 @@ struct MergeToLinalg : OpConversionPattern<MergeOp> {
     Type elementType = outType.getElementType();
     auto outGeneric = linalg::GenericOp::create(
         b, TypeRange{outType},
-        ValueRange{op.getOut1(), op.getLse1(), op.getOut2(), op.getLse2(),
-                   lse},
+        ValueRange{op.getOut1(), op.getLse1(), op.getOut2(), op.getLse2(), lse},
         ValueRange{outInit},
         ArrayRef<AffineMap>{outMap, outRowMap, outMap, outRowMap, outRowMap,
                             outMap},
@@ -497,8 +493,7 @@ struct MergeToLinalg : OpConversionPattern<MergeOp> {
         [&](OpBuilder &nb, Location loc, ValueRange args) {
           ImplicitLocOpBuilder ib(loc, nb);
           auto ext = [&](Value v) -> Value {
-            return elementType.isF32() ? v
-                                       : arith::ExtFOp::create(ib, f32, v);
+            return elementType.isF32() ? v : arith::ExtFOp::create(ib, f32, v);
           };
           Value finite = arith::CmpFOp::create(ib, arith::CmpFPredicate::OGT,
                                                args[4], negInf);

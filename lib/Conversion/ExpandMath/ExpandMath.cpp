@@ -23,11 +23,10 @@ struct ExpandMathPass : attn::impl::ExpandMathBase<ExpandMathPass> {
     RewritePatternSet patterns(&getContext());
     // exp and log are what attention needs; upstream's approximations of
     // these are accurate to a few ulp on f32.
-    populateMathPolynomialApproximationPatterns(
-        patterns, [](StringRef name) {
-          return name == math::ExpOp::getOperationName() ||
-                 name == math::LogOp::getOperationName();
-        });
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return name == math::ExpOp::getOperationName() ||
+             name == math::LogOp::getOperationName();
+    });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

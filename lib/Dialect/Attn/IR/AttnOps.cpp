@@ -84,12 +84,12 @@ LogicalResult SdpaOp::verify() {
     return failure();
 
   if (k[1] != v[1])
-    return emitOpError() << "key heads (" << k[1]
-                         << ") and value heads (" << v[1] << ") differ";
+    return emitOpError() << "key heads (" << k[1] << ") and value heads ("
+                         << v[1] << ") differ";
   if (k[1] == 0 || q[1] % k[1] != 0)
     return emitOpError() << "query heads (" << q[1]
-                         << ") must be a multiple of key/value heads ("
-                         << k[1] << ")";
+                         << ") must be a multiple of key/value heads (" << k[1]
+                         << ")";
   if (q[3] != k[3])
     return emitOpError() << "query head dim (" << q[3]
                          << ") does not match key head dim (" << k[3] << ")";
@@ -137,8 +137,7 @@ LogicalResult SdpaOp::verify() {
     if (lseType.getRank() != 3 ||
         !llvm::all_of(llvm::zip(lseType.getShape(), expectedLse),
                       [](auto dims) {
-                        return dimsAgree(std::get<0>(dims),
-                                         std::get<1>(dims));
+                        return dimsAgree(std::get<0>(dims), std::get<1>(dims));
                       }))
       return emitOpError() << "lse shape must be [B, Hq, Lq] = ["
                            << dimToString(q[0]) << ", " << q[1] << ", "
