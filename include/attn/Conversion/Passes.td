@@ -44,7 +44,7 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops"> {
       memref.alloca_scope {
         %acc = memref.alloca() : memref<16x64xf32>
         ...
-        scf.for %k0 = %c0 to %kend step %c64 {      // key tiles
+        scf.for %k0 = %c0 to %kend step %c256 {     // key tiles
           scf.for %r = %c0 to %rows step %c1 {      // rows of the block
             // scores, online max/sum update, acc += P V
           }
@@ -68,7 +68,7 @@ def ConvertAttnToLoops : Pass<"convert-attn-to-loops"> {
   let options = [
     Option<"rowBlock", "row-block", "int64_t", /*default=*/"16",
            "Query rows per parallel work item (> 0)">,
-    Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"256",
            "Keys per tile of the online softmax (> 0)">,
   ];
 }

@@ -18,7 +18,7 @@ struct LowerToLLVMOptions : public PassPipelineOptions<LowerToLLVMOptions> {
   PassOptions::Option<int64_t> keyTile{
       *this, "key-tile",
       llvm::cl::desc("Keys per online-softmax tile of attn.sdpa"),
-      llvm::cl::init(64)};
+      llvm::cl::init(256)};
   PassOptions::Option<unsigned> numThreads{
       *this, "num-threads",
       llvm::cl::desc("OpenMP threads of parallel loops (0: the runtime's "

@@ -16,13 +16,13 @@
 // CHECK: memref.alloca_scope
 // CHECK-DAG: memref.alloca() : memref<16xf32>
 // CHECK-DAG: memref.alloca() : memref<16x32xf32>
-// CHECK-DAG: memref.alloca() : memref<64xf32>
-// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c64{{.*}} {
+// CHECK-DAG: memref.alloca() : memref<256xf32>
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c256{{.*}} {
 // CHECK: memref.prefetch %[[KB]]
 // CHECK: vector.load %[[QB]]{{.*}} vector<64xf32>
 // CHECK: vector.load %[[KB]]{{.*}} vector<64xf32>
 // CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc,contract> : vector<64xf32> into f32
-// CHECK: math.exp %{{.+}} : vector<64xf32>
+// CHECK: math.exp %{{.+}} : vector<256xf32>
 // CHECK: vector.load %[[VB]]{{.*}} vector<32xf32>
 // CHECK: vector.fma
 // CHECK: %[[T:.+]] = bufferization.to_tensor %[[OUT]] restrict writable
@@ -67,7 +67,7 @@ func.func @half_lse(%q: tensor<1x2x?x16xf16>, %k: tensor<1x2x?x16xf16>,
 // CHECK: scf.parallel
 // CHECK: arith.maxsi
 // CHECK: %[[END:.+]] = arith.minsi %{{.+}}, %[[LK]] : index
-// CHECK: scf.for %{{.+}} = %{{.+}} to %[[END]] step %c64
+// CHECK: scf.for %{{.+}} = %{{.+}} to %[[END]] step %c256
 func.func @causal(%q: tensor<1x1x?x8xf32>, %k: tensor<1x1x?x8xf32>,
                   %v: tensor<1x1x?x8xf32>) -> tensor<1x1x?x8xf32> {
   %o = attn.sdpa %q, %k, %v causal : tensor<1x1x?x8xf32>, tensor<1x1x?x8xf32>,
