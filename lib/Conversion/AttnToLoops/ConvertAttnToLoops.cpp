@@ -149,7 +149,7 @@ private:
 
   // Values live across the nest.
   Value queryBuf, keyBuf, valueBuf, maskBuf, outBuf, lseBuf;
-  Value queryLen, keyLen, scaleValue;
+  Value queryLen, keyLen, rowsPerGroup, scaleValue;
   Value batch, kvHead, rowBegin;
   Value rowMax, rowSum, acc, scores;
 };
@@ -184,7 +184,7 @@ SmallVector<Value> SdpaLoopNestEmitter::emit() {
   }
 
   // One work item per (batch, kv head, block of rows of the kv group).
-  Value rowsPerGroup = mul(queryLen, idx(groupSize));
+  rowsPerGroup = mul(queryLen, idx(groupSize));
   Value numBlocks = arith::CeilDivUIOp::create(b, rowsPerGroup, idx(rowBlock));
   auto parallel =
       scf::ParallelOp::create(b, ValueRange{idx(0), idx(0), idx(0)},
@@ -215,7 +215,6 @@ SmallVector<Value> SdpaLoopNestEmitter::emit() {
 }
 
 void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
-  Value rowsPerGroup = mul(queryLen, idx(groupSize));
   rowBegin = mul(blockIndex, idx(rowBlock));
   Value numRows = minIdx(idx(rowBlock), sub(rowsPerGroup, rowBegin));
 
