@@ -11,6 +11,7 @@
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnDialect.h"
 #include "attn/Pipelines/Pipelines.h"
+#include "attn/Transforms/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
 
 namespace mlir {
@@ -22,6 +23,7 @@ inline void registerAllDialects(DialectRegistry &registry) {
 
 inline void registerAllPasses() {
   registerAttnConversionPasses();
+  registerAttnTransformsPasses();
   registerPipelines();
 }
 

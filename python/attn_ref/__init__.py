@@ -1,5 +1,6 @@
-"""NumPy references of the attn dialect's ops (ALGORITHMS.md)."""
+"""NumPy references of ALGORITHMS.md, the contract the tests check."""
 
 from .reference import merge, sdpa
+from .sparq import gather, sparq, sparq_transfer_ratio, topk
 
-__all__ = ["merge", "sdpa"]
+__all__ = ["gather", "merge", "sdpa", "sparq", "sparq_transfer_ratio", "topk"]

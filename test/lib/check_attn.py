@@ -1,12 +1,24 @@
 """Runs one function of a test file through attn-run on random inputs and
 compares the results with the NumPy reference of ALGORITHMS.md (§1 for
-attn.sdpa, §2 for attn.merge).
+attn.sdpa, §2 for attn.merge, §3 for SparQ and its top-k and gather ops).
 
 Usage (from a RUN line):
   %check-attn %s --function=NAME --op=sdpa --q=BxHqxLqxD --k=... --v=...
       [--mask=f32:SHAPE | --mask=bool:SHAPE] [--causal] [--scale=S] [--lse]
       [--dtype=f32|f16] [--mask-rows=I,J]
   %check-attn %s --function=NAME --op=merge --out=SHAPE [--dtype=...]
+  %check-attn %s --function=NAME --op=sparq --q=... --k=... --v=...
+      --rank=R --top-k=K [--local-window=L] [--group-shared] [--causal]
+      [--bandwidth] [--ties] [--also=FUNCTION]
+  %check-attn %s --function=NAME --op=topk --input=SHAPE --top-k=K
+      [--magnitude] [--ties]
+  %check-attn %s --function=NAME --op=gather --input=SHAPE --indices=SHAPE
+      --axis=A
+
+--bandwidth passes the transposed key cache and the mean of V over all keys
+as two more inputs; --also runs a second function on the same inputs and
+requires the same result. --ties draws values from a few integers and
+repeats every key, so top-k selections split ties.
 
 Exits non-zero (and says why) when a result differs from the reference by
 more than the tolerance of its dtype, when a row with no visible key is not
@@ -21,7 +33,7 @@ import tempfile
 
 import numpy as np
 
-from attn_ref import merge, sdpa
+from attn_ref import gather, merge, sdpa, sparq, topk
 
 # |got - ref| <= ATOL + RTOL * |ref|. f32: the kernel accumulates in f32
 # (unit roundoff 6e-8) over dot products of D <= 128 terms and sums of
@@ -70,12 +82,83 @@ def compare(name, got, ref, dtype):
                  (name, atol, rtol))
 
 
+def check_exact(name, got, ref):
+    if got.shape != ref.shape or not np.array_equal(got, ref):
+        bad = np.argwhere(got != ref) if got.shape == ref.shape else None
+        sys.exit("FAIL %s: differs from the reference%s" %
+                 (name, "" if bad is None else " first at %s: got %s, "
+                  "expected %s" % (tuple(bad[0]), got[tuple(bad[0])],
+                                   ref[tuple(bad[0])])))
+    print("%s: exact match, shape %s" % (name, got.shape))
+
+
+def check_topk(args, rng, workdir):
+    if args.ties:
+        x = rng.integers(-3, 4, args.input).astype(np.float32)
+    else:
+        x = rng.standard_normal(args.input).astype(np.float32)
+    x.reshape(-1)[5::17] = np.nan
+    ref_v, ref_i = topk(x, args.top_k, magnitude=args.magnitude)
+    got_v, got_i = run(args.attn_run, args.mlir, args.function, [x], 2,
+                       workdir)
+    check_exact("indices", got_i.astype(np.int64), ref_i.astype(np.int64))
+    check_exact("values", np.nan_to_num(got_v, nan=7.5),
+                np.nan_to_num(ref_v, nan=7.5))
+
+
+def check_gather(args, rng, workdir):
+    source = rng.standard_normal(args.input).astype(np.float32)
+    # Some indices out of range on both sides: they are clamped.
+    n = args.input[args.axis]
+    indices = rng.integers(-2, n + 2, args.indices).astype(np.int64)
+    ref = gather(source, indices, args.axis)
+    got, = run(args.attn_run, args.mlir, args.function, [source, indices], 1,
+               workdir)
+    check_exact("result", got, ref)
+
+
+def sparq_inputs(args, rng, dtype):
+    if not args.ties:
+        return [rng.standard_normal(s).astype(dtype)
+                for s in (args.q, args.k, args.v)]
+    # |q| takes two values, so the rank selection splits ties; every key
+    # appears twice, so every approximate score ties with another one.
+    q = rng.choice([-2.0, -1.0, 1.0, 2.0], args.q).astype(dtype)
+    half = args.k[:2] + ((args.k[2] + 1) // 2,) + args.k[3:]
+    k = np.repeat(rng.integers(-2, 3, half), 2, axis=2)[:, :, :args.k[2]]
+    v = rng.standard_normal(args.v).astype(dtype)
+    return [q, k.astype(dtype), v]
+
+
+def check_sparq(args, rng, dtype, workdir):
+    q, k, v = sparq_inputs(args, rng, dtype)
+    inputs = [q, k, v]
+    value_mean = None
+    if args.bandwidth:
+        value_mean = v.astype(np.float64).mean(axis=2).astype(dtype)
+        inputs += [np.ascontiguousarray(k.transpose(0, 1, 3, 2)), value_mean]
+    ref = sparq(q, k, v, args.rank, args.top_k, args.local_window,
+                args.group_shared, args.causal, args.scale, value_mean)
+    got, = run(args.attn_run, args.mlir, args.function, inputs, 1, workdir)
+    compare("out", got, ref, args.dtype)
+    if args.also:
+        also, = run(args.attn_run, args.mlir, args.also, [q, k, v], 1,
+                    workdir)
+        compare("out of " + args.also, also, ref, args.dtype)
+        diff = float(np.abs(also.astype(np.float64) - got).max())
+        print("%s vs %s: max abs difference %.3g" % (args.function, args.also,
+                                                     diff))
+        compare(args.function + " against " + args.also, got,
+                also.astype(np.float64), args.dtype)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mlir")
     parser.add_argument("--attn-run", required=True)
     parser.add_argument("--function", required=True)
-    parser.add_argument("--op", choices=["sdpa", "merge"], default="sdpa")
+    parser.add_argument("--op", choices=["sdpa", "merge", "sparq", "topk",
+                                         "gather"], default="sdpa")
     parser.add_argument("--dtype", choices=["f32", "f16"], default="f32")
     parser.add_argument("--q", type=shape)
     parser.add_argument("--k", type=shape)
@@ -88,6 +171,17 @@ def main():
     parser.add_argument("--lse", action="store_true")
     parser.add_argument("--out", type=shape)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rank", type=int)
+    parser.add_argument("--top-k", type=int)
+    parser.add_argument("--local-window", type=int, default=0)
+    parser.add_argument("--group-shared", action="store_true")
+    parser.add_argument("--bandwidth", action="store_true")
+    parser.add_argument("--ties", action="store_true")
+    parser.add_argument("--also")
+    parser.add_argument("--magnitude", action="store_true")
+    parser.add_argument("--input", type=shape)
+    parser.add_argument("--indices", type=shape)
+    parser.add_argument("--axis", type=int)
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -107,6 +201,13 @@ def main():
             compare("out", got_o, ref_o, args.dtype)
             compare("lse", got_l, ref_l, "f32")
             return
+
+        if args.op == "topk":
+            return check_topk(args, rng, workdir)
+        if args.op == "gather":
+            return check_gather(args, rng, workdir)
+        if args.op == "sparq":
+            return check_sparq(args, rng, dtype, workdir)
 
         q = rng.standard_normal(args.q).astype(dtype)
         k = rng.standard_normal(args.k).astype(dtype)

@@ -48,10 +48,14 @@ float SdpaOp::getEffectiveScale() {
   return 1.0f / std::sqrt(static_cast<float>(headDim));
 }
 
-LogicalResult SdpaOp::verify() {
-  auto queryType = getQuery().getType();
-  auto keyType = getKey().getType();
-  auto valueType = getValue().getType();
+/// Checks the query, key, value and output types shared by the attention
+/// ops: [B, Hq, Lq, D], [B, Hkv, Lk, D], [B, Hkv, Lk, Dv] -> [B, Hq, Lq, Dv].
+static LogicalResult verifyAttentionTypes(Operation *op,
+                                          RankedTensorType queryType,
+                                          RankedTensorType keyType,
+                                          RankedTensorType valueType,
+                                          RankedTensorType outputType) {
+  auto emitOpError = [&]() { return op->emitOpError(); };
 
   auto checkRank4 = [&](RankedTensorType type, StringRef name,
                         StringRef layout) -> LogicalResult {
@@ -109,12 +113,7 @@ LogicalResult SdpaOp::verify() {
                          << elementType << ", " << keyType.getElementType()
                          << ", " << valueType.getElementType();
 
-  if (FloatAttr scale = getScaleAttr())
-    if (!std::isfinite(scale.getValueAsDouble()))
-      return emitOpError() << "scale must be finite";
-
   // The output is [B, Hq, Lq, Dv] in the query's element type.
-  auto outputType = getOutput().getType();
   if (outputType.getElementType() != elementType)
     return emitOpError() << "output element type "
                          << outputType.getElementType()
@@ -130,6 +129,21 @@ LogicalResult SdpaOp::verify() {
                          << dimToString(q[0]) << ", " << q[1] << ", "
                          << dimToString(q[2]) << ", " << v[3] << "], got "
                          << outputType;
+
+  return success();
+}
+
+LogicalResult SdpaOp::verify() {
+  auto queryType = getQuery().getType();
+  auto keyType = getKey().getType();
+  if (failed(verifyAttentionTypes(*this, queryType, keyType,
+                                  getValue().getType(), getOutput().getType())))
+    return failure();
+  if (FloatAttr scale = getScaleAttr())
+    if (!std::isfinite(scale.getValueAsDouble()))
+      return emitOpError() << "scale must be finite";
+  ArrayRef<int64_t> q = queryType.getShape();
+  ArrayRef<int64_t> k = keyType.getShape();
 
   if (Value lse = getLse()) {
     auto lseType = cast<RankedTensorType>(lse.getType());
@@ -186,6 +200,151 @@ LogicalResult MergeOp::verify() {
     return emitOpError() << "lse shape " << lseType
                          << " must be the output shape " << outType
                          << " without its last dimension";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// TopkOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TopkOp::verify() {
+  auto inputType = getInput().getType();
+  auto valuesType = getValues().getType();
+  auto indicesType = getIndices().getType();
+  if (inputType.getRank() < 1)
+    return emitOpError() << "input must have rank >= 1";
+  if (valuesType.getElementType() != inputType.getElementType())
+    return emitOpError() << "values element type "
+                         << valuesType.getElementType()
+                         << " does not match input element type "
+                         << inputType.getElementType();
+  if (valuesType.getShape() != indicesType.getShape())
+    return emitOpError() << "values " << valuesType << " and indices "
+                         << indicesType << " must have one shape";
+  int64_t rank = inputType.getRank();
+  if (valuesType.getRank() != rank)
+    return emitOpError() << "results must have the input's rank " << rank
+                         << ", got " << valuesType.getRank();
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    if (!dimsAgree(inputType.getDimSize(d), valuesType.getDimSize(d)))
+      return emitOpError() << "result dim " << d << " is "
+                           << dimToString(valuesType.getDimSize(d))
+                           << " but input dim " << d << " is "
+                           << dimToString(inputType.getDimSize(d));
+  int64_t k = valuesType.getShape().back();
+  int64_t n = inputType.getShape().back();
+  if (ShapedType::isDynamic(k) != static_cast<bool>(getK()))
+    return emitOpError() << "k is the results' last dimension: give the `k` "
+                            "operand exactly when that dimension is dynamic";
+  if (!ShapedType::isDynamic(k) && k < 1)
+    return emitOpError() << "k must be positive, got " << k;
+  if (!ShapedType::isDynamic(k) && !ShapedType::isDynamic(n) && k > n)
+    return emitOpError() << "k (" << k << ") exceeds the input's last dim ("
+                         << n << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GatherOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GatherOp::verify() {
+  auto sourceType = getSource().getType();
+  auto indicesType = getIndices().getType();
+  auto resultType = getResult().getType();
+  int64_t axis = getAxis();
+  if (axis >= sourceType.getRank())
+    return emitOpError() << "axis " << axis << " is out of range for source "
+                         << sourceType;
+  if (indicesType.getRank() <= axis)
+    return emitOpError() << "indices must have the " << axis
+                         << " batch dims of the source and at least one index "
+                            "dim, got rank "
+                         << indicesType.getRank();
+  for (int64_t d = 0; d < axis; ++d) {
+    int64_t dim = indicesType.getDimSize(d);
+    if (dim != 1 && !dimsAgree(dim, sourceType.getDimSize(d)))
+      return emitOpError() << "indices dim " << d << " is " << dimToString(dim)
+                           << ", expected 1 or the source's "
+                           << dimToString(sourceType.getDimSize(d));
+  }
+  SmallVector<int64_t> expected(sourceType.getShape().take_front(axis));
+  llvm::append_range(expected, indicesType.getShape().drop_front(axis));
+  llvm::append_range(expected, sourceType.getShape().drop_front(axis + 1));
+  if (resultType.getElementType() != sourceType.getElementType())
+    return emitOpError() << "result element type "
+                         << resultType.getElementType()
+                         << " does not match source element type "
+                         << sourceType.getElementType();
+  auto printShape = [](ArrayRef<int64_t> shape) {
+    std::string s = "[";
+    for (auto [i, dim] : llvm::enumerate(shape))
+      s += (i ? ", " : "") + dimToString(dim);
+    return s + "]";
+  };
+  if (resultType.getRank() != static_cast<int64_t>(expected.size()) ||
+      !llvm::all_of(llvm::zip(resultType.getShape(), expected), [](auto dims) {
+        return dimsAgree(std::get<0>(dims), std::get<1>(dims));
+      }))
+    return emitOpError() << "result shape must be source[:axis] ++ "
+                            "indices[axis:] ++ source[axis+1:] = "
+                         << printShape(expected) << ", got " << resultType;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// SparqOp
+//===----------------------------------------------------------------------===//
+
+float SparqOp::getEffectiveScale() {
+  if (FloatAttr scale = getScaleAttr())
+    return scale.getValueAsDouble();
+  int64_t headDim = getQuery().getType().getShape().back();
+  return 1.0f / std::sqrt(static_cast<float>(headDim));
+}
+
+LogicalResult SparqOp::verify() {
+  auto queryType = getQuery().getType();
+  auto keyType = getKey().getType();
+  auto valueType = getValue().getType();
+  if (failed(verifyAttentionTypes(*this, queryType, keyType, valueType,
+                                  getOutput().getType())))
+    return failure();
+  if (FloatAttr scale = getScaleAttr())
+    if (!std::isfinite(scale.getValueAsDouble()))
+      return emitOpError() << "scale must be finite";
+  ArrayRef<int64_t> k = keyType.getShape();
+  ArrayRef<int64_t> v = valueType.getShape();
+  int64_t headDim = k[3];
+  if (static_cast<int64_t>(getRank()) > headDim)
+    return emitOpError() << "rank (" << getRank()
+                         << ") exceeds the head dim (" << headDim << ")";
+  if (getLocalWindowSize() > static_cast<int64_t>(getTopK()))
+    return emitOpError() << "local_window (" << getLocalWindowSize()
+                         << ") exceeds top_k (" << getTopK() << ")";
+
+  if (Value keyTransposed = getKeyTransposed()) {
+    auto type = cast<RankedTensorType>(keyTransposed.getType());
+    ArrayRef<int64_t> kt = type.getShape();
+    if (type.getElementType() != keyType.getElementType() || kt.size() != 4 ||
+        !dimsAgree(kt[0], k[0]) || kt[1] != k[1] || kt[2] != k[3] ||
+        !dimsAgree(kt[3], k[2]))
+      return emitOpError() << "key_transposed must be [B, Hkv, D, Lk] = ["
+                           << dimToString(k[0]) << ", " << k[1] << ", " << k[3]
+                           << ", " << dimToString(k[2]) << "] of "
+                           << keyType.getElementType() << ", got " << type;
+  }
+  if (Value valueMean = getValueMean()) {
+    auto type = cast<RankedTensorType>(valueMean.getType());
+    ArrayRef<int64_t> vm = type.getShape();
+    if (type.getElementType() != valueType.getElementType() ||
+        vm.size() != 3 || !dimsAgree(vm[0], v[0]) || vm[1] != v[1] ||
+        vm[2] != v[3])
+      return emitOpError() << "value_mean must be [B, Hkv, Dv] = ["
+                           << dimToString(v[0]) << ", " << v[1] << ", " << v[3]
+                           << "] of " << valueType.getElementType() << ", got "
+                           << type;
+  }
   return success();
 }
 

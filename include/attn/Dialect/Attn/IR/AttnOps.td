@@ -115,4 +115,184 @@ def Attn_MergeOp : Attn_Op<"merge", [Pure,
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// TopkOp
+//===----------------------------------------------------------------------===//
+
+def Attn_TopkOp : Attn_Op<"topk", [Pure]> {
+  let summary = "the k largest entries along the last dimension";
+  let description = [{
+    Selects, independently for every row of the last dimension of `input`,
+    the `k` entries that are largest (or, with `magnitude`, largest in
+    absolute value). `values` holds the selected entries themselves (signed,
+    also with `magnitude`) and `indices` their positions, both ordered from
+    the largest down. Equal keys go to the lower index first, so the result
+    is fully determined. NaN entries are never preferred over numbers.
+
+    `k` is the last dimension of the results: static when that dimension is
+    static, otherwise given by the `k` operand. It must not exceed the
+    length `n` of the row; the verifier checks this when both are static. At
+    run time a `k > n` fills the trailing `k - n` places with value 0 and
+    index -1.
+
+    The CPU lowering is a selection, not a sort: one pass over the row keeps
+    the best `k` so far in a binary heap (O(n log k)), and chunks of the row
+    that cannot beat the heap's worst entry are skipped with one vector
+    compare.
+
+    Example:
+
+    ```mlir
+    // The 16 largest-magnitude components of each query row.
+    %vals, %idx = attn.topk %q magnitude
+        : tensor<1x32x1x128xf32> -> tensor<1x32x1x16xf32>, tensor<1x32x1x16xi64>
+    // A run-time k.
+    %v2, %i2 = attn.topk %scores k(%k)
+        : tensor<8x?xf32> -> tensor<8x?xf32>, tensor<8x?xi32>
+    ```
+  }];
+
+  let arguments = (ins Attn_FloatTensor:$input, Optional<Index>:$k,
+      UnitAttr:$magnitude);
+  let results = (outs Attn_FloatTensor:$values,
+      RankedTensorOf<[I32, I64, Index]>:$indices);
+
+  let assemblyFormat = [{
+    $input (`k` `(` $k^ `)`)? (`magnitude` $magnitude^)? attr-dict
+    `:` type($input) `->` type($values) `,` type($indices)
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// GatherOp
+//===----------------------------------------------------------------------===//
+
+def Attn_GatherOp : Attn_Op<"gather", [Pure]> {
+  let summary = "gather slices along one dimension by an index tensor";
+  let description = [{
+    Gathers slices of `source` along dimension `axis`. The dimensions of
+    `source` before `axis` are batch dimensions; `indices` starts with the
+    same batch dimensions (each either equal to the source's or a static 1
+    that broadcasts over it) and continues with any number of index
+    dimensions. The result is
+
+    ```
+    result[b..., i..., t...] = source[b..., indices[b..., i...], t...]
+    ```
+
+    with shape `source[:axis] ++ indices[axis:] ++ source[axis+1:]`. Indices
+    outside `[0, source.dim(axis))` are clamped into it, so no index reads
+    out of bounds.
+
+    This one shape covers what SparQ needs: the `r` components of every key
+    that a query row selected, as rows of the transposed cache
+    `Kt[B,H,D,Lk]` (`axis = 2`, indices `[B,H,Lq,r]` give `[B,H,Lq,r,Lk]`),
+    and the `k` keys and values a query row selected (`axis = 2` on
+    `K[B,H,Lk,D]`, indices `[B,H,Lq,k]` give `[B,H,Lq,k,D]`).
+
+    Example:
+
+    ```mlir
+    // The 128 selected keys of every query row of every head.
+    %ks = attn.gather %k[%idx] axis(2)
+        : tensor<1x8x?x128xf32>, tensor<1x8x4x128xi64> -> tensor<1x8x4x128x128xf32>
+    ```
+  }];
+
+  let arguments = (ins AnyRankedTensor:$source,
+      RankedTensorOf<[I32, I64, Index]>:$indices,
+      ConfinedAttr<I64Attr, [IntNonNegative]>:$axis);
+  let results = (outs AnyRankedTensor:$result);
+
+  let assemblyFormat = [{
+    $source `[` $indices `]` `axis` `(` $axis `)` attr-dict
+    `:` type($source) `,` type($indices) `->` type($result)
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// SparqOp
+//===----------------------------------------------------------------------===//
+
+def Attn_SparqOp : Attn_Op<"sparq", [Pure, AttrSizedOperandSegments]> {
+  let summary = "SparQ attention: exact attention on keys picked by a low-rank query";
+  let description = [{
+    Approximates `attn.sdpa` (without a mask) by reading a small part of the
+    key/value cache (SparQ, arXiv 2312.04985). Per query row `q` of head `h`
+    with key/value head `g = h / G` and visible keys `J`:
+
+    1. `i1` = the `rank` components of largest `|q|` (ties: lower index);
+       approximate scores `s^ = softmax_J(q[i1] . K[g, :, i1] / tau)` with
+       `tau = sqrt(D * sum|q[i1]| / sum|q|)` (`sqrt(D)` when `q = 0`).
+    2. `I2` = the last `local_window` visible keys, plus the keys of largest
+       `s^` among the other visible keys, `min(top_k, |J|)` in all (ties:
+       lower index). `y` = exact attention of `q` over `I2`, with `scale`
+       (default `1/sqrt(D)`).
+    3. `alpha = sum over I2 of s^`; `output = alpha * y + (1 - alpha) *
+       vmean`, `vmean` the mean of `V[g]` over `J`.
+
+    With `group_shared`, the `G` query heads of a key/value head share `i1`
+    (from the sum of their `|q|`) and `I2` (from the sum of their `s^`) at
+    each query position; `alpha` stays per head. `causal` has the meaning
+    of `attn.sdpa` (bottom-right aligned).
+
+    **The bandwidth form.** Step 1 reads `rank` of the `D` components of
+    every key. Models that keep the key cache a second time transposed pass
+    it as `key_transposed` (`[B, Hkv, D, Lk]`, the element type of `key`):
+    the components are then `rank` contiguous rows. Models that keep a
+    running mean of the values pass it as `value_mean` (`[B, Hkv, Dv]`); it
+    is then used for every query row, and V is read only at the selected
+    keys. Without these operands the components are strided reads of `key`
+    and the mean is computed from all of `value`.
+
+    Element reads per query row and head: dense `2 * Lk * D`, SparQ
+    `Lk * rank + 2 * top_k * D` (plus `Dv` for the mean).
+
+    Example:
+
+    ```mlir
+    // Decode step, bandwidth form, key/value heads shared by 4 query heads.
+    %o = attn.sparq %q, %k, %v key_transposed(%kt : tensor<1x8x128x?xf32>)
+        value_mean(%vm : tensor<1x8x128xf32>) rank(16) top_k(128)
+        local_window(32) group_shared
+        : tensor<1x32x1x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32>
+        -> tensor<1x32x1x128xf32>
+    ```
+  }];
+
+  let arguments = (ins Attn_FloatTensor:$query, Attn_FloatTensor:$key,
+      Attn_FloatTensor:$value, Optional<Attn_FloatTensor>:$keyTransposed,
+      Optional<Attn_FloatTensor>:$valueMean,
+      ConfinedAttr<I64Attr, [IntPositive]>:$rank,
+      ConfinedAttr<I64Attr, [IntPositive]>:$topK,
+      OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$localWindow,
+      UnitAttr:$groupShared, UnitAttr:$causal, OptionalAttr<F32Attr>:$scale);
+  let results = (outs Attn_FloatTensor:$output);
+
+  let assemblyFormat = [{
+    $query `,` $key `,` $value
+    (`key_transposed` `(` $keyTransposed^ `:` type($keyTransposed) `)`)?
+    (`value_mean` `(` $valueMean^ `:` type($valueMean) `)`)?
+    `rank` `(` $rank `)` `top_k` `(` $topK `)`
+    (`local_window` `(` $localWindow^ `)`)? (`group_shared` $groupShared^)?
+    (`causal` $causal^)? (`scale` `(` $scale^ `)`)? attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `->` type($output)
+  }];
+
+  let extraClassDeclaration = [{
+    /// The scale of the exact step: the `scale` attribute or 1/sqrt(D).
+    float getEffectiveScale();
+    /// The local window, 0 when absent.
+    int64_t getLocalWindowSize() {
+      return static_cast<int64_t>(getLocalWindow().value_or(0));
+    }
+  }];
+
+  let hasVerifier = 1;
+}
+
 #endif // ATTN_DIALECT_ATTN_IR_ATTNOPS_TD
