@@ -67,7 +67,7 @@ struct SparqRewritePass : attn::impl::SparqRewriteBase<SparqRewritePass> {
     }
     int64_t headDim = op.getQuery().getType().getDimSize(3);
     if (rank > headDim)
-      return op.emitError() << "attn-sparq: rank (" << rank
+      return op.emitError() << "attn-sparq: rank (" << static_cast<int64_t>(rank)
                             << ") exceeds the head dim (" << headDim << ")";
     int64_t keyLen = op.getKey().getType().getDimSize(2);
     if (!ShapedType::isDynamic(keyLen) && keyLen < minKvLen)

@@ -23,6 +23,11 @@ namespace {
 /// Keys per vector step of the approximate-score and ranking passes: four
 /// AVX-512 registers, so the `rank`-long FMA chains run four abreast.
 constexpr int64_t kKeyChunk = 64;
+/// Keys per block of the score pass over key_transposed: the partial scores
+/// of a block (8 KiB per head) stay in L1 between groups of components.
+constexpr int64_t kKeyBlock = 16384;
+/// Rows of Kt read together by the score pass.
+constexpr int64_t kComponentsPerPass = 16;
 /// Components per vector step when ranking |q|.
 constexpr int64_t kComponentChunk = 16;
 
@@ -63,6 +68,16 @@ private:
   void emitUnit(Value visibleEnd);
   void emitComponentSelection();
   void emitApproximateScores(Value visibleEnd, Value paddedEnd);
+  void emitScoresFromTransposedKeys(Value visibleEnd, Value paddedEnd);
+  void emitScoresFromStridedKeys(Value visibleEnd, Value paddedEnd);
+  Value visibleLanes(Value visibleEnd, Value j0);
+  /// Scales a chunk of dot products by 1/tau, masks invisible keys to -inf,
+  /// stores the scores and returns the updated running maxima.
+  SmallVector<Value> finishScoreChunk(Value visibleEnd, Value j0,
+                                      ValueRange dots, ValueRange maxes);
+  void storeRowMax(ValueRange maxes);
+  /// acc[t] += q^[t][c] * keys for each head t of the unit.
+  SmallVector<Value> accumulateComponent(Value c, Value keys, ValueRange acc);
   void emitNormalizers(Value paddedEnd);
   Value emitKeySelection(Value visibleEnd, Value paddedEnd);
   Value emitValueMean(Value visibleEnd);
@@ -94,7 +109,7 @@ private:
   Value queryLen, keyLen;
   Value batch, kvHead, queryIndex, unit;
   // Per work item scratch.
-  Value components, queryHat, inverseTau, scores, rankKeys, rowMax, rowLse, selected;
+  Value components, queryHat, inverseTau, scores, rankKeys, rowMax, rowLse, rowInvSum, selected;
 };
 
 Value SparqLoopNestEmitter::emit() {
@@ -179,6 +194,8 @@ void SparqLoopNestEmitter::emitUnit(Value visibleEnd) {
       memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
   rowMax = memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
   rowLse = memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
+  rowInvSum =
+      memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
   selected = memref::AllocaOp::create(
       b, MemRefType::get({topK}, b.getIndexType()));
   // The score rows grow with Lk: heap, not stack. Buffer deallocation frees
@@ -258,82 +275,167 @@ void SparqLoopNestEmitter::emitComponentSelection() {
 
 void SparqLoopNestEmitter::emitApproximateScores(Value visibleEnd,
                                                  Value paddedEnd) {
+  if (keyTransposedBuf)
+    emitScoresFromTransposedKeys(visibleEnd, paddedEnd);
+  else
+    emitScoresFromStridedKeys(visibleEnd, paddedEnd);
+}
+
+Value SparqLoopNestEmitter::visibleLanes(Value visibleEnd, Value j0) {
+  return vector::CreateMaskOp::create(
+      b, VectorType::get({kKeyChunk}, b.getI1Type()),
+      ValueRange{lb.sub(visibleEnd, j0)});
+}
+
+SmallVector<Value> SparqLoopNestEmitter::finishScoreChunk(Value visibleEnd,
+                                                          Value j0,
+                                                          ValueRange dots,
+                                                          ValueRange maxes) {
   auto chunkType = VectorType::get({kKeyChunk}, f32);
-  auto elementChunkType = VectorType::get({kKeyChunk}, elementType);
-  auto maskType = VectorType::get({kKeyChunk}, b.getI1Type());
-  Value negInfChunk = lb.splat(chunkType, lb.negInf());
-  Value zeroChunk = lb.splat(chunkType, lb.f32(0));
-  Value elementZeros = arith::ConstantOp::create(
-      b, DenseElementsAttr::get(elementChunkType, b.getZeroAttr(elementType)));
-
-  // Strided reads: lane l of a chunk is D elements after lane l - 1.
-  Value laneStrides;
-  Value keyRowBase;
-  if (!keyTransposedBuf) {
-    SmallVector<int64_t> strides;
-    for (int64_t l = 0; l < kKeyChunk; ++l)
-      strides.push_back(l * headDim);
-    laneStrides = arith::ConstantOp::create(
-        b, DenseElementsAttr::get(
-               VectorType::get({kKeyChunk}, b.getIndexType()),
-               ArrayRef<int64_t>(strides)));
-    keyRowBase = lb.mul(
-        lb.mul(lb.add(lb.mul(batch, lb.idx(numKvHeads)), kvHead), keyLen),
-        lb.idx(headDim));
+  Value lanes = visibleLanes(visibleEnd, j0);
+  SmallVector<Value> next;
+  for (int64_t t = 0; t < headsPerUnit; ++t) {
+    Value invTau = lb.splat(
+        chunkType, memref::LoadOp::create(b, inverseTau, lb.idx(t)));
+    // Keys past the visible end score -inf: they weigh exp(-inf) = 0.
+    Value s = lb.select(lanes, arith::MulFOp::create(b, dots[t], invTau),
+                        lb.splat(chunkType, lb.negInf()));
+    vector::StoreOp::create(b, s, scores, ValueRange{lb.idx(t), j0});
+    next.push_back(arith::MaxNumFOp::create(b, maxes[t], s));
   }
+  return next;
+}
 
-  SmallVector<Value> initMax(headsPerUnit, negInfChunk);
-  SmallVector<Value> maxes = lb.forCarrying(
-      lb.idx(0), paddedEnd, lb.idx(kKeyChunk), initMax,
-      [&](Value j0, ValueRange runningMax) -> SmallVector<Value> {
-        Value lanes = vector::CreateMaskOp::create(
-            b, maskType, ValueRange{lb.sub(visibleEnd, j0)});
-        SmallVector<Value> zeros(headsPerUnit, zeroChunk);
-        SmallVector<Value> dots = lb.forCarrying(
-            lb.idx(0), lb.idx(rank), lb.idx(1), zeros,
-            [&](Value c, ValueRange acc) -> SmallVector<Value> {
-              Value component = memref::LoadOp::create(b, components, c);
-              Value keys;
-              if (keyTransposedBuf) {
-                keys = vector::MaskedLoadOp::create(
-                    b, elementChunkType, keyTransposedBuf,
-                    ValueRange{batch, kvHead, component, j0}, lanes,
-                    elementZeros);
-              } else {
-                Value base = lb.add(
-                    keyRowBase, lb.add(lb.mul(j0, lb.idx(headDim)), component));
-                keys = vector::GatherOp::create(b, elementChunkType, keyFlat,
-                                                ValueRange{base}, laneStrides,
-                                                lanes, elementZeros);
-              }
-              keys = lb.toF32(keys);
-              SmallVector<Value> next;
-              for (int64_t t = 0; t < headsPerUnit; ++t) {
-                Value q = memref::LoadOp::create(b, queryHat,
-                                                 ValueRange{lb.idx(t), c});
-                next.push_back(vector::FMAOp::create(
-                    b, lb.splat(chunkType, q), keys, acc[t]));
-              }
-              return next;
-            });
-        SmallVector<Value> nextMax;
-        for (int64_t t = 0; t < headsPerUnit; ++t) {
-          // Keys past the visible end score -inf: they weigh exp(-inf) = 0.
-          Value invTau = lb.splat(
-              chunkType, memref::LoadOp::create(b, inverseTau, lb.idx(t)));
-          Value s = lb.select(lanes, arith::MulFOp::create(b, dots[t], invTau),
-                              negInfChunk);
-          vector::StoreOp::create(b, s, scores, ValueRange{lb.idx(t), j0});
-          nextMax.push_back(arith::MaxNumFOp::create(b, runningMax[t], s));
-        }
-        return nextMax;
-      });
+void SparqLoopNestEmitter::storeRowMax(ValueRange maxes) {
   for (int64_t t = 0; t < headsPerUnit; ++t)
     memref::StoreOp::create(b, reduce(vector::CombiningKind::MAXNUMF, maxes[t]),
                             rowMax, lb.idx(t));
 }
 
+void SparqLoopNestEmitter::emitScoresFromTransposedKeys(Value visibleEnd,
+                                                        Value paddedEnd) {
+  // Blocks of keys; within a block, groups of up to kComponentsPerPass rows
+  // of Kt are read together with the dot products in registers, and the
+  // partial sums of earlier groups wait in the (L1-sized) block of scores.
+  // Reading more rows at once runs more streams, Lk * 4 bytes apart, than
+  // the hardware prefetchers follow.
+  auto chunkType = VectorType::get({kKeyChunk}, f32);
+  auto elementChunkType = VectorType::get({kKeyChunk}, elementType);
+  Value zeroChunk = lb.splat(chunkType, lb.f32(0));
+  Value elementZeros = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(elementChunkType, b.getZeroAttr(elementType)));
+  Value chunk = lb.idx(kKeyChunk);
+  int64_t numGroups = llvm::divideCeil(rank, kComponentsPerPass);
+  SmallVector<Value> initMax(headsPerUnit, lb.splat(chunkType, lb.negInf()));
+  // One group streams the whole row: restarting the streams at block
+  // boundaries costs more than it saves.
+  Value blockLen = numGroups == 1 ? paddedEnd : lb.idx(kKeyBlock);
+  Value numBlocks = numGroups == 1 ? lb.idx(1) : arith::CeilDivUIOp::create(b, paddedEnd, blockLen).getResult();
+  SmallVector<Value> maxes = lb.forCarrying(
+      lb.idx(0), numBlocks, lb.idx(1), initMax,
+      [&](Value blockIndex, ValueRange blockMax) -> SmallVector<Value> {
+        Value block = lb.mul(blockIndex, blockLen);
+        Value blockEnd = lb.minIdx(lb.add(block, blockLen), paddedEnd);
+        SmallVector<Value> maxes(blockMax);
+        for (int64_t group = 0; group < numGroups; ++group) {
+          int64_t first = group * kComponentsPerPass;
+          int64_t last = std::min(rank, first + kComponentsPerPass);
+          bool isLast = group + 1 == numGroups;
+          maxes = lb.forCarrying(
+              block, blockEnd, chunk, maxes,
+              [&](Value j0, ValueRange runningMax) -> SmallVector<Value> {
+                Value lanes = visibleLanes(visibleEnd, j0);
+                SmallVector<Value> partial;
+                for (int64_t t = 0; t < headsPerUnit; ++t)
+                  partial.push_back(group == 0 ? zeroChunk
+                                               : vector::LoadOp::create(
+                                                     b, chunkType, scores,
+                                                     ValueRange{lb.idx(t), j0})
+                                                     .getResult());
+                SmallVector<Value> dots = lb.forCarrying(
+                    lb.idx(first), lb.idx(last), lb.idx(1), partial,
+                    [&](Value c, ValueRange acc) -> SmallVector<Value> {
+                      Value component = memref::LoadOp::create(b, components, c);
+                      Value keys = lb.toF32(vector::MaskedLoadOp::create(
+                          b, elementChunkType, keyTransposedBuf,
+                          ValueRange{batch, kvHead, component, j0}, lanes,
+                          elementZeros));
+                      return accumulateComponent(c, keys, acc);
+                    });
+                if (isLast)
+                  return finishScoreChunk(visibleEnd, j0, dots, runningMax);
+                for (int64_t t = 0; t < headsPerUnit; ++t)
+                  vector::StoreOp::create(b, dots[t], scores,
+                                          ValueRange{lb.idx(t), j0});
+                return SmallVector<Value>(runningMax);
+              });
+        }
+        return maxes;
+      });
+  storeRowMax(maxes);
+}
+
+SmallVector<Value> SparqLoopNestEmitter::accumulateComponent(Value c,
+                                                             Value keys,
+                                                             ValueRange acc) {
+  auto chunkType = VectorType::get({kKeyChunk}, f32);
+  SmallVector<Value> next;
+  for (int64_t t = 0; t < headsPerUnit; ++t) {
+    Value q = memref::LoadOp::create(b, queryHat, ValueRange{lb.idx(t), c});
+    next.push_back(
+        vector::FMAOp::create(b, lb.splat(chunkType, q), keys, acc[t]));
+  }
+  return next;
+}
+
+void SparqLoopNestEmitter::emitScoresFromStridedKeys(Value visibleEnd,
+                                                     Value paddedEnd) {
+  // Key-major: a chunk of 64 keys is gathered component by component, so
+  // the chunk's 64 key rows are read from memory once and then from cache.
+  auto chunkType = VectorType::get({kKeyChunk}, f32);
+  auto elementChunkType = VectorType::get({kKeyChunk}, elementType);
+  Value zeroChunk = lb.splat(chunkType, lb.f32(0));
+  Value elementZeros = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(elementChunkType, b.getZeroAttr(elementType)));
+  // Lane l of a chunk is D elements after lane l - 1.
+  SmallVector<int64_t> strides;
+  for (int64_t l = 0; l < kKeyChunk; ++l)
+    strides.push_back(l * headDim);
+  Value laneStrides = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(VectorType::get({kKeyChunk}, b.getIndexType()),
+                                ArrayRef<int64_t>(strides)));
+  Value keyRowBase = lb.mul(
+      lb.mul(lb.add(lb.mul(batch, lb.idx(numKvHeads)), kvHead), keyLen),
+      lb.idx(headDim));
+
+  SmallVector<Value> initMax(headsPerUnit, lb.splat(chunkType, lb.negInf()));
+  SmallVector<Value> maxes = lb.forCarrying(
+      lb.idx(0), paddedEnd, lb.idx(kKeyChunk), initMax,
+      [&](Value j0, ValueRange runningMax) -> SmallVector<Value> {
+        Value lanes = visibleLanes(visibleEnd, j0);
+        SmallVector<Value> zeros(headsPerUnit, zeroChunk);
+        SmallVector<Value> dots = lb.forCarrying(
+            lb.idx(0), lb.idx(rank), lb.idx(1), zeros,
+            [&](Value c, ValueRange acc) -> SmallVector<Value> {
+              Value component = memref::LoadOp::create(b, components, c);
+              Value base = lb.add(
+                  keyRowBase, lb.add(lb.mul(j0, lb.idx(headDim)), component));
+              Value keys = lb.toF32(vector::GatherOp::create(
+                  b, elementChunkType, keyFlat, ValueRange{base}, laneStrides,
+                  lanes, elementZeros));
+              return accumulateComponent(c, keys, acc);
+            });
+        return finishScoreChunk(visibleEnd, j0, dots, runningMax);
+      });
+  storeRowMax(maxes);
+}
+
 void SparqLoopNestEmitter::emitNormalizers(Value paddedEnd) {
+  // One exp pass per head: Z = sum exp(s - max). With group_shared the
+  // probabilities exp(s - max) replace the scores, so that ranking and
+  // alpha need no second exp pass; a lone head keeps its raw scores and
+  // ranks by them (the same order, without exp's underflow ties).
+  bool keepProbabilities = headsPerUnit > 1;
   auto chunkType = VectorType::get({kKeyChunk}, f32);
   Value zeroChunk = lb.splat(chunkType, lb.f32(0));
   for (int64_t t = 0; t < headsPerUnit; ++t) {
@@ -342,28 +444,31 @@ void SparqLoopNestEmitter::emitNormalizers(Value paddedEnd) {
     SmallVector<Value> sums = lb.forCarrying(
         lb.idx(0), paddedEnd, lb.idx(kKeyChunk), ValueRange{zeroChunk},
         [&](Value j0, ValueRange acc) -> SmallVector<Value> {
-          Value s = vector::LoadOp::create(b, chunkType, scores,
-                                           ValueRange{lb.idx(t), j0});
+          SmallVector<Value> at = {lb.idx(t), j0};
+          Value s = vector::LoadOp::create(b, chunkType, scores, at);
           Value p = math::ExpOp::create(b, arith::SubFOp::create(b, s, maxChunk));
+          if (keepProbabilities)
+            vector::StoreOp::create(b, p, scores, at);
           return {arith::AddFOp::create(b, acc[0], p)};
         });
     Value sum = reduce(vector::CombiningKind::ADD, sums[0]);
     memref::StoreOp::create(
         b, arith::AddFOp::create(b, max, math::LogOp::create(b, sum)), rowLse,
         lb.idx(t));
+    memref::StoreOp::create(b, arith::DivFOp::create(b, lb.f32(1), sum),
+                            rowInvSum, lb.idx(t));
   }
-  if (headsPerUnit == 1)
+  if (!keepProbabilities)
     return;
   // group_shared ranks keys by the sum of the heads' softmax probabilities.
   lb.forEach(lb.idx(0), paddedEnd, lb.idx(kKeyChunk), [&](Value j0) {
     Value total = zeroChunk;
     for (int64_t t = 0; t < headsPerUnit; ++t) {
-      Value s = vector::LoadOp::create(b, chunkType, scores,
+      Value p = vector::LoadOp::create(b, chunkType, scores,
                                        ValueRange{lb.idx(t), j0});
-      Value lse = lb.splat(chunkType,
-                           memref::LoadOp::create(b, rowLse, lb.idx(t)));
-      total = arith::AddFOp::create(
-          b, total, math::ExpOp::create(b, arith::SubFOp::create(b, s, lse)));
+      Value invSum = lb.splat(
+          chunkType, memref::LoadOp::create(b, rowInvSum, lb.idx(t)));
+      total = vector::FMAOp::create(b, p, invSum, total);
     }
     vector::StoreOp::create(b, total, rankKeys, ValueRange{j0});
   });
@@ -436,6 +541,7 @@ void SparqLoopNestEmitter::emitExactAttention(int64_t t, Value numSelected,
   Value q = arith::MulFOp::create(b, loadQuery(t),
                                   lb.splat(queryVecType, scale));
   Value lse = memref::LoadOp::create(b, rowLse, lb.idx(t));
+  Value invSum = memref::LoadOp::create(b, rowInvSum, lb.idx(t));
   Value exact =
       memref::AllocaOp::create(b, MemRefType::get({topK}, f32));
 
@@ -454,7 +560,10 @@ void SparqLoopNestEmitter::emitExactAttention(int64_t t, Value numSelected,
         Value approx =
             memref::LoadOp::create(b, scores, ValueRange{lb.idx(t), key});
         Value mass =
-            math::ExpOp::create(b, arith::SubFOp::create(b, approx, lse));
+            headsPerUnit > 1
+                ? arith::MulFOp::create(b, approx, invSum).getResult()
+                : math::ExpOp::create(b, arith::SubFOp::create(b, approx, lse))
+                      .getResult();
         return {arith::MaxNumFOp::create(b, acc[0], score),
                 arith::AddFOp::create(b, acc[1], mass)};
       });

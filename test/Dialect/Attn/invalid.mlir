@@ -244,3 +244,144 @@ func.func @merge_types(%o1: tensor<2x8x64xf32>, %l1: tensor<2x8xf32>,
          tensor<2x8xf32>) -> (tensor<2x8x64xf32>, tensor<2x8xf32>)
   return
 }
+
+// -----
+
+// Checks that a static k larger than the row is refused.
+func.func @topk_k_too_large(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{k (9) exceeds the input's last dim (8)}}
+  %v, %i = attn.topk %x : tensor<4x8xf32> -> tensor<4x9xf32>, tensor<4x9xi64>
+  return
+}
+
+// -----
+
+// Checks that a dynamic result length needs the k operand.
+func.func @topk_missing_k(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{give the `k` operand exactly when that dimension is dynamic}}
+  %v, %i = attn.topk %x : tensor<4x8xf32> -> tensor<4x?xf32>, tensor<4x?xi64>
+  return
+}
+
+// -----
+
+// Checks that a k operand next to a static result length is refused.
+func.func @topk_extra_k(%x: tensor<4x8xf32>, %k: index) {
+  // expected-error @+1 {{give the `k` operand exactly when that dimension is dynamic}}
+  %v, %i = attn.topk %x k(%k) : tensor<4x8xf32> -> tensor<4x2xf32>, tensor<4x2xi64>
+  return
+}
+
+// -----
+
+// Checks that values and indices must have one shape.
+func.func @topk_shapes(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{values 'tensor<4x2xf32>' and indices 'tensor<4x3xi64>' must have one shape}}
+  %v, %i = attn.topk %x : tensor<4x8xf32> -> tensor<4x2xf32>, tensor<4x3xi64>
+  return
+}
+
+// -----
+
+// Checks that the leading result dims must match the input's.
+func.func @topk_rows(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{result dim 0 is 3 but input dim 0 is 4}}
+  %v, %i = attn.topk %x : tensor<4x8xf32> -> tensor<3x2xf32>, tensor<3x2xi64>
+  return
+}
+
+// -----
+
+// Checks that a gather axis beyond the source rank is refused.
+func.func @gather_axis(%s: tensor<2x8x16xf32>, %i: tensor<2x8x4xi64>) {
+  // expected-error @+1 {{axis 3 is out of range for source 'tensor<2x8x16xf32>'}}
+  %r = attn.gather %s[%i] axis(3) : tensor<2x8x16xf32>, tensor<2x8x4xi64> -> tensor<2x8x4xf32>
+  return
+}
+
+// -----
+
+// Checks that index batch dims must equal the source's or be 1.
+func.func @gather_batch(%s: tensor<2x8x16xf32>, %i: tensor<3x4xi64>) {
+  // expected-error @+1 {{indices dim 0 is 3, expected 1 or the source's 2}}
+  %r = attn.gather %s[%i] axis(1) : tensor<2x8x16xf32>, tensor<3x4xi64> -> tensor<2x4x16xf32>
+  return
+}
+
+// -----
+
+// Checks that the gather result shape is spelled out when wrong.
+func.func @gather_result(%s: tensor<2x8x16xf32>, %i: tensor<2x4xi64>) {
+  // expected-error @+1 {{result shape must be source[:axis] ++ indices[axis:] ++ source[axis+1:] = [2, 4, 16], got 'tensor<2x4x8xf32>'}}
+  %r = attn.gather %s[%i] axis(1) : tensor<2x8x16xf32>, tensor<2x4xi64> -> tensor<2x4x8xf32>
+  return
+}
+
+// -----
+
+// Checks that a SparQ rank above the head dim is refused.
+func.func @sparq_rank(%q: tensor<1x4x1x32xf32>, %k: tensor<1x4x8x32xf32>,
+                      %v: tensor<1x4x8x32xf32>) {
+  // expected-error @+1 {{rank (64) exceeds the head dim (32)}}
+  %o = attn.sparq %q, %k, %v rank(64) top_k(4) : tensor<1x4x1x32xf32>,
+      tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32> -> tensor<1x4x1x32xf32>
+  return
+}
+
+// -----
+
+// Checks that top_k = 0 is refused.
+func.func @sparq_top_k(%q: tensor<1x4x1x32xf32>, %k: tensor<1x4x8x32xf32>,
+                       %v: tensor<1x4x8x32xf32>) {
+  // expected-error @+1 {{attribute 'topK' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %o = attn.sparq %q, %k, %v rank(4) top_k(0) : tensor<1x4x1x32xf32>,
+      tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32> -> tensor<1x4x1x32xf32>
+  return
+}
+
+// -----
+
+// Checks that a local window larger than top_k is refused.
+func.func @sparq_window(%q: tensor<1x4x1x32xf32>, %k: tensor<1x4x8x32xf32>,
+                        %v: tensor<1x4x8x32xf32>) {
+  // expected-error @+1 {{local_window (8) exceeds top_k (4)}}
+  %o = attn.sparq %q, %k, %v rank(4) top_k(4) local_window(8)
+      : tensor<1x4x1x32xf32>, tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32>
+      -> tensor<1x4x1x32xf32>
+  return
+}
+
+// -----
+
+// Checks that a transposed key cache of the wrong shape is named.
+func.func @sparq_key_transposed(%q: tensor<1x4x1x32xf32>, %k: tensor<1x4x8x32xf32>,
+                                %v: tensor<1x4x8x32xf32>, %kt: tensor<1x4x8x32xf32>) {
+  // expected-error @+1 {{key_transposed must be [B, Hkv, D, Lk] = [1, 4, 32, 8] of 'f32', got 'tensor<1x4x8x32xf32>'}}
+  %o = attn.sparq %q, %k, %v key_transposed(%kt : tensor<1x4x8x32xf32>)
+      rank(4) top_k(4) : tensor<1x4x1x32xf32>, tensor<1x4x8x32xf32>,
+      tensor<1x4x8x32xf32> -> tensor<1x4x1x32xf32>
+  return
+}
+
+// -----
+
+// Checks that a value mean of the wrong shape is named.
+func.func @sparq_value_mean(%q: tensor<1x4x1x32xf32>, %k: tensor<1x4x8x32xf32>,
+                            %v: tensor<1x4x8x16xf32>, %vm: tensor<1x4x32xf32>) {
+  // expected-error @+1 {{value_mean must be [B, Hkv, Dv] = [1, 4, 16] of 'f32', got 'tensor<1x4x32xf32>'}}
+  %o = attn.sparq %q, %k, %v value_mean(%vm : tensor<1x4x32xf32>)
+      rank(4) top_k(4) : tensor<1x4x1x32xf32>, tensor<1x4x8x32xf32>,
+      tensor<1x4x8x16xf32> -> tensor<1x4x1x16xf32>
+  return
+}
+
+// -----
+
+// Checks that SparQ shares the shape checks of attn.sdpa.
+func.func @sparq_heads(%q: tensor<1x6x1x32xf32>, %k: tensor<1x4x8x32xf32>,
+                       %v: tensor<1x4x8x32xf32>) {
+  // expected-error @+1 {{query heads (6) must be a multiple of key/value heads (4)}}
+  %o = attn.sparq %q, %k, %v rank(4) top_k(4) : tensor<1x6x1x32xf32>,
+      tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32> -> tensor<1x6x1x32xf32>
+  return
+}

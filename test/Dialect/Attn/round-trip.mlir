@@ -60,3 +60,53 @@ func.func @merge(%o1: tensor<2x8x?x64xf32>, %l1: tensor<2x8x?xf32>,
       : tensor<2x8x?x64xf32>, tensor<2x8x?xf32>
   return %o, %l : tensor<2x8x?x64xf32>, tensor<2x8x?xf32>
 }
+
+// Checks attn.topk with a static k, by magnitude, and with a run-time k.
+// CHECK-LABEL: func.func @topk
+// CHECK: attn.topk %{{.*}} magnitude : tensor<1x4x1x64xf32> -> tensor<1x4x1x16xf32>, tensor<1x4x1x16xi64>
+// CHECK: attn.topk %{{.*}} k(%{{.*}}) : tensor<8x?xf16> -> tensor<8x?xf16>, tensor<8x?xi32>
+func.func @topk(%q: tensor<1x4x1x64xf32>, %s: tensor<8x?xf16>, %k: index)
+    -> (tensor<1x4x1x16xf32>, tensor<1x4x1x16xi64>, tensor<8x?xf16>,
+        tensor<8x?xi32>) {
+  %v, %i = attn.topk %q magnitude
+      : tensor<1x4x1x64xf32> -> tensor<1x4x1x16xf32>, tensor<1x4x1x16xi64>
+  %v2, %i2 = attn.topk %s k(%k)
+      : tensor<8x?xf16> -> tensor<8x?xf16>, tensor<8x?xi32>
+  return %v, %i, %v2, %i2 : tensor<1x4x1x16xf32>, tensor<1x4x1x16xi64>,
+      tensor<8x?xf16>, tensor<8x?xi32>
+}
+
+// Checks attn.gather of selected rows, with a broadcast batch dim.
+// CHECK-LABEL: func.func @gather
+// CHECK: attn.gather %{{.*}}[%{{.*}}] axis(2) : tensor<2x8x?x128xf32>, tensor<2x1x4x32xindex> -> tensor<2x8x4x32x128xf32>
+func.func @gather(%k: tensor<2x8x?x128xf32>, %idx: tensor<2x1x4x32xindex>)
+    -> tensor<2x8x4x32x128xf32> {
+  %r = attn.gather %k[%idx] axis(2)
+      : tensor<2x8x?x128xf32>, tensor<2x1x4x32xindex> -> tensor<2x8x4x32x128xf32>
+  return %r : tensor<2x8x4x32x128xf32>
+}
+
+// Checks attn.sparq in its plain form with the defaults elided.
+// CHECK-LABEL: func.func @sparq_plain
+// CHECK: attn.sparq %{{.*}}, %{{.*}}, %{{.*}} rank(16) top_k(128) : tensor<1x32x1x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32> -> tensor<1x32x1x128xf32>
+func.func @sparq_plain(%q: tensor<1x32x1x128xf32>, %k: tensor<1x8x?x128xf32>,
+                       %v: tensor<1x8x?x128xf32>) -> tensor<1x32x1x128xf32> {
+  %o = attn.sparq %q, %k, %v rank(16) top_k(128)
+      : tensor<1x32x1x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32>
+      -> tensor<1x32x1x128xf32>
+  return %o : tensor<1x32x1x128xf32>
+}
+
+// Checks attn.sparq in its bandwidth form with every option.
+// CHECK-LABEL: func.func @sparq_bandwidth
+// CHECK: attn.sparq %{{.*}}, %{{.*}}, %{{.*}} key_transposed(%{{.*}} : tensor<?x8x64x?xbf16>) value_mean(%{{.*}} : tensor<?x8x32xbf16>) rank(8) top_k(64) local_window(16) group_shared causal scale(2.500000e-01) : tensor<?x32x?x64xbf16>, tensor<?x8x?x64xbf16>, tensor<?x8x?x32xbf16> -> tensor<?x32x?x32xbf16>
+func.func @sparq_bandwidth(%q: tensor<?x32x?x64xbf16>, %k: tensor<?x8x?x64xbf16>,
+                           %v: tensor<?x8x?x32xbf16>, %kt: tensor<?x8x64x?xbf16>,
+                           %vm: tensor<?x8x32xbf16>) -> tensor<?x32x?x32xbf16> {
+  %o = attn.sparq %q, %k, %v key_transposed(%kt : tensor<?x8x64x?xbf16>)
+      value_mean(%vm : tensor<?x8x32xbf16>) rank(8) top_k(64) local_window(16)
+      group_shared causal scale(0.25)
+      : tensor<?x32x?x64xbf16>, tensor<?x8x?x64xbf16>, tensor<?x8x?x32xbf16>
+      -> tensor<?x32x?x32xbf16>
+  return %o : tensor<?x32x?x32xbf16>
+}
