@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attn_ref import sdpa  # noqa: E402
+from attn_ref import sdpa, sparq, sparq_transfer_ratio  # noqa: E402
 
 
 def banner(text):
@@ -26,6 +26,8 @@ def main():
     parser.add_argument("--bin", required=True, help="directory of attn-opt")
     parser.add_argument("--example", required=True)
     parser.add_argument("--seq-len", type=int, default=2048)
+    parser.add_argument("--sparq-example")
+    parser.add_argument("--sparq-len", type=int, default=32768)
     args = parser.parse_args()
     attn_opt = os.path.join(args.bin, "attn-opt")
     attn_run = os.path.join(args.bin, "attn-run")
@@ -85,7 +87,68 @@ def main():
     print("max |attn-run - NumPy float64 reference| = %.3g  -> %s"
           % (err, "OK" if ok else "MISMATCH"))
     print("NumPy reference (float64, einsum) took %.0f ms" % ref_ms)
+    if args.sparq_example:
+        ok = demo_sparq(args, attn_opt, attn_run) and ok
     return 0 if ok else 1
+
+
+def run_timed(attn_run, mlir, function, arrays, tmp):
+    paths = []
+    for i, array in enumerate(arrays):
+        paths.append(os.path.join(tmp, "in%d.npy" % i))
+        np.save(paths[-1], array)
+    out = os.path.join(tmp, "out.npy")
+    text = subprocess.run(
+        [attn_run, mlir, "--function=" + function, "--benchmark=10",
+         "--output=@" + out] + ["--input=@" + p for p in paths],
+        check=True, capture_output=True, text=True).stdout
+    print("  %s: %s" % (function, text.strip()))
+    median = float(text.split("median ")[1].split(" ms")[0])
+    return np.load(out), median
+
+
+def demo_sparq(args, attn_opt, attn_run):
+    banner("6. SparQ: --attn-sparq on %s" % args.sparq_example)
+    options = "--attn-sparq=rank=16 top-k=128 group-shared=true"
+    result = subprocess.run([attn_opt, args.sparq_example, options],
+                            check=True, capture_output=True, text=True)
+    print("$ attn-opt %s '%s'" % (os.path.basename(args.sparq_example),
+                                   options))
+    print(result.stdout.split("func.func @sparq_bandwidth")[0].rstrip())
+    print("stderr (the remark):")
+    print("\n".join(l for l in result.stderr.splitlines()
+                    if "remark" in l))
+
+    n = args.sparq_len
+    banner("7. SparQ decode vs dense decode: B=1, Hq=32, Hkv=8, D=128, "
+           "Lk=%d, r=16, k=128, f32" % n)
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((1, 32, 1, 128), dtype=np.float32)
+    k = 0.5 * rng.standard_normal((1, 8, n, 128), dtype=np.float32)
+    # Heavy hitters: 32 keys per kv head aligned with the group's queries.
+    mean = q.reshape(8, 4, 128).mean(axis=1)
+    mean /= np.linalg.norm(mean, axis=-1, keepdims=True)
+    for g in range(8):
+        k[0, g, rng.choice(n, 32, replace=False)] += 2 * np.sqrt(128) * mean[g]
+    v = rng.standard_normal((1, 8, n, 128), dtype=np.float32)
+    kt = np.ascontiguousarray(k.transpose(0, 1, 3, 2))
+    vmean = v.mean(axis=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        dense, dense_ms = run_timed(attn_run, args.sparq_example, "decode",
+                                    [q, k, v], tmp)
+        approx, sparq_ms = run_timed(attn_run, args.sparq_example,
+                                     "sparq_bandwidth",
+                                     [q, k, v, kt, vmean], tmp)
+    ref = sparq(q, k, v, 16, 128, group_shared=True, value_mean=vmean)
+    err = np.abs(approx - ref).max()
+    ok = err <= 2e-5 + 2e-5 * np.abs(ref).max()
+    print("max |compiled SparQ - NumPy SparQ reference| = %.3g  -> %s"
+          % (err, "OK" if ok else "MISMATCH"))
+    print("||SparQ - dense|| / ||dense|| = %.3g" %
+          (np.linalg.norm(approx - dense) / np.linalg.norm(dense)))
+    print("speedup %.1fx; theoretical transfer ratio %.1fx" %
+          (dense_ms / sparq_ms, sparq_transfer_ratio(n, 128, 16, 128)))
+    return ok
 
 
 if __name__ == "__main__":

@@ -6,4 +6,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 install_packages
 build release
 "$PYTHON" "$ROOT/python/demo.py" --bin "$ROOT/build/release/bin" \
-  --example "$ROOT/examples/dense_attention.mlir"
+  --example "$ROOT/examples/dense_attention.mlir" \
+  --sparq-example "$ROOT/examples/sparq_decode.mlir"

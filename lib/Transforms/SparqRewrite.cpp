@@ -67,8 +67,9 @@ struct SparqRewritePass : attn::impl::SparqRewriteBase<SparqRewritePass> {
     }
     int64_t headDim = op.getQuery().getType().getDimSize(3);
     if (rank > headDim)
-      return op.emitError() << "attn-sparq: rank (" << static_cast<int64_t>(rank)
-                            << ") exceeds the head dim (" << headDim << ")";
+      return op.emitError()
+             << "attn-sparq: rank (" << static_cast<int64_t>(rank)
+             << ") exceeds the head dim (" << headDim << ")";
     int64_t keyLen = op.getKey().getType().getDimSize(2);
     if (!ShapedType::isDynamic(keyLen) && keyLen < minKvLen)
       return success();
@@ -98,9 +99,9 @@ struct SparqRewritePass : attn::impl::SparqRewriteBase<SparqRewritePass> {
   /// Dynamic key length: SparQ from `min-kv-len` keys up, dense below.
   Value buildLengthDispatch(ImplicitLocOpBuilder &b, SdpaOp op) {
     Value keyLen = tensor::DimOp::create(b, op.getKey(), 2);
-    Value isLong = arith::CmpIOp::create(
-        b, arith::CmpIPredicate::sge, keyLen,
-        arith::ConstantIndexOp::create(b, minKvLen));
+    Value isLong =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sge, keyLen,
+                              arith::ConstantIndexOp::create(b, minKvLen));
     auto ifOp = scf::IfOp::create(b, op.getOutput().getType(), isLong,
                                   /*withElseRegion=*/true);
     {

@@ -96,17 +96,15 @@ TopkSelector::TopkSelector(LoopBuilder &lb, Value capacity)
     : lb(lb), capacity(capacity) {
   ImplicitLocOpBuilder &b = lb.b;
   auto dynamic = ShapedType::kDynamic;
-  keys = memref::AllocaOp::create(
-      b, MemRefType::get({dynamic}, b.getF32Type()), ValueRange{capacity});
+  keys = memref::AllocaOp::create(b, MemRefType::get({dynamic}, b.getF32Type()),
+                                  ValueRange{capacity});
   positions = memref::AllocaOp::create(
       b, MemRefType::get({dynamic}, b.getIndexType()), ValueRange{capacity});
   countBuf = memref::AllocaOp::create(b, MemRefType::get({}, b.getIndexType()));
   memref::StoreOp::create(b, lb.idx(0), countBuf);
 }
 
-Value TopkSelector::count() {
-  return memref::LoadOp::create(lb.b, countBuf);
-}
+Value TopkSelector::count() { return memref::LoadOp::create(lb.b, countBuf); }
 Value TopkSelector::keyAt(Value slot) {
   return memref::LoadOp::create(lb.b, keys, slot);
 }
@@ -119,8 +117,8 @@ Value TopkSelector::isWorse(Value slotA, Value slotB) {
   Value keyA = keyAt(slotA), keyB = keyAt(slotB);
   Value lower = lb.cmpF(P::OLT, keyA, keyB);
   Value equal = lb.cmpF(P::OEQ, keyA, keyB);
-  Value later = lb.cmp(arith::CmpIPredicate::ugt, positionAt(slotA),
-                       positionAt(slotB));
+  Value later =
+      lb.cmp(arith::CmpIPredicate::ugt, positionAt(slotA), positionAt(slotB));
   return lb.orI(lower, lb.andI(equal, later));
 }
 
@@ -140,12 +138,14 @@ void TopkSelector::siftUp(Value slot) {
   // The condition forwards (slot, slot to swap with) to the body.
   auto loop = scf::WhileOp::create(b, TypeRange{indexType, indexType},
                                    ValueRange{slot});
-  Block *before = b.createBlock(&loop.getBefore(), {}, {indexType}, {b.getLoc()});
+  Block *before =
+      b.createBlock(&loop.getBefore(), {}, {indexType}, {b.getLoc()});
   {
     Value child = before->getArgument(0);
     Value hasParent = lb.cmp(arith::CmpIPredicate::ugt, child, lb.idx(0));
     Value parent = lb.select(
-        hasParent, arith::DivUIOp::create(b, lb.sub(child, lb.idx(1)), lb.idx(2)),
+        hasParent,
+        arith::DivUIOp::create(b, lb.sub(child, lb.idx(1)), lb.idx(2)),
         lb.idx(0));
     Value climb = lb.andI(hasParent, isWorse(child, parent));
     scf::ConditionOp::create(b, climb, ValueRange{child, parent});
@@ -165,7 +165,8 @@ void TopkSelector::siftDown(Value slot, Value size) {
   // The condition forwards (slot, slot to swap with) to the body.
   auto loop = scf::WhileOp::create(b, TypeRange{indexType, indexType},
                                    ValueRange{slot});
-  Block *before = b.createBlock(&loop.getBefore(), {}, {indexType}, {b.getLoc()});
+  Block *before =
+      b.createBlock(&loop.getBefore(), {}, {indexType}, {b.getLoc()});
   {
     Value parent = before->getArgument(0);
     Value left = lb.add(lb.mul(parent, lb.idx(2)), lb.idx(1));
@@ -224,12 +225,12 @@ void TopkSelector::offerRange(Value begin, Value end, int64_t chunkWidth,
   lb.ifThen(lb.andI(hasRoom, nonEmpty), [&] {
     Value length = lb.sub(end, begin);
     Value width = lb.idx(chunkWidth);
-    Value fullEnd = lb.add(begin, lb.mul(arith::DivUIOp::create(b, length, width),
-                                         width));
+    Value fullEnd =
+        lb.add(begin, lb.mul(arith::DivUIOp::create(b, length, width), width));
     lb.forEach(begin, fullEnd, width, [&](Value p) {
       Value chunk = loadChunk(p);
-      Value chunkMax = vector::ReductionOp::create(
-          b, vector::CombiningKind::MAXNUMF, chunk);
+      Value chunkMax =
+          vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF, chunk);
       Value notFull = lb.cmp(arith::CmpIPredicate::ult, count(), capacity);
       Value beatsRoot =
           lb.cmpF(arith::CmpFPredicate::OGT, chunkMax, keyAt(lb.idx(0)));
@@ -240,8 +241,7 @@ void TopkSelector::offerRange(Value begin, Value end, int64_t chunkWidth,
         });
       });
     });
-    lb.forEach(fullEnd, end, lb.idx(1),
-               [&](Value p) { offer(loadKey(p), p); });
+    lb.forEach(fullEnd, end, lb.idx(1), [&](Value p) { offer(loadKey(p), p); });
   });
 }
 

@@ -109,7 +109,8 @@ private:
   Value queryLen, keyLen;
   Value batch, kvHead, queryIndex, unit;
   // Per work item scratch.
-  Value components, queryHat, inverseTau, scores, rankKeys, rowMax, rowLse, rowInvSum, selected;
+  Value components, queryHat, inverseTau, scores, rankKeys, rowMax, rowLse,
+      rowInvSum, selected;
 };
 
 Value SparqLoopNestEmitter::emit() {
@@ -166,8 +167,7 @@ void SparqLoopNestEmitter::emitWorkItem() {
     Value end = lb.add(lb.add(queryIndex, lb.sub(keyLen, queryLen)), lb.idx(1));
     visibleEnd = lb.minIdx(lb.maxIdx(end, lb.idx(0)), keyLen);
   }
-  Value anyVisible =
-      lb.cmp(arith::CmpIPredicate::sgt, visibleEnd, lb.idx(0));
+  Value anyVisible = lb.cmp(arith::CmpIPredicate::sgt, visibleEnd, lb.idx(0));
   lb.ifThenElse(
       anyVisible, [&] { emitUnit(visibleEnd); },
       [&] {
@@ -186,18 +186,17 @@ void SparqLoopNestEmitter::emitUnit(Value visibleEnd) {
   Value chunk = lb.idx(kKeyChunk);
   Value paddedEnd =
       lb.mul(arith::CeilDivUIOp::create(b, visibleEnd, chunk), chunk);
-  components = memref::AllocaOp::create(
-      b, MemRefType::get({rank}, b.getIndexType()));
-  queryHat = memref::AllocaOp::create(
-      b, MemRefType::get({headsPerUnit, rank}, f32));
+  components =
+      memref::AllocaOp::create(b, MemRefType::get({rank}, b.getIndexType()));
+  queryHat =
+      memref::AllocaOp::create(b, MemRefType::get({headsPerUnit, rank}, f32));
   inverseTau =
       memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
   rowMax = memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
   rowLse = memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
-  rowInvSum =
-      memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
-  selected = memref::AllocaOp::create(
-      b, MemRefType::get({topK}, b.getIndexType()));
+  rowInvSum = memref::AllocaOp::create(b, MemRefType::get({headsPerUnit}, f32));
+  selected =
+      memref::AllocaOp::create(b, MemRefType::get({topK}, b.getIndexType()));
   // The score rows grow with Lk: heap, not stack. Buffer deallocation frees
   // them at the end of the work item.
   scores = memref::AllocOp::create(
@@ -205,9 +204,9 @@ void SparqLoopNestEmitter::emitUnit(Value visibleEnd) {
       ValueRange{paddedEnd}, b.getI64IntegerAttr(64));
   rankKeys = scores;
   if (headsPerUnit > 1)
-    rankKeys = memref::AllocOp::create(
-        b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{paddedEnd},
-        b.getI64IntegerAttr(64));
+    rankKeys =
+        memref::AllocOp::create(b, MemRefType::get({ShapedType::kDynamic}, f32),
+                                ValueRange{paddedEnd}, b.getI64IntegerAttr(64));
 
   emitComponentSelection();
   emitApproximateScores(visibleEnd, paddedEnd);
@@ -229,8 +228,7 @@ void SparqLoopNestEmitter::emitComponentSelection() {
     absSums.push_back(reduce(vector::CombiningKind::ADD, magnitude));
     absSum = arith::AddFOp::create(b, absSum, magnitude);
   }
-  Value absBuf =
-      memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
+  Value absBuf = memref::AllocaOp::create(b, MemRefType::get({headDim}, f32));
   vector::StoreOp::create(b, absSum, absBuf, ValueRange{lb.idx(0)});
   TopkSelector selector(lb, lb.idx(rank));
   selector.offerRange(
@@ -252,11 +250,10 @@ void SparqLoopNestEmitter::emitComponentSelection() {
           Value component = selector.positionAt(c);
           memref::StoreOp::create(b, component, components, c);
           Value q = lb.toF32(memref::LoadOp::create(
-              b, queryBuf,
-              ValueRange{batch, head(t), queryIndex, component}));
+              b, queryBuf, ValueRange{batch, head(t), queryIndex, component}));
           memref::StoreOp::create(b, q, queryHat, ValueRange{lb.idx(t), c});
-          return {arith::AddFOp::create(b, carried[0],
-                                        math::AbsFOp::create(b, q))};
+          return {
+              arith::AddFOp::create(b, carried[0], math::AbsFOp::create(b, q))};
         });
     Value selectedSum = sums[0];
     // q = 0 gives tau = sqrt(D); q^ = 0 (possible only with group_shared)
@@ -266,9 +263,9 @@ void SparqLoopNestEmitter::emitComponentSelection() {
         arith::DivFOp::create(b, arith::MulFOp::create(b, dim, selectedSum),
                               absSums[t]),
         dim);
-    Value invTau = lb.select(
-        lb.cmpF(arith::CmpFPredicate::OGT, tauSquared, lb.f32(0)),
-        math::RsqrtOp::create(b, tauSquared), lb.f32(0));
+    Value invTau =
+        lb.select(lb.cmpF(arith::CmpFPredicate::OGT, tauSquared, lb.f32(0)),
+                  math::RsqrtOp::create(b, tauSquared), lb.f32(0));
     memref::StoreOp::create(b, invTau, inverseTau, lb.idx(t));
   }
 }
@@ -295,8 +292,8 @@ SmallVector<Value> SparqLoopNestEmitter::finishScoreChunk(Value visibleEnd,
   Value lanes = visibleLanes(visibleEnd, j0);
   SmallVector<Value> next;
   for (int64_t t = 0; t < headsPerUnit; ++t) {
-    Value invTau = lb.splat(
-        chunkType, memref::LoadOp::create(b, inverseTau, lb.idx(t)));
+    Value invTau =
+        lb.splat(chunkType, memref::LoadOp::create(b, inverseTau, lb.idx(t)));
     // Keys past the visible end score -inf: they weigh exp(-inf) = 0.
     Value s = lb.select(lanes, arith::MulFOp::create(b, dots[t], invTau),
                         lb.splat(chunkType, lb.negInf()));
@@ -330,7 +327,10 @@ void SparqLoopNestEmitter::emitScoresFromTransposedKeys(Value visibleEnd,
   // One group streams the whole row: restarting the streams at block
   // boundaries costs more than it saves.
   Value blockLen = numGroups == 1 ? paddedEnd : lb.idx(kKeyBlock);
-  Value numBlocks = numGroups == 1 ? lb.idx(1) : arith::CeilDivUIOp::create(b, paddedEnd, blockLen).getResult();
+  Value numBlocks =
+      numGroups == 1
+          ? lb.idx(1)
+          : arith::CeilDivUIOp::create(b, paddedEnd, blockLen).getResult();
   SmallVector<Value> maxes = lb.forCarrying(
       lb.idx(0), numBlocks, lb.idx(1), initMax,
       [&](Value blockIndex, ValueRange blockMax) -> SmallVector<Value> {
@@ -355,7 +355,8 @@ void SparqLoopNestEmitter::emitScoresFromTransposedKeys(Value visibleEnd,
                 SmallVector<Value> dots = lb.forCarrying(
                     lb.idx(first), lb.idx(last), lb.idx(1), partial,
                     [&](Value c, ValueRange acc) -> SmallVector<Value> {
-                      Value component = memref::LoadOp::create(b, components, c);
+                      Value component =
+                          memref::LoadOp::create(b, components, c);
                       Value keys = lb.toF32(vector::MaskedLoadOp::create(
                           b, elementChunkType, keyTransposedBuf,
                           ValueRange{batch, kvHead, component, j0}, lanes,
@@ -375,9 +376,8 @@ void SparqLoopNestEmitter::emitScoresFromTransposedKeys(Value visibleEnd,
   storeRowMax(maxes);
 }
 
-SmallVector<Value> SparqLoopNestEmitter::accumulateComponent(Value c,
-                                                             Value keys,
-                                                             ValueRange acc) {
+SmallVector<Value>
+SparqLoopNestEmitter::accumulateComponent(Value c, Value keys, ValueRange acc) {
   auto chunkType = VectorType::get({kKeyChunk}, f32);
   SmallVector<Value> next;
   for (int64_t t = 0; t < headsPerUnit; ++t) {
@@ -404,9 +404,9 @@ void SparqLoopNestEmitter::emitScoresFromStridedKeys(Value visibleEnd,
   Value laneStrides = arith::ConstantOp::create(
       b, DenseElementsAttr::get(VectorType::get({kKeyChunk}, b.getIndexType()),
                                 ArrayRef<int64_t>(strides)));
-  Value keyRowBase = lb.mul(
-      lb.mul(lb.add(lb.mul(batch, lb.idx(numKvHeads)), kvHead), keyLen),
-      lb.idx(headDim));
+  Value keyRowBase =
+      lb.mul(lb.mul(lb.add(lb.mul(batch, lb.idx(numKvHeads)), kvHead), keyLen),
+             lb.idx(headDim));
 
   SmallVector<Value> initMax(headsPerUnit, lb.splat(chunkType, lb.negInf()));
   SmallVector<Value> maxes = lb.forCarrying(
@@ -446,7 +446,8 @@ void SparqLoopNestEmitter::emitNormalizers(Value paddedEnd) {
         [&](Value j0, ValueRange acc) -> SmallVector<Value> {
           SmallVector<Value> at = {lb.idx(t), j0};
           Value s = vector::LoadOp::create(b, chunkType, scores, at);
-          Value p = math::ExpOp::create(b, arith::SubFOp::create(b, s, maxChunk));
+          Value p =
+              math::ExpOp::create(b, arith::SubFOp::create(b, s, maxChunk));
           if (keepProbabilities)
             vector::StoreOp::create(b, p, scores, at);
           return {arith::AddFOp::create(b, acc[0], p)};
@@ -466,8 +467,8 @@ void SparqLoopNestEmitter::emitNormalizers(Value paddedEnd) {
     for (int64_t t = 0; t < headsPerUnit; ++t) {
       Value p = vector::LoadOp::create(b, chunkType, scores,
                                        ValueRange{lb.idx(t), j0});
-      Value invSum = lb.splat(
-          chunkType, memref::LoadOp::create(b, rowInvSum, lb.idx(t)));
+      Value invSum =
+          lb.splat(chunkType, memref::LoadOp::create(b, rowInvSum, lb.idx(t)));
       total = vector::FMAOp::create(b, p, invSum, total);
     }
     vector::StoreOp::create(b, total, rankKeys, ValueRange{j0});
@@ -482,7 +483,7 @@ Value SparqLoopNestEmitter::emitKeySelection(Value visibleEnd,
   Value candidateEnd = lb.sub(visibleEnd, windowLen);
   Value numRanked = lb.idx(0);
   if (topK > window) {
-    auto rankKeyAt = [&](Value p, Type type) -> SmallVector<Value> {
+    auto rankKeyAt = [&](Value p) -> SmallVector<Value> {
       if (headsPerUnit > 1)
         return {p};
       return {lb.idx(0), p};
@@ -493,10 +494,10 @@ Value SparqLoopNestEmitter::emitKeySelection(Value visibleEnd,
         lb.idx(0), candidateEnd, kKeyChunk,
         [&](Value p) {
           return vector::LoadOp::create(b, chunkType, rankKeys,
-                                        rankKeyAt(p, chunkType));
+                                        rankKeyAt(p));
         },
         [&](Value p) {
-          return memref::LoadOp::create(b, rankKeys, rankKeyAt(p, f32));
+          return memref::LoadOp::create(b, rankKeys, rankKeyAt(p));
         });
     numRanked = selector.count();
     lb.forEach(lb.idx(0), numRanked, lb.idx(1), [&](Value s) {
@@ -517,15 +518,15 @@ Value SparqLoopNestEmitter::emitValueMean(Value visibleEnd) {
     return lb.toF32(vector::LoadOp::create(
         b, elementVecType, valueMeanBuf, ValueRange{batch, kvHead, lb.idx(0)}));
   // Plain form: the mean of V over the visible keys, which reads all of V.
-  SmallVector<Value> sum = lb.forCarrying(
-      lb.idx(0), visibleEnd, lb.idx(1),
-      ValueRange{lb.splat(vecType, lb.f32(0))},
-      [&](Value j, ValueRange acc) -> SmallVector<Value> {
-        Value v = lb.toF32(vector::LoadOp::create(
-            b, elementVecType, valueBuf,
-            ValueRange{batch, kvHead, j, lb.idx(0)}));
-        return {arith::AddFOp::create(b, acc[0], v)};
-      });
+  SmallVector<Value> sum =
+      lb.forCarrying(lb.idx(0), visibleEnd, lb.idx(1),
+                     ValueRange{lb.splat(vecType, lb.f32(0))},
+                     [&](Value j, ValueRange acc) -> SmallVector<Value> {
+                       Value v = lb.toF32(vector::LoadOp::create(
+                           b, elementVecType, valueBuf,
+                           ValueRange{batch, kvHead, j, lb.idx(0)}));
+                       return {arith::AddFOp::create(b, acc[0], v)};
+                     });
   Value count = arith::UIToFPOp::create(
       b, f32, arith::IndexCastUIOp::create(b, b.getI64Type(), visibleEnd));
   return arith::DivFOp::create(b, sum[0], lb.splat(vecType, count));
@@ -538,24 +539,22 @@ void SparqLoopNestEmitter::emitExactAttention(int64_t t, Value numSelected,
   auto valueVecType = VectorType::get({valueDim}, elementType);
   auto accType = VectorType::get({valueDim}, f32);
   Value scale = lb.f32(op.getEffectiveScale());
-  Value q = arith::MulFOp::create(b, loadQuery(t),
-                                  lb.splat(queryVecType, scale));
+  Value q =
+      arith::MulFOp::create(b, loadQuery(t), lb.splat(queryVecType, scale));
   Value lse = memref::LoadOp::create(b, rowLse, lb.idx(t));
   Value invSum = memref::LoadOp::create(b, rowInvSum, lb.idx(t));
-  Value exact =
-      memref::AllocaOp::create(b, MemRefType::get({topK}, f32));
+  Value exact = memref::AllocaOp::create(b, MemRefType::get({topK}, f32));
 
   // Exact scores of the selected keys, their max, and alpha (the
   // approximate softmax mass of the selection).
   SmallVector<Value> maxAndAlpha = lb.forCarrying(
-      lb.idx(0), numSelected, lb.idx(1),
-      ValueRange{lb.negInf(), lb.f32(0)},
+      lb.idx(0), numSelected, lb.idx(1), ValueRange{lb.negInf(), lb.f32(0)},
       [&](Value s, ValueRange acc) -> SmallVector<Value> {
         Value key = memref::LoadOp::create(b, selected, s);
         Value k = lb.toF32(vector::LoadOp::create(
             b, keyVecType, keyBuf, ValueRange{batch, kvHead, key, lb.idx(0)}));
-        Value score = reduce(vector::CombiningKind::ADD,
-                             arith::MulFOp::create(b, q, k));
+        Value score =
+            reduce(vector::CombiningKind::ADD, arith::MulFOp::create(b, q, k));
         memref::StoreOp::create(b, score, exact, s);
         Value approx =
             memref::LoadOp::create(b, scores, ValueRange{lb.idx(t), key});
@@ -576,11 +575,11 @@ void SparqLoopNestEmitter::emitExactAttention(int64_t t, Value numSelected,
       [&](Value s, ValueRange acc) -> SmallVector<Value> {
         Value key = memref::LoadOp::create(b, selected, s);
         Value p = math::ExpOp::create(
-            b, arith::SubFOp::create(b, memref::LoadOp::create(b, exact, s),
-                                     max));
-        Value v = lb.toF32(vector::LoadOp::create(
-            b, valueVecType, valueBuf,
-            ValueRange{batch, kvHead, key, lb.idx(0)}));
+            b,
+            arith::SubFOp::create(b, memref::LoadOp::create(b, exact, s), max));
+        Value v = lb.toF32(
+            vector::LoadOp::create(b, valueVecType, valueBuf,
+                                   ValueRange{batch, kvHead, key, lb.idx(0)}));
         return {arith::AddFOp::create(b, acc[0], p),
                 vector::FMAOp::create(b, lb.splat(accType, p), v, acc[1])};
       });

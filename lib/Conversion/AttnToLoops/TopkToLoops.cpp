@@ -17,7 +17,7 @@ using namespace mlir::attn;
 
 namespace {
 
-/// Keys a chunk or a scalar of the selection is ranked by.
+/// Entries per vector compare of the skip test.
 constexpr int64_t kChunkWidth = 16;
 
 struct TopkToLoops : OpConversionPattern<TopkOp> {
@@ -88,8 +88,8 @@ struct TopkToLoops : OpConversionPattern<TopkOp> {
               lb.select(valid, selector.positionAt(safeSlot), lb.idx(-1));
           Value safePosition = lb.select(valid, position, lb.idx(0));
           Value value = memref::LoadOp::create(b, input, at(safePosition));
-          Value zero = arith::ConstantOp::create(
-              b, b.getFloatAttr(elementType, 0.0));
+          Value zero =
+              arith::ConstantOp::create(b, b.getFloatAttr(elementType, 0.0));
           memref::StoreOp::create(b, lb.select(valid, value, zero), values,
                                   at(slot));
           Value index = position;
@@ -110,8 +110,6 @@ struct TopkToLoops : OpConversionPattern<TopkOp> {
       emitRow(parallel.getInductionVars());
     }
 
-    // An empty selector (capacity 0 or empty row) never reads its heap; a
-    // row of length 0 with k > 0 pads entirely.
     rewriter.replaceOp(
         op, {bufferization::ToTensorOp::create(b, valuesType, values,
                                                /*restrict=*/true,

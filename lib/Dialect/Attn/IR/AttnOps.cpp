@@ -317,8 +317,8 @@ LogicalResult SparqOp::verify() {
   ArrayRef<int64_t> v = valueType.getShape();
   int64_t headDim = k[3];
   if (static_cast<int64_t>(getRank()) > headDim)
-    return emitOpError() << "rank (" << getRank()
-                         << ") exceeds the head dim (" << headDim << ")";
+    return emitOpError() << "rank (" << getRank() << ") exceeds the head dim ("
+                         << headDim << ")";
   if (getLocalWindowSize() > static_cast<int64_t>(getTopK()))
     return emitOpError() << "local_window (" << getLocalWindowSize()
                          << ") exceeds top_k (" << getTopK() << ")";
@@ -337,9 +337,8 @@ LogicalResult SparqOp::verify() {
   if (Value valueMean = getValueMean()) {
     auto type = cast<RankedTensorType>(valueMean.getType());
     ArrayRef<int64_t> vm = type.getShape();
-    if (type.getElementType() != valueType.getElementType() ||
-        vm.size() != 3 || !dimsAgree(vm[0], v[0]) || vm[1] != v[1] ||
-        vm[2] != v[3])
+    if (type.getElementType() != valueType.getElementType() || vm.size() != 3 ||
+        !dimsAgree(vm[0], v[0]) || vm[1] != v[1] || vm[2] != v[3])
       return emitOpError() << "value_mean must be [B, Hkv, Dv] = ["
                            << dimToString(v[0]) << ", " << v[1] << ", " << v[3]
                            << "] of " << valueType.getElementType() << ", got "
