@@ -40,6 +40,7 @@ public:
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
   Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
   Value maxIdx(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
+  Value clamp(Value x, Value lo, Value hi) { return minIdx(maxIdx(x, lo), hi); }
   Value cmp(arith::CmpIPredicate p, Value x, Value y) {
     return arith::CmpIOp::create(b, p, x, y);
   }
@@ -53,6 +54,18 @@ public:
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
   Value splat(Type vectorType, Value scalar) {
     return vector::BroadcastOp::create(b, vectorType, scalar);
+  }
+
+  /// A vector of zeros of `type`.
+  Value zeros(VectorType type) {
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
+  }
+  /// One past the last key query `i` sees under causal masking, aligned at
+  /// the bottom right: key j is visible iff j <= i + (Lk - Lq).
+  Value causalKeyEnd(Value i, Value queryLen, Value keyLen) {
+    Value end = add(add(i, sub(keyLen, queryLen)), idx(1));
+    return clamp(end, idx(0), keyLen);
   }
 
   /// Widens f16/bf16 scalars or vectors to f32.

@@ -41,7 +41,7 @@ class SdpaLoopNestEmitter {
 public:
   SdpaLoopNestEmitter(SdpaOp op, ImplicitLocOpBuilder &b, int64_t rowBlock,
                       int64_t keyTile)
-      : op(op), b(b), rowBlock(rowBlock), keyTile(keyTile),
+      : op(op), b(b), lb(b), rowBlock(rowBlock), keyTile(keyTile),
         f32(b.getF32Type()) {
     auto queryType = op.getQuery().getType();
     auto keyType = op.getKey().getType();
@@ -61,57 +61,16 @@ public:
   SmallVector<Value> emit();
 
 private:
-  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32Const(float v) {
-    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-  }
-  Value negInf() { return f32Const(-std::numeric_limits<float>::infinity()); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value minIdx(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value maxIdx(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
-  Value clamp(Value x, Value lo, Value hi) { return minIdx(maxIdx(x, lo), hi); }
-
-  Value toF32(Value v) {
-    Type t = v.getType();
-    if (getElementTypeOrSelf(t).isF32())
-      return v;
-    Type target = f32;
-    if (auto vt = dyn_cast<VectorType>(t))
-      target = VectorType::get(vt.getShape(), f32);
-    return arith::ExtFOp::create(b, target, v);
-  }
-  Value fromF32(Value v, Type scalarType) {
-    if (scalarType.isF32())
-      return v;
-    Type target = scalarType;
-    if (auto vt = dyn_cast<VectorType>(v.getType()))
-      target = VectorType::get(vt.getShape(), scalarType);
-    return arith::TruncFOp::create(b, target, v);
-  }
-
-  Value toBuffer(Value tensor) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-    return bufferization::ToBufferOp::create(b, memrefType, tensor,
-                                             /*read_only=*/true);
-  }
-
   /// Decomposes the flat row index of a block into (query head, query index).
   std::pair<Value, Value> rowToHeadAndIndex(Value row) {
     Value g = arith::DivUIOp::create(b, row, queryLen);
     Value i = arith::RemUIOp::create(b, row, queryLen);
-    return {add(mul(kvHead, idx(groupSize)), g), i};
+    return {lb.add(lb.mul(kvHead, lb.idx(groupSize)), g), i};
   }
 
   /// One past the last key that query index `i` may see.
   Value visibleKeyEnd(Value i) {
-    if (!op.getCausal())
-      return keyLen;
-    // Bottom-right aligned: j <= i + (Lk - Lq).
-    Value end = add(i, sub(keyLen, queryLen));
-    return clamp(add(end, idx(1)), idx(0), keyLen);
+    return op.getCausal() ? lb.causalKeyEnd(i, queryLen, keyLen) : keyLen;
   }
 
   /// Index of the mask element for (head, query index, key index), with
@@ -122,7 +81,7 @@ private:
     SmallVector<Value> indices;
     int64_t offset = 4 - maskType.getRank();
     for (int64_t d = 0; d < maskType.getRank(); ++d)
-      indices.push_back(maskType.getDimSize(d) == 1 ? idx(0)
+      indices.push_back(maskType.getDimSize(d) == 1 ? lb.idx(0)
                                                     : full[offset + d]);
     return indices;
   }
@@ -134,6 +93,7 @@ private:
 
   SdpaOp op;
   ImplicitLocOpBuilder &b;
+  LoopBuilder lb;
   int64_t rowBlock, keyTile;
   Type f32, elementType;
   int64_t numQueryHeads, numKvHeads, groupSize, headDim, valueDim;
@@ -147,16 +107,16 @@ private:
 };
 
 SmallVector<Value> SdpaLoopNestEmitter::emit() {
-  queryBuf = toBuffer(op.getQuery());
-  keyBuf = toBuffer(op.getKey());
-  valueBuf = toBuffer(op.getValue());
+  queryBuf = lb.toBuffer(op.getQuery());
+  keyBuf = lb.toBuffer(op.getKey());
+  valueBuf = lb.toBuffer(op.getValue());
   if (op.getMask())
-    maskBuf = toBuffer(op.getMask());
+    maskBuf = lb.toBuffer(op.getMask());
 
   Value batchSize = memref::DimOp::create(b, queryBuf, 0);
   queryLen = memref::DimOp::create(b, queryBuf, 2);
   keyLen = memref::DimOp::create(b, keyBuf, 2);
-  scaleValue = f32Const(op.getEffectiveScale());
+  scaleValue = lb.f32(op.getEffectiveScale());
 
   // Results: [B, Hq, Lq, Dv] in the query type, [B, Hq, Lq] f32.
   auto outType = cast<RankedTensorType>(op.getOutput().getType());
@@ -176,12 +136,13 @@ SmallVector<Value> SdpaLoopNestEmitter::emit() {
   }
 
   // One work item per (batch, kv head, block of rows of the kv group).
-  rowsPerGroup = mul(queryLen, idx(groupSize));
-  Value numBlocks = arith::CeilDivUIOp::create(b, rowsPerGroup, idx(rowBlock));
-  auto parallel =
-      scf::ParallelOp::create(b, ValueRange{idx(0), idx(0), idx(0)},
-                              ValueRange{batchSize, idx(numKvHeads), numBlocks},
-                              ValueRange{idx(1), idx(1), idx(1)});
+  rowsPerGroup = lb.mul(queryLen, lb.idx(groupSize));
+  Value numBlocks =
+      arith::CeilDivUIOp::create(b, rowsPerGroup, lb.idx(rowBlock));
+  auto parallel = scf::ParallelOp::create(
+      b, ValueRange{lb.idx(0), lb.idx(0), lb.idx(0)},
+      ValueRange{batchSize, lb.idx(numKvHeads), numBlocks},
+      ValueRange{lb.idx(1), lb.idx(1), lb.idx(1)});
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(parallel.getBody()->getTerminator());
@@ -207,8 +168,8 @@ SmallVector<Value> SdpaLoopNestEmitter::emit() {
 }
 
 void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
-  rowBegin = mul(blockIndex, idx(rowBlock));
-  Value numRows = minIdx(idx(rowBlock), sub(rowsPerGroup, rowBegin));
+  rowBegin = lb.mul(blockIndex, lb.idx(rowBlock));
+  Value numRows = lb.minIdx(lb.idx(rowBlock), lb.sub(rowsPerGroup, rowBegin));
 
   rowMax = memref::AllocaOp::create(b, MemRefType::get({rowBlock}, f32));
   rowSum = memref::AllocaOp::create(b, MemRefType::get({rowBlock}, f32));
@@ -216,46 +177,45 @@ void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
   scores = memref::AllocaOp::create(b, MemRefType::get({keyTile}, f32));
 
   // Empty running state: max -inf, sum 0, accumulator 0.
-  auto init = scf::ForOp::create(b, idx(0), idx(rowBlock), idx(1));
+  auto init = scf::ForOp::create(b, lb.idx(0), lb.idx(rowBlock), lb.idx(1));
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(init.getBody()->getTerminator());
     Value r = init.getInductionVar();
-    memref::StoreOp::create(b, negInf(), rowMax, r);
-    memref::StoreOp::create(b, f32Const(0.0f), rowSum, r);
-    Value zeros = arith::ConstantOp::create(
-        b, DenseElementsAttr::get(VectorType::get({valueDim}, f32), 0.0f));
-    vector::StoreOp::create(b, zeros, acc, ValueRange{r, idx(0)});
+    memref::StoreOp::create(b, lb.negInf(), rowMax, r);
+    memref::StoreOp::create(b, lb.f32(0.0f), rowSum, r);
+    Value zeros = lb.zeros(VectorType::get({valueDim}, f32));
+    vector::StoreOp::create(b, zeros, acc, ValueRange{r, lb.idx(0)});
   }
 
   // The block's keys end at the last visible key of its last query index;
   // with causal masking, tiles past it are never visited.
   Value keyEnd = keyLen;
   if (op.getCausal()) {
-    Value lastRow = sub(add(rowBegin, numRows), idx(1));
+    Value lastRow = lb.sub(lb.add(rowBegin, numRows), lb.idx(1));
     Value firstHead = arith::DivUIOp::create(b, rowBegin, queryLen);
     Value lastHead = arith::DivUIOp::create(b, lastRow, queryLen);
     Value spansHeads =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ne, firstHead, lastHead);
     Value lastIndex =
-        arith::SelectOp::create(b, spansHeads, sub(queryLen, idx(1)),
+        arith::SelectOp::create(b, spansHeads, lb.sub(queryLen, lb.idx(1)),
                                 arith::RemUIOp::create(b, lastRow, queryLen));
     keyEnd = visibleKeyEnd(lastIndex);
   }
 
-  auto tiles = scf::ForOp::create(b, idx(0), keyEnd, idx(keyTile));
+  auto tiles = scf::ForOp::create(b, lb.idx(0), keyEnd, lb.idx(keyTile));
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(tiles.getBody()->getTerminator());
     Value k0 = tiles.getInductionVar();
-    Value tileLen = minIdx(idx(keyTile), sub(keyEnd, k0));
-    emitPrefetchNextTile(add(k0, tileLen), keyEnd);
-    auto rows = scf::ForOp::create(b, idx(0), numRows, idx(1));
+    Value tileLen = lb.minIdx(lb.idx(keyTile), lb.sub(keyEnd, k0));
+    emitPrefetchNextTile(lb.add(k0, tileLen), keyEnd);
+    auto rows = scf::ForOp::create(b, lb.idx(0), numRows, lb.idx(1));
     b.setInsertionPoint(rows.getBody()->getTerminator());
     emitRowTileUpdate(rows.getInductionVar(), k0, tileLen);
   }
 
-  auto finalize = scf::ForOp::create(b, idx(0), numRows, idx(1));
+  auto finalize = scf::ForOp::create(b, lb.idx(0), numRows, lb.idx(1));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(finalize.getBody()->getTerminator());
   emitRowFinalize(finalize.getInductionVar());
@@ -264,48 +224,49 @@ void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
 void SdpaLoopNestEmitter::emitPrefetchNextTile(Value next, Value keyEnd) {
   // The rows of a block revisit the tile from cache; asking for the next
   // tile now keeps memory busy while they do.
-  Value nextLen = minIdx(idx(keyTile), sub(keyEnd, next));
+  Value nextLen = lb.minIdx(lb.idx(keyTile), lb.sub(keyEnd, next));
   int64_t lineElems = 64 / (elementType.getIntOrFloatBitWidth() / 8);
-  auto keys = scf::ForOp::create(b, idx(0), nextLen, idx(1));
+  auto keys = scf::ForOp::create(b, lb.idx(0), nextLen, lb.idx(1));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(keys.getBody()->getTerminator());
-  Value key = add(next, keys.getInductionVar());
+  Value key = lb.add(next, keys.getInductionVar());
   for (Value buf : {keyBuf, valueBuf}) {
     int64_t dim = cast<MemRefType>(buf.getType()).getDimSize(3);
     for (int64_t c = 0; c < dim; c += lineElems)
-      memref::PrefetchOp::create(b, buf, ValueRange{batch, kvHead, key, idx(c)},
+      memref::PrefetchOp::create(b, buf,
+                                 ValueRange{batch, kvHead, key, lb.idx(c)},
                                  /*isWrite=*/false, /*localityHint=*/2,
                                  /*isDataCache=*/true);
   }
 }
 
 void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
-  auto [head, i] = rowToHeadAndIndex(add(rowBegin, r));
+  auto [head, i] = rowToHeadAndIndex(lb.add(rowBegin, r));
   // Causal visibility is a prefix of the keys: the visible part of this tile
   // is its first `numVisible` keys.
-  Value numVisible = clamp(sub(visibleKeyEnd(i), k0), idx(0), tileLen);
-  Value anyVisible =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, numVisible, idx(0));
+  Value numVisible = lb.clamp(lb.sub(visibleKeyEnd(i), k0), lb.idx(0), tileLen);
+  Value anyVisible = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                           numVisible, lb.idx(0));
   auto ifVisible = scf::IfOp::create(b, anyVisible, /*withElse=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(ifVisible.thenBlock()->getTerminator());
 
   // q is pre-scaled once per row and tile, so each score is one dot product.
   auto queryVecType = VectorType::get({headDim}, elementType);
-  Value q = toF32(vector::LoadOp::create(b, queryVecType, queryBuf,
-                                         ValueRange{batch, head, i, idx(0)}));
+  Value q = lb.toF32(vector::LoadOp::create(
+      b, queryVecType, queryBuf, ValueRange{batch, head, i, lb.idx(0)}));
   q = arith::MulFOp::create(
       b, q, vector::BroadcastOp::create(b, q.getType(), scaleValue));
 
   // Scores of the visible keys of this tile, mask applied.
-  auto scoreLoop = scf::ForOp::create(b, idx(0), numVisible, idx(1));
+  auto scoreLoop = scf::ForOp::create(b, lb.idx(0), numVisible, lb.idx(1));
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(scoreLoop.getBody()->getTerminator());
     Value j = scoreLoop.getInductionVar();
-    Value key = add(k0, j);
-    Value k = toF32(vector::LoadOp::create(
-        b, queryVecType, keyBuf, ValueRange{batch, kvHead, key, idx(0)}));
+    Value key = lb.add(k0, j);
+    Value k = lb.toF32(vector::LoadOp::create(
+        b, queryVecType, keyBuf, ValueRange{batch, kvHead, key, lb.idx(0)}));
     Value product = arith::MulFOp::create(b, q, k, fastMath);
     Value score =
         vector::ReductionOp::create(b, vector::CombiningKind::ADD, product,
@@ -314,9 +275,9 @@ void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
       Value maskValue =
           memref::LoadOp::create(b, maskBuf, maskIndices(head, i, key));
       if (maskValue.getType().isInteger(1))
-        score = arith::SelectOp::create(b, maskValue, score, negInf());
+        score = arith::SelectOp::create(b, maskValue, score, lb.negInf());
       else
-        score = arith::AddFOp::create(b, score, toF32(maskValue));
+        score = arith::AddFOp::create(b, score, lb.toF32(maskValue));
     }
     memref::StoreOp::create(b, score, scores, j);
   }
@@ -327,15 +288,15 @@ void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
   Value visibleMask = vector::CreateMaskOp::create(
       b, VectorType::get({keyTile}, b.getI1Type()), ValueRange{numVisible});
   Value s = vector::MaskedLoadOp::create(
-      b, tileType, scores, ValueRange{idx(0)}, visibleMask,
-      vector::BroadcastOp::create(b, tileType, negInf()));
+      b, tileType, scores, ValueRange{lb.idx(0)}, visibleMask,
+      vector::BroadcastOp::create(b, tileType, lb.negInf()));
   Value tileMax =
       vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF, s);
   Value oldMax = memref::LoadOp::create(b, rowMax, r);
   Value newMax = arith::MaxNumFOp::create(b, oldMax, tileMax);
   // Until some key is visible (max > -inf) there is nothing to accumulate.
   Value hasKey =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, newMax, negInf());
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, newMax, lb.negInf());
   auto ifHasKey = scf::IfOp::create(b, hasKey, /*withElse=*/false);
   b.setInsertionPoint(ifHasKey.thenBlock()->getTerminator());
 
@@ -351,49 +312,52 @@ void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
       b, arith::MulFOp::create(b, oldSum, correction), tileSum);
   memref::StoreOp::create(b, newSum, rowSum, r);
   memref::StoreOp::create(b, newMax, rowMax, r);
-  vector::StoreOp::create(b, p, scores, ValueRange{idx(0)});
+  vector::StoreOp::create(b, p, scores, ValueRange{lb.idx(0)});
 
   // acc = acc * correction + sum_j p_j * V_j
   auto accType = VectorType::get({valueDim}, f32);
-  Value accRow = vector::LoadOp::create(b, accType, acc, ValueRange{r, idx(0)});
+  Value accRow =
+      vector::LoadOp::create(b, accType, acc, ValueRange{r, lb.idx(0)});
   accRow = arith::MulFOp::create(
       b, accRow, vector::BroadcastOp::create(b, accType, correction));
-  auto pvLoop =
-      scf::ForOp::create(b, idx(0), numVisible, idx(1), ValueRange{accRow});
+  auto pvLoop = scf::ForOp::create(b, lb.idx(0), numVisible, lb.idx(1),
+                                   ValueRange{accRow});
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(pvLoop.getBody());
     Value j = pvLoop.getInductionVar();
     Value pj = memref::LoadOp::create(b, scores, j);
-    Value v = toF32(vector::LoadOp::create(
+    Value v = lb.toF32(vector::LoadOp::create(
         b, VectorType::get({valueDim}, elementType), valueBuf,
-        ValueRange{batch, kvHead, add(k0, j), idx(0)}));
+        ValueRange{batch, kvHead, lb.add(k0, j), lb.idx(0)}));
     Value updated =
         vector::FMAOp::create(b, vector::BroadcastOp::create(b, accType, pj), v,
                               pvLoop.getRegionIterArgs()[0]);
     scf::YieldOp::create(b, updated);
   }
-  vector::StoreOp::create(b, pvLoop.getResult(0), acc, ValueRange{r, idx(0)});
+  vector::StoreOp::create(b, pvLoop.getResult(0), acc,
+                          ValueRange{r, lb.idx(0)});
 }
 
 void SdpaLoopNestEmitter::emitRowFinalize(Value r) {
-  auto [head, i] = rowToHeadAndIndex(add(rowBegin, r));
+  auto [head, i] = rowToHeadAndIndex(lb.add(rowBegin, r));
   auto accType = VectorType::get({valueDim}, f32);
   Value sum = memref::LoadOp::create(b, rowSum, r);
   Value max = memref::LoadOp::create(b, rowMax, r);
   // A row that saw no key has sum 0: its output is 0 and its LSE -inf.
   Value hasKey =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, f32Const(0));
-  Value safeSum = arith::SelectOp::create(b, hasKey, sum, f32Const(1));
-  Value inv = arith::DivFOp::create(b, f32Const(1), safeSum);
-  Value accRow = vector::LoadOp::create(b, accType, acc, ValueRange{r, idx(0)});
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, lb.f32(0));
+  Value safeSum = arith::SelectOp::create(b, hasKey, sum, lb.f32(1));
+  Value inv = arith::DivFOp::create(b, lb.f32(1), safeSum);
+  Value accRow =
+      vector::LoadOp::create(b, accType, acc, ValueRange{r, lb.idx(0)});
   Value out = arith::MulFOp::create(
       b, accRow, vector::BroadcastOp::create(b, accType, inv));
-  vector::StoreOp::create(b, fromF32(out, elementType), outBuf,
-                          ValueRange{batch, head, i, idx(0)});
+  vector::StoreOp::create(b, lb.fromF32(out, elementType), outBuf,
+                          ValueRange{batch, head, i, lb.idx(0)});
   if (lseBuf) {
     Value lse = arith::AddFOp::create(b, max, math::LogOp::create(b, safeSum));
-    lse = arith::SelectOp::create(b, hasKey, lse, negInf());
+    lse = arith::SelectOp::create(b, hasKey, lse, lb.negInf());
     memref::StoreOp::create(b, lse, lseBuf, ValueRange{batch, head, i});
   }
 }

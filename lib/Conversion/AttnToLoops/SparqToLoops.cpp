@@ -161,20 +161,14 @@ Value SparqLoopNestEmitter::emit() {
 }
 
 void SparqLoopNestEmitter::emitWorkItem() {
-  Value visibleEnd = keyLen;
-  if (op.getCausal()) {
-    // Bottom-right aligned: key j is visible iff j <= i + (Lk - Lq).
-    Value end = lb.add(lb.add(queryIndex, lb.sub(keyLen, queryLen)), lb.idx(1));
-    visibleEnd = lb.minIdx(lb.maxIdx(end, lb.idx(0)), keyLen);
-  }
+  Value visibleEnd =
+      op.getCausal() ? lb.causalKeyEnd(queryIndex, queryLen, keyLen) : keyLen;
   Value anyVisible = lb.cmp(arith::CmpIPredicate::sgt, visibleEnd, lb.idx(0));
   lb.ifThenElse(
       anyVisible, [&] { emitUnit(visibleEnd); },
       [&] {
         // No visible key: the output row is 0, as for attn.sdpa.
-        Value zeros = arith::ConstantOp::create(
-            b, DenseElementsAttr::get(VectorType::get({valueDim}, elementType),
-                                      b.getZeroAttr(elementType)));
+        Value zeros = lb.zeros(VectorType::get({valueDim}, elementType));
         for (int64_t t = 0; t < headsPerUnit; ++t)
           vector::StoreOp::create(
               b, zeros, outBuf,
@@ -319,8 +313,7 @@ void SparqLoopNestEmitter::emitScoresFromTransposedKeys(Value visibleEnd,
   auto chunkType = VectorType::get({kKeyChunk}, f32);
   auto elementChunkType = VectorType::get({kKeyChunk}, elementType);
   Value zeroChunk = lb.splat(chunkType, lb.f32(0));
-  Value elementZeros = arith::ConstantOp::create(
-      b, DenseElementsAttr::get(elementChunkType, b.getZeroAttr(elementType)));
+  Value elementZeros = lb.zeros(elementChunkType);
   Value chunk = lb.idx(kKeyChunk);
   int64_t numGroups = llvm::divideCeil(rank, kComponentsPerPass);
   SmallVector<Value> initMax(headsPerUnit, lb.splat(chunkType, lb.negInf()));
@@ -395,8 +388,7 @@ void SparqLoopNestEmitter::emitScoresFromStridedKeys(Value visibleEnd,
   auto chunkType = VectorType::get({kKeyChunk}, f32);
   auto elementChunkType = VectorType::get({kKeyChunk}, elementType);
   Value zeroChunk = lb.splat(chunkType, lb.f32(0));
-  Value elementZeros = arith::ConstantOp::create(
-      b, DenseElementsAttr::get(elementChunkType, b.getZeroAttr(elementType)));
+  Value elementZeros = lb.zeros(elementChunkType);
   // Lane l of a chunk is D elements after lane l - 1.
   SmallVector<int64_t> strides;
   for (int64_t l = 0; l < kKeyChunk; ++l)
@@ -493,8 +485,7 @@ Value SparqLoopNestEmitter::emitKeySelection(Value visibleEnd,
     selector.offerRange(
         lb.idx(0), candidateEnd, kKeyChunk,
         [&](Value p) {
-          return vector::LoadOp::create(b, chunkType, rankKeys,
-                                        rankKeyAt(p));
+          return vector::LoadOp::create(b, chunkType, rankKeys, rankKeyAt(p));
         },
         [&](Value p) {
           return memref::LoadOp::create(b, rankKeys, rankKeyAt(p));
