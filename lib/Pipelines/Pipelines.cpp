@@ -29,8 +29,13 @@ void attn::buildLowerToLLVMPipeline(OpPassManager &pm,
   bufferizeOptions.bufferizeFunctionBoundaries = true;
   bufferizeOptions.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  // Loops that carry tensors (HyperAttention's causal levels) yield fresh
+  // buffers.
+  bufferizeOptions.allowReturnAllocsFromLoops = true;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
   bufferization::buildBufferDeallocationPipeline(pm);
+  // Ownership at scf.if/scf.for boundaries may leave bufferization.clone.
+  pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
 
   // Vector-friendly exp/log, then parallel loops onto OpenMP threads.

@@ -1,6 +1,7 @@
 """Runs one function of a test file through attn-run on random inputs and
 compares the results with the NumPy reference of ALGORITHMS.md (§1 for
-attn.sdpa, §2 for attn.merge, §3 for SparQ and its top-k and gather ops).
+attn.sdpa, §2 for attn.merge, §3 for SparQ and its top-k and gather ops, §4
+for HyperAttention and its LSH sort).
 
 Usage (from a RUN line):
   %check-attn %s --function=NAME --op=sdpa --q=BxHqxLqxD --k=... --v=...
@@ -14,11 +15,23 @@ Usage (from a RUN line):
       [--magnitude] [--ties]
   %check-attn %s --function=NAME --op=gather --input=SHAPE --indices=SHAPE
       --axis=A
+  %check-attn %s --function=NAME --op=lsh --input=SHAPE --projections=DxP
+      [--ties]
+  %check-attn %s --function=NAME --op=hyper --q=... --k=... --v=...
+      [--causal] [--lse] [--bucket-size=B] [--sample-size=M]
+      [--num-projs=P] [--min-seq-len=N] [--hyper-seed=S] [--clustered]
 
 --bandwidth passes the transposed key cache and the mean of V over all keys
 as two more inputs; --also runs a second function on the same inputs and
 requires the same result. --ties draws values from a few integers and
-repeats every key, so top-k selections split ties.
+repeats every key, so top-k selections split ties. For lsh, --ties draws
+rows and projections from small integers, so that many dot products are
+exactly 0 and many rows share a hash key; without it the rows are Gaussian
+and every dot product stays at least 1e-3 away from 0, so that its sign does
+not depend on the order of summation. For hyper, the projections come from
+--hyper-seed exactly as the pass makes them, and the inputs are redrawn until
+every projection of every row is that far from 0 as well (the compiled hash
+then equals the reference's, bit for bit).
 
 Exits non-zero (and says why) when a result differs from the reference by
 more than the tolerance of its dtype, when a row with no visible key is not
@@ -34,6 +47,8 @@ import tempfile
 import numpy as np
 
 from attn_ref import gather, merge, sdpa, sparq, topk
+from attn_ref.hyper import (hyper_attention, lsh_sort_bucket,
+                            projection_margin, projections)
 
 # |got - ref| <= ATOL + RTOL * |ref|. f32: the kernel accumulates in f32
 # (unit roundoff 6e-8) over dot products of D <= 128 terms and sums of
@@ -117,6 +132,71 @@ def check_gather(args, rng, workdir):
     check_exact("result", got, ref)
 
 
+# Every dot product of a hashed row with a projection is kept this far from 0.
+LSH_MARGIN = 1e-3
+
+
+def unambiguous_rows(rng, shape, r, clustered=False):
+    """Rows of `shape` whose projections onto `r` are all at least
+    LSH_MARGIN away from 0 (offending rows are redrawn)."""
+    if clustered:
+        x = clustered_rows(rng, shape)
+    else:
+        x = rng.standard_normal(shape).astype(np.float32)
+    for _ in range(100):
+        dots = np.abs(x.astype(np.float64) @ r.astype(np.float64))
+        bad = (dots < LSH_MARGIN).any(axis=-1)
+        if not bad.any():
+            return x
+        x[bad] = rng.standard_normal((int(bad.sum()), shape[-1]))
+    sys.exit("could not draw rows with unambiguous hashes")
+
+
+def clustered_rows(rng, shape, clusters=16):
+    """Rows near a few random directions: structure for LSH to find."""
+    centers = rng.standard_normal((clusters, shape[-1]))
+    which = rng.integers(0, clusters, shape[:-1])
+    x = 2.0 * centers[which] + 0.5 * rng.standard_normal(shape)
+    return x.astype(np.float32)
+
+
+def check_lsh(args, rng, workdir):
+    d, p = args.projections
+    if args.ties:
+        x = rng.integers(-2, 3, args.input).astype(np.float32)
+        r = rng.integers(-2, 3, (d, p)).astype(np.float32)
+    else:
+        r = rng.standard_normal((d, p)).astype(np.float32)
+        x = unambiguous_rows(rng, args.input, r)
+        print("smallest |x . r|: %.3g" % projection_margin(x, r))
+    ref_perm, ref_rank = lsh_sort_bucket(x, r)
+    got_perm, got_rank = run(args.attn_run, args.mlir, args.function, [x, r],
+                             2, workdir)
+    check_exact("permutation", got_perm.astype(np.int64), ref_perm)
+    check_exact("rank", got_rank.astype(np.int64), ref_rank)
+
+
+def check_hyper(args, rng, workdir):
+    d = args.q[-1]
+    r = projections(args.hyper_seed, d, args.num_projs)
+    q = unambiguous_rows(rng, args.q, r, args.clustered)
+    k = unambiguous_rows(rng, args.k, r, args.clustered)
+    v = rng.standard_normal(args.v).astype(np.float32)
+    ref_o, ref_l = hyper_attention(
+        q, k, v, causal=args.causal, scale=args.scale,
+        bucket_size=args.bucket_size, sample_size=args.sample_size,
+        num_projs=args.num_projs, min_seq_len=args.min_seq_len,
+        seed=args.hyper_seed)
+    results = run(args.attn_run, args.mlir, args.function, [q, k, v],
+                  2 if args.lse else 1, workdir)
+    compare("out", results[0], ref_o, args.dtype)
+    if args.lse:
+        compare("lse", results[1], ref_l, "f32")
+    dense, _ = sdpa(q, k, v, scale=args.scale, causal=args.causal)
+    print("relative error of the approximation against dense: %.3g" %
+          (np.linalg.norm(ref_o - dense) / np.linalg.norm(dense)))
+
+
 def sparq_inputs(args, rng, dtype):
     if not args.ties:
         return [rng.standard_normal(s).astype(dtype)
@@ -158,7 +238,8 @@ def main():
     parser.add_argument("--attn-run", required=True)
     parser.add_argument("--function", required=True)
     parser.add_argument("--op", choices=["sdpa", "merge", "sparq", "topk",
-                                         "gather"], default="sdpa")
+                                         "gather", "lsh", "hyper"],
+                        default="sdpa")
     parser.add_argument("--dtype", choices=["f32", "f16"], default="f32")
     parser.add_argument("--q", type=shape)
     parser.add_argument("--k", type=shape)
@@ -182,6 +263,13 @@ def main():
     parser.add_argument("--input", type=shape)
     parser.add_argument("--indices", type=shape)
     parser.add_argument("--axis", type=int)
+    parser.add_argument("--projections", type=shape)
+    parser.add_argument("--bucket-size", type=int, default=256)
+    parser.add_argument("--sample-size", type=int, default=256)
+    parser.add_argument("--num-projs", type=int, default=7)
+    parser.add_argument("--min-seq-len", type=int, default=4096)
+    parser.add_argument("--hyper-seed", type=int, default=0)
+    parser.add_argument("--clustered", action="store_true")
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -208,6 +296,10 @@ def main():
             return check_gather(args, rng, workdir)
         if args.op == "sparq":
             return check_sparq(args, rng, dtype, workdir)
+        if args.op == "lsh":
+            return check_lsh(args, rng, workdir)
+        if args.op == "hyper":
+            return check_hyper(args, rng, workdir)
 
         q = rng.standard_normal(args.q).astype(dtype)
         k = rng.standard_normal(args.k).astype(dtype)

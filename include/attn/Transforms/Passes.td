@@ -77,4 +77,92 @@ def SparqRewrite : Pass<"attn-sparq"> {
   ];
 }
 
+def HyperRewrite : Pass<"attn-hyper"> {
+  let summary = "Replace dense attention over long sequences with HyperAttention";
+  let description = [{
+    Rewrites `attn.sdpa` into HyperAttention (ALGORITHMS.md §4,
+    docs/HyperAttention.md), built from `attn.lsh_sort_bucket`,
+    `attn.gather`, `attn.sdpa` on small blocks and `attn.merge`:
+
+    1. queries and keys are sorted by `attn.lsh_sort_bucket` with
+       `num-projs` Gaussian projections (a constant drawn from `seed`);
+    2. each block of `bucket-size` sorted keys is attended exactly by its
+       block of sorted queries (`attn.sdpa` with log-sum-exp over a
+       `[B * blocks, H, block, D]` view; keys that only fill the last block
+       are masked out);
+    3. `sample-size` sorted keys drawn uniformly at run time (stream
+       `1 + level` of the §6 generator) are attended by every query, except
+       those in the query's own block; their log-sum-exp gets
+       `log(Lk / sample-size)`;
+    4. `attn.merge` combines the two parts, and the rows go back to the
+       original query order (`attn.gather` with the sort's `rank`).
+
+    Causal attention follows Algorithm 4: segments longer than
+    `min-seq-len` are split into halves whose off-diagonal block goes
+    through steps 1-4; all segments of one recursion level are one batched
+    call, and the number of levels is computed at run time from the
+    sequence length (an `scf.for` over levels). Non-causal attention may
+    have `Lq != Lk`; GQA is kept (the queries of a group share their key
+    head's sort and samples). An `lse` result is produced as well.
+
+    Left dense, with a warning: a `mask` operand (only causal masking is
+    supported), and causal attention with `Lq != Lk` (Algorithm 4 splits
+    one square matrix). Left dense silently: fewer than `min-seq-len`
+    queries (non-causal) or at most `min-seq-len` keys (causal). With
+    dynamic lengths these checks become an `scf.if` between HyperAttention
+    and the original `attn.sdpa`. Each rewritten op gets a remark with the
+    scores per query row it computes instead of `Lk`.
+
+    Before:
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v
+        : tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32>
+        -> tensor<1x8x?x64xf32>
+    ```
+
+    After (`--attn-hyper`, abridged):
+
+    ```mlir
+    %r = arith.constant dense<...> : tensor<64x7xf32>
+    %o = scf.if %long -> (tensor<1x8x?x64xf32>) {
+      %pq, %rank = attn.lsh_sort_bucket %q, %r : ... -> tensor<?x8x?xi32>, tensor<?x8x?xi32>
+      %pk = attn.lsh_sort_bucket %k, %r : ... -> tensor<?x8x?xi32>
+      %qs = attn.gather %q[%qidx] axis(2) : ...       // sorted queries
+      %kb = attn.gather %k[%kidx] axis(2) : ...       // sorted key blocks
+      %ob, %lb = attn.sdpa %qb, %kb, %vb mask(%pad : tensor<?x1x1x256xi1>) : ...
+      %os, %ls = attn.sdpa %qs, %ksamp, %vsamp mask(%own : tensor<?x8x?x256xi1>) : ...
+      %o2, %l2 = attn.merge %obs, %lbs, %os, %ls2 : ...
+      %out = attn.gather %o2[%rank] axis(2) : ...
+      scf.yield %out : tensor<1x8x?x64xf32>
+    } else {
+      %dense = attn.sdpa %q, %k, %v : ...
+      scf.yield %dense : tensor<1x8x?x64xf32>
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+  let options = [
+    Option<"bucketSize", "bucket-size", "int64_t", /*default=*/"256",
+           "Sorted keys per block of the block-diagonal part (b, >= 1)">,
+    Option<"sampleSize", "sample-size", "int64_t", /*default=*/"256",
+           "Keys sampled for the residual (m, >= 0; 0 drops the residual)">,
+    Option<"numProjs", "num-projs", "int64_t", /*default=*/"7",
+           "Random hyperplanes of the LSH sort (P, 1..16)">,
+    Option<"minSeqLen", "min-seq-len", "int64_t", /*default=*/"4096",
+           "Shorter attention stays exact (>= 1)">,
+    Option<"seed", "seed", "int64_t", /*default=*/"0",
+           "Seed of the projections and samples (ALGORITHMS.md §6)">,
+  ];
+  let statistics = [
+    Statistic<"numRewritten", "num-rewritten", "attn.sdpa ops rewritten">,
+  ];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD

@@ -46,6 +46,7 @@ struct ConvertAttnToLoopsPass
     populateTopkToLoopsPatterns(patterns);
     populateGatherToLinalgPatterns(patterns);
     populateSparqToLoopsPatterns(patterns);
+    populateLshSortBucketToLoopsPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

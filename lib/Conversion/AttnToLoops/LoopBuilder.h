@@ -139,6 +139,7 @@ void populateMergeToLinalgPatterns(RewritePatternSet &patterns);
 void populateTopkToLoopsPatterns(RewritePatternSet &patterns);
 void populateGatherToLinalgPatterns(RewritePatternSet &patterns);
 void populateSparqToLoopsPatterns(RewritePatternSet &patterns);
+void populateLshSortBucketToLoopsPatterns(RewritePatternSet &patterns);
 
 } // namespace attn
 } // namespace mlir

@@ -293,6 +293,47 @@ LogicalResult GatherOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// LshSortBucketOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LshSortBucketOp::verify() {
+  auto inputType = getInput().getType();
+  auto projectionsType = getProjections().getType();
+  if (inputType.getRank() < 2)
+    return emitOpError() << "input must be [..., N, D], got " << inputType;
+  if (projectionsType.getRank() != 2)
+    return emitOpError() << "projections must be [D, P], got "
+                         << projectionsType;
+  int64_t headDim = inputType.getShape().back();
+  if (!dimsAgree(projectionsType.getDimSize(0), headDim))
+    return emitOpError() << "projections have " << projectionsType.getDimSize(0)
+                         << " rows, expected the input's row length "
+                         << headDim;
+  int64_t numProjs = projectionsType.getDimSize(1);
+  if (ShapedType::isDynamic(numProjs) || numProjs < 1 || numProjs > 16)
+    return emitOpError() << "the number of projections must be static and in "
+                            "[1, 16], got "
+                         << dimToString(numProjs);
+  ArrayRef<int64_t> rowShape = inputType.getShape().drop_back();
+  for (Value result : getResults()) {
+    auto resultType = cast<RankedTensorType>(result.getType());
+    if (resultType.getRank() != static_cast<int64_t>(rowShape.size()) ||
+        !llvm::all_of(llvm::zip(resultType.getShape(), rowShape),
+                      [](auto dims) {
+                        return dimsAgree(std::get<0>(dims), std::get<1>(dims));
+                      }))
+      return emitOpError() << "result " << resultType
+                           << " must have the input's shape without its last "
+                              "dim";
+  }
+  if (getRank() && getRank().getType() != getPermutation().getType())
+    return emitOpError() << "rank type " << getRank().getType()
+                         << " differs from permutation type "
+                         << getPermutation().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // SparqOp
 //===----------------------------------------------------------------------===//
 

@@ -215,6 +215,54 @@ def Attn_GatherOp : Attn_Op<"gather", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// LshSortBucketOp
+//===----------------------------------------------------------------------===//
+
+def Attn_LshSortBucketOp : Attn_Op<"lsh_sort_bucket", [Pure]> {
+  let summary = "sort rows by an angular locality-sensitive hash (sortLSH)";
+  let description = [{
+    Orders the rows of `input` (`[..., N, D]`) so that rows pointing in
+    similar directions end up next to each other, as HyperAttention's
+    sortLSH does (ALGORITHMS.md §4). With `projections` `R` (`[D, P]`,
+    `1 <= P <= 16`), row `x` gets the bits `c_p = (x . R[:, p] > 0)`, the
+    code `code = sum_p c_p * 2^p` and the sort key
+    `gray(code) = code ^ (code >> 1)` (neighbouring keys differ in one
+    hyperplane). Every leading index `[...]` is sorted on its own.
+
+    - `permutation[..., i]` is the row at sorted position `i`: the rows in
+      ascending key order, rows of equal key in their original order (a
+      stable sort).
+    - `rank` (optional second result) is the inverse permutation, the sorted
+      position of each row. With buckets of `b` consecutive sorted rows,
+      row `j` lies in bucket `rank[..., j] / b`.
+
+    Both results are integer or index tensors of shape `input[:-1]`. The
+    lowering is a counting sort on the `P`-bit keys: `O(N * (D * P + 1) +
+    2^P)` per row set, no comparison sort.
+
+    Example:
+
+    ```mlir
+    // Sort the 4096 keys of each of 8 heads by 7 random hyperplanes.
+    %perm, %rank = attn.lsh_sort_bucket %k, %r
+        : tensor<1x8x4096x64xf32>, tensor<64x7xf32>
+        -> tensor<1x8x4096xi32>, tensor<1x8x4096xi32>
+    ```
+  }];
+
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$projections);
+  let results = (outs RankedTensorOf<[I32, I64, Index]>:$permutation,
+      Optional<RankedTensorOf<[I32, I64, Index]>>:$rank);
+
+  let assemblyFormat = [{
+    $input `,` $projections attr-dict `:` type($input) `,` type($projections)
+    `->` type($permutation) (`,` type($rank)^)?
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // SparqOp
 //===----------------------------------------------------------------------===//
 

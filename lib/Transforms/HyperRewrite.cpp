@@ -1,0 +1,837 @@
+//===- HyperRewrite.cpp - attn.sdpa -> HyperAttention -----------*- C++ -*-===//
+//
+// Replaces dense attention over long sequences with HyperAttention
+// (ALGORITHMS.md §4): an LSH sort, block-diagonal attention on the sorted
+// rows, a sampled residual, and their log-sum-exp merge; causal attention by
+// the recursion of Algorithm 4, one batched level at a time. The exact
+// numbering of the random draws is documented in docs/HyperAttention.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "attn/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+namespace mlir {
+namespace attn {
+#define GEN_PASS_DEF_HYPERREWRITE
+#include "attn/Transforms/Passes.h.inc"
+} // namespace attn
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+constexpr int64_t kDyn = ShapedType::kDynamic;
+
+//===----------------------------------------------------------------------===//
+// Counter-based random numbers (ALGORITHMS.md §6)
+//===----------------------------------------------------------------------===//
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  uint64_t z = x;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// The projections R[D, P]: standard normal number d * P + p of stream 0.
+DenseElementsAttr makeProjections(MLIRContext *ctx, uint64_t seed,
+                                  int64_t headDim, int64_t numProjs) {
+  auto uniform = [&](uint64_t j) {
+    return static_cast<double>((splitmix64(seed ^ j) >> 11) + 1) * 0x1.0p-53;
+  };
+  SmallVector<float> values;
+  for (int64_t j = 0; j < headDim * numProjs; ++j) {
+    double radius = std::sqrt(-2.0 * std::log(uniform(2 * j)));
+    values.push_back(
+        static_cast<float>(radius * std::cos(2.0 * M_PI * uniform(2 * j + 1))));
+  }
+  auto type = RankedTensorType::get({headDim, numProjs}, Float32Type::get(ctx));
+  return DenseElementsAttr::get(type, ArrayRef<float>(values));
+}
+
+//===----------------------------------------------------------------------===//
+// HyperBuilder: the IR of one rewritten attn.sdpa
+//===----------------------------------------------------------------------===//
+
+struct HyperOptions {
+  int64_t bucketSize, sampleSize, numProjs, minSeqLen;
+  uint64_t seed;
+};
+
+class HyperBuilder {
+public:
+  HyperBuilder(ImplicitLocOpBuilder &b, SdpaOp op, const HyperOptions &opts)
+      : b(b), op(op), opts(opts) {
+    auto queryType = op.getQuery().getType();
+    elementType = queryType.getElementType();
+    queryHeads = queryType.getDimSize(1);
+    kvHeads = op.getKey().getType().getDimSize(1);
+    headDim = queryType.getDimSize(3);
+    valueDim = op.getValue().getType().getDimSize(3);
+    i32 = b.getI32Type();
+  }
+
+  /// HyperAttention of the op's operands: (output, lse) with the op's types
+  /// (lse always f32 [B, Hq, Lq]).
+  std::pair<Value, Value> build() {
+    projections = arith::ConstantOp::create(
+        b, makeProjections(b.getContext(), opts.seed, headDim, opts.numProjs));
+    Value q = castTo(op.getQuery(), rowsType(queryHeads, headDim));
+    Value k = castTo(op.getKey(), rowsType(kvHeads, headDim));
+    Value v = castTo(op.getValue(), rowsType(kvHeads, valueDim));
+    auto [out, lse] = op.getCausal() ? buildCausal(q, k, v)
+                                     : buildCore(q, k, v, /*level=*/idx(0));
+    return {castTo(out, op.getOutput().getType()),
+            castTo(lse, RankedTensorType::get(
+                            op.getOutput().getType().getShape().drop_back(),
+                            b.getF32Type()))};
+  }
+
+private:
+  //===--------------------------------------------------------------------===//
+  // Small builders
+  //===--------------------------------------------------------------------===//
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value dim(Value t, int64_t d) { return tensor::DimOp::create(b, t, d); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivUIOp::create(b, x, y);
+  }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+
+  /// [?, heads, ?, width] of the op's element type.
+  RankedTensorType rowsType(int64_t heads, int64_t width) {
+    return RankedTensorType::get({kDyn, heads, kDyn, width}, elementType);
+  }
+  Value castTo(Value t, Type type) {
+    return t.getType() == type ? t : tensor::CastOp::create(b, type, t);
+  }
+
+  /// A tensor whose element at `ivs` is `body(ivs)`: a linalg.generic with
+  /// no inputs over the iteration space of `type`.
+  Value tabulate(RankedTensorType type, ValueRange dynSizes,
+                 function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> body) {
+    Value init = tensor::EmptyOp::create(b, type.getShape(),
+                                         type.getElementType(), dynSizes);
+    int64_t rank = type.getRank();
+    SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(rank)};
+    SmallVector<utils::IteratorType> iterators(rank,
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        b, type, ValueRange{}, ValueRange{init}, maps, iterators,
+        [&](OpBuilder &nested, Location loc, ValueRange) {
+          ImplicitLocOpBuilder nb(loc, nested);
+          SmallVector<Value> ivs;
+          for (int64_t d = 0; d < rank; ++d)
+            ivs.push_back(linalg::IndexOp::create(nb, d));
+          linalg::YieldOp::create(nb, body(nb, ivs));
+        });
+    return generic.getResult(0);
+  }
+
+  /// The dynamic sizes of a [?, H, ?, ...] tensor.
+  SmallVector<Value> dynDims(Value t) {
+    SmallVector<Value> sizes;
+    auto type = cast<RankedTensorType>(t.getType());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        sizes.push_back(dim(t, d));
+    return sizes;
+  }
+
+  /// [B, H, blocks * len, W] -> [B * blocks, H, len, W] (also without W):
+  /// blocks of rows become batch entries, so that one attn.sdpa attends
+  /// every block on its own.
+  Value toBlocks(Value t, Value blocks, Value len) {
+    auto type = cast<RankedTensorType>(t.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] = kDyn;
+    shape[2] = constantOr(len);
+    SmallVector<Value> sizes{mul(dim(t, 0), blocks)};
+    if (ShapedType::isDynamic(shape[2]))
+      sizes.push_back(len);
+    return relayout(
+        t, RankedTensorType::get(shape, type.getElementType()), sizes,
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> SmallVector<Value> {
+          SmallVector<Value> from(ivs);
+          from[0] = arith::DivUIOp::create(nb, ivs[0], blocks);
+          Value block = arith::RemUIOp::create(nb, ivs[0], blocks);
+          from[2] = arith::AddIOp::create(
+              nb, arith::MulIOp::create(nb, block, len), ivs[2]);
+          return from;
+        });
+  }
+
+  /// The inverse of toBlocks: [B * blocks, H, len, W] -> [B, H, blocks *
+  /// len, W].
+  Value fromBlocks(Value t, Value blocks) {
+    auto type = cast<RankedTensorType>(t.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] = kDyn;
+    shape[2] = kDyn;
+    Value len = dim(t, 2);
+    SmallVector<Value> sizes{arith::DivUIOp::create(b, dim(t, 0), blocks),
+                             mul(blocks, len)};
+    return relayout(
+        t, RankedTensorType::get(shape, type.getElementType()), sizes,
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> SmallVector<Value> {
+          SmallVector<Value> from(ivs);
+          from[0] = arith::AddIOp::create(
+              nb, arith::MulIOp::create(nb, ivs[0], blocks),
+              arith::DivUIOp::create(nb, ivs[2], len));
+          from[2] = arith::RemUIOp::create(nb, ivs[2], len);
+          return from;
+        });
+  }
+
+  /// A static dim for a constant size, else dynamic.
+  static int64_t constantOr(Value size) {
+    std::optional<int64_t> constant = getConstantIntValue(size);
+    return constant ? *constant : kDyn;
+  }
+
+  /// The tensor of `type` whose element at `ivs` is `t[from(ivs)]`. (A
+  /// linalg.generic rather than expand_shape + transpose + collapse_shape:
+  /// expand-strided-metadata cannot yet split a dim into two dynamic ones.)
+  Value
+  relayout(Value t, RankedTensorType type, ValueRange dynSizes,
+           function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, ValueRange)>
+               from) {
+    return tabulate(type, dynSizes,
+                    [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+                      return tensor::ExtractOp::create(nb, t, from(nb, ivs));
+                    });
+  }
+
+  /// attn.gather of `source` (a [B, H, L, ...] tensor) along its rows.
+  Value gatherRows(Value source, Value indices) {
+    auto sourceType = cast<RankedTensorType>(source.getType());
+    auto indicesType = cast<RankedTensorType>(indices.getType());
+    SmallVector<int64_t> shape(sourceType.getShape().take_front(2));
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < 2; ++d)
+      if (sourceType.isDynamicDim(d))
+        sizes.push_back(dim(source, d));
+    for (int64_t d = 2; d < indicesType.getRank(); ++d)
+      shape.push_back(indicesType.getDimSize(d));
+    llvm::append_range(shape, sourceType.getShape().drop_front(3));
+    return GatherOp::create(
+        b, RankedTensorType::get(shape, sourceType.getElementType()), source,
+        indices, /*axis=*/2);
+  }
+
+  /// attn.sdpa with log-sum-exp.
+  std::pair<Value, Value> attend(Value q, Value k, Value v, Value mask,
+                                 bool causal) {
+    auto sdpa = SdpaOp::create(b, q, k, v, mask, op.getScaleAttr(), causal,
+                               /*withLse=*/true);
+    return {sdpa.getOutput(), sdpa.getLse()};
+  }
+
+  //===--------------------------------------------------------------------===//
+  // The non-causal core (steps 1-4 of §4)
+  //===--------------------------------------------------------------------===//
+
+  /// HyperAttention of q [B', Hq, Lq, D] over k, v [B', Hkv, Lk, *], drawing
+  /// its samples from stream 1 + level.
+  std::pair<Value, Value> buildCore(Value q, Value k, Value v, Value level) {
+    Value batch = dim(q, 0), queryLen = dim(q, 2), keyLen = dim(k, 2);
+    auto permType = [&](int64_t heads) {
+      return RankedTensorType::get({kDyn, heads, kDyn}, i32);
+    };
+
+    // 1. Sort queries and keys by their hash.
+    auto querySort = LshSortBucketOp::create(
+        b, TypeRange{permType(queryHeads), permType(queryHeads)}, q,
+        projections);
+    Value queryPerm = querySort.getPermutation();
+    Value queryRank = querySort.getRank();
+    Value keyPerm =
+        LshSortBucketOp::create(b, TypeRange{permType(kvHeads)}, k, projections)
+            .getPermutation();
+
+    // 2. Blocks: nb key blocks of b keys, query blocks of ceil(Lq / nb).
+    Value bucket = idx(opts.bucketSize);
+    Value numBlocks = ceilDiv(keyLen, bucket);
+    Value queryBlock = ceilDiv(queryLen, numBlocks);
+    Value paddedQueryLen = mul(numBlocks, queryBlock);
+    // Sorted rows, padded to whole blocks (the padding repeats row 0 and
+    // is never read back, or masked for keys).
+    auto sortedIndex = [&](Value perm, Value len, ImplicitLocOpBuilder &nb,
+                           ValueRange bhp) -> Value {
+      Value position = bhp[2];
+      Value inRange =
+          arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, position, len);
+      Value safe = arith::SelectOp::create(
+          nb, inRange, position, arith::ConstantIndexOp::create(nb, 0));
+      Value row =
+          tensor::ExtractOp::create(nb, perm, ValueRange{bhp[0], bhp[1], safe});
+      return arith::SelectOp::create(nb, inRange, row,
+                                     arith::ConstantIntOp::create(nb, i32, 0));
+    };
+    Value queryIndex =
+        tabulate(permType(queryHeads), {batch, paddedQueryLen},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+                   return sortedIndex(queryPerm, queryLen, nb, ivs);
+                 });
+    Value keyIndex =
+        tabulate(permType(kvHeads), {batch, mul(numBlocks, bucket)},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+                   return sortedIndex(keyPerm, keyLen, nb, ivs);
+                 });
+    Value sortedQ = gatherRows(q, queryIndex);
+    Value blockedQ = toBlocks(sortedQ, numBlocks, queryBlock);
+    Value blockedK = toBlocks(gatherRows(k, keyIndex), numBlocks, bucket);
+    Value blockedV = toBlocks(gatherRows(v, keyIndex), numBlocks, bucket);
+    // Keys past Lk only fill the last block.
+    Value keyValid = tabulate(
+        RankedTensorType::get({kDyn, 1, 1, opts.bucketSize}, b.getI1Type()),
+        {mul(batch, numBlocks)}, [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+          Value block = arith::RemUIOp::create(nb, ivs[0], numBlocks);
+          Value position = arith::AddIOp::create(
+              nb, arith::MulIOp::create(nb, block, bucket), ivs[3]);
+          return arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, position,
+                                       keyLen)
+              .getResult();
+        });
+    auto [blockOut, blockLse] =
+        attend(blockedQ, blockedK, blockedV, keyValid, /*causal=*/false);
+    Value out = fromBlocks(blockOut, numBlocks);
+    Value lse = fromBlocks(blockLse, numBlocks);
+
+    // 3. The sampled residual, merged with the blocks.
+    if (opts.sampleSize > 0) {
+      auto [sampleOut, sampleLse] =
+          buildResidual(sortedQ, k, v, keyPerm, level, queryBlock);
+      auto merge = MergeOp::create(b, out.getType(), lse.getType(), out, lse,
+                                   sampleOut, sampleLse);
+      out = merge.getOutput();
+      lse = merge.getLse();
+    }
+
+    // 4. Rows back in the original query order.
+    return {gatherRows(out, queryRank), gatherRows(lse, queryRank)};
+  }
+
+  /// Attention of the sorted queries over `sample-size` sorted key positions
+  /// drawn uniformly, without those of the query's own block, with
+  /// log(Lk / m) added to the log-sum-exp.
+  std::pair<Value, Value> buildResidual(Value sortedQ, Value k, Value v,
+                                        Value keyPerm, Value level,
+                                        Value queryBlock) {
+    Value batch = dim(sortedQ, 0), keyLen = dim(k, 2);
+    int64_t m = opts.sampleSize;
+    Value stream = arith::IndexCastUIOp::create(
+        b, b.getI64Type(), arith::AddIOp::create(b, level, idx(1)));
+    Value keyLen64 = arith::IndexCastUIOp::create(b, b.getI64Type(), keyLen);
+    Value samples = tabulate(
+        RankedTensorType::get({kDyn, kvHeads, m}, i32), {batch},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+          // Draw (b' * Hkv + g) * m + i of the level's stream.
+          auto i64 = [&](int64_t c) {
+            return arith::ConstantIntOp::create(nb, nb.getI64Type(), c);
+          };
+          Value drawIndex = arith::IndexCastUIOp::create(
+              nb, nb.getI64Type(),
+              arith::AddIOp::create(
+                  nb,
+                  arith::MulIOp::create(
+                      nb,
+                      arith::AddIOp::create(
+                          nb,
+                          arith::MulIOp::create(
+                              nb, ivs[0],
+                              arith::ConstantIndexOp::create(nb, kvHeads)),
+                          ivs[1]),
+                      arith::ConstantIndexOp::create(nb, m)),
+                  ivs[2]));
+          Value counter = arith::XOrIOp::create(
+              nb,
+              arith::XOrIOp::create(nb, i64(static_cast<int64_t>(opts.seed)),
+                                    arith::ShLIOp::create(nb, stream, i64(32))),
+              drawIndex);
+          Value draw = emitSplitmix64(nb, counter);
+          return arith::TruncIOp::create(
+                     nb, i32, arith::RemUIOp::create(nb, draw, keyLen64))
+              .getResult();
+        });
+    // Samples index sorted positions; their keys are keyPerm[samples].
+    Value sampledRows = gatherRows(keyPerm, samples);
+    Value sampledK = gatherRows(k, sampledRows);
+    Value sampledV = gatherRows(v, sampledRows);
+    Value bucket = idx(opts.bucketSize);
+    int64_t group = queryHeads / kvHeads;
+    Value notOwnBlock = tabulate(
+        RankedTensorType::get({kDyn, queryHeads, kDyn, m}, b.getI1Type()),
+        {batch, dim(sortedQ, 2)},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+          Value kvHead = arith::DivUIOp::create(
+              nb, ivs[1], arith::ConstantIndexOp::create(nb, group));
+          Value sample = arith::IndexCastUIOp::create(
+              nb, nb.getIndexType(),
+              tensor::ExtractOp::create(nb, samples,
+                                        ValueRange{ivs[0], kvHead, ivs[3]}));
+          return arith::CmpIOp::create(
+                     nb, arith::CmpIPredicate::ne,
+                     arith::DivUIOp::create(nb, sample, bucket),
+                     arith::DivUIOp::create(nb, ivs[2], queryBlock))
+              .getResult();
+        });
+    auto [out, lse] =
+        attend(sortedQ, sampledK, sampledV, notOwnBlock, /*causal=*/false);
+    // Each sample stands for Lk / m keys.
+    Value weight = math::LogOp::create(
+        b, arith::DivFOp::create(
+               b, arith::UIToFPOp::create(b, b.getF32Type(), keyLen64),
+               arith::ConstantOp::create(b, b.getF32FloatAttr(m))));
+    auto lseType = cast<RankedTensorType>(lse.getType());
+    SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(lseType.getRank()));
+    SmallVector<utils::IteratorType> iterators(lseType.getRank(),
+                                               utils::IteratorType::parallel);
+    Value init = tensor::EmptyOp::create(b, lseType.getShape(), b.getF32Type(),
+                                         dynDims(lse));
+    Value shifted =
+        linalg::GenericOp::create(
+            b, lseType, ValueRange{lse}, ValueRange{init}, maps, iterators,
+            [&](OpBuilder &nested, Location loc, ValueRange args) {
+              Value sum = arith::AddFOp::create(nested, loc, args[0], weight);
+              linalg::YieldOp::create(nested, loc, sum);
+            })
+            .getResult(0);
+    return {out, shifted};
+  }
+
+  static Value emitSplitmix64(ImplicitLocOpBuilder &nb, Value x) {
+    auto c = [&](uint64_t v) {
+      return arith::ConstantIntOp::create(nb, nb.getI64Type(),
+                                          static_cast<int64_t>(v));
+    };
+    auto mix = [&](Value z, int64_t shift, uint64_t factor) {
+      Value shifted = arith::ShRUIOp::create(nb, z, c(shift));
+      return arith::MulIOp::create(nb, arith::XOrIOp::create(nb, z, shifted),
+                                   c(factor));
+    };
+    Value z = arith::AddIOp::create(nb, x, c(0x9E3779B97F4A7C15ull));
+    z = mix(z, 30, 0xBF58476D1CE4E5B9ull);
+    z = mix(z, 27, 0x94D049BB133111EBull);
+    return arith::XOrIOp::create(nb, z, arith::ShRUIOp::create(nb, z, c(31)));
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Causal attention (Algorithm 4), one batched level at a time
+  //===--------------------------------------------------------------------===//
+
+  // Rows are numbered 0..n-1; level l has 2^l segments of length
+  // ceil(n / 2^l), each a contiguous run of real rows followed by padding.
+  // Segment s of level l + 1 is half (s & 1) of segment s >> 1 of level l:
+  // the first half holds the parent's first ceil(n / 2^(l+1)) rows.
+
+  /// ceil(n / 2^level), the segment length of a level.
+  Value segmentLen(ImplicitLocOpBuilder &nb, Value n, Value level) {
+    Value one = arith::ConstantIndexOp::create(nb, 1);
+    Value width = arith::ShLIOp::create(nb, one, level);
+    return arith::CeilDivUIOp::create(nb, n, width);
+  }
+
+  /// The row at position `i` of segment `segment` of level `level`, or `n`
+  /// (the zero padding row) when the position is padding.
+  Value rowAt(ImplicitLocOpBuilder &nb, Value n, Value level, Value segment,
+              Value i) {
+    Value zero = arith::ConstantIndexOp::create(nb, 0);
+    Value one = arith::ConstantIndexOp::create(nb, 1);
+    // Walk down from the whole sequence [0, n), keeping the real range.
+    auto walk = scf::ForOp::create(
+        nb, one, arith::AddIOp::create(nb, level, one), one,
+        ValueRange{zero, n},
+        [&](OpBuilder &nested, Location loc, Value depth, ValueRange range) {
+          ImplicitLocOpBuilder wb(loc, nested);
+          Value half = segmentLen(wb, n, depth);
+          Value bit = arith::AndIOp::create(
+              wb,
+              arith::ShRUIOp::create(wb, segment,
+                                     arith::SubIOp::create(wb, level, depth)),
+              arith::ConstantIndexOp::create(wb, 1));
+          Value second =
+              arith::CmpIOp::create(wb, arith::CmpIPredicate::ne, bit, zero);
+          Value middle = arith::AddIOp::create(wb, range[0], half);
+          Value start = arith::SelectOp::create(wb, second, middle, range[0]);
+          Value end = arith::SelectOp::create(
+              wb, second, range[1],
+              arith::MinUIOp::create(wb, middle, range[1]));
+          scf::YieldOp::create(wb, ValueRange{start, end});
+        });
+    Value row = arith::AddIOp::create(nb, walk.getResult(0), i);
+    Value real = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, row,
+                                       walk.getResult(1));
+    return arith::SelectOp::create(nb, real, row, n);
+  }
+
+  /// (segment, position) of row `row` at level `level`.
+  std::pair<Value, Value> locate(ImplicitLocOpBuilder &nb, Value n, Value level,
+                                 Value row) {
+    Value zero = arith::ConstantIndexOp::create(nb, 0);
+    Value one = arith::ConstantIndexOp::create(nb, 1);
+    auto walk = scf::ForOp::create(
+        nb, one, arith::AddIOp::create(nb, level, one), one,
+        ValueRange{zero, zero},
+        [&](OpBuilder &nested, Location loc, Value depth, ValueRange state) {
+          ImplicitLocOpBuilder wb(loc, nested);
+          Value half = segmentLen(wb, n, depth);
+          Value second = arith::CmpIOp::create(
+              wb, arith::CmpIPredicate::uge,
+              arith::SubIOp::create(wb, row, state[0]), half);
+          Value start = arith::SelectOp::create(
+              wb, second, arith::AddIOp::create(wb, state[0], half), state[0]);
+          Value segment = arith::AddIOp::create(
+              wb, arith::ShLIOp::create(wb, state[1], one),
+              arith::IndexCastUIOp::create(wb, wb.getIndexType(), second));
+          scf::YieldOp::create(wb, ValueRange{start, segment});
+        });
+    return {walk.getResult(1),
+            arith::SubIOp::create(nb, row, walk.getResult(0))};
+  }
+
+  /// The rows of `padded` ([B, H, n + 1, W], row n zero) laid out as the
+  /// segments of `rows` ([1, 1, segments, len] row numbers):
+  /// [B * segments, H, len, W].
+  Value segmentRows(Value padded, Value rows) {
+    // [B, H, segments, len, W] -> [B * segments, H, len, W].
+    Value gathered = gatherRows(padded, rows);
+    auto type = cast<RankedTensorType>(gathered.getType());
+    Value numSegments = dim(gathered, 2), len = dim(gathered, 3);
+    return relayout(
+        gathered,
+        RankedTensorType::get(
+            {kDyn, type.getDimSize(1), kDyn, type.getDimSize(4)},
+            type.getElementType()),
+        {mul(dim(gathered, 0), numSegments), len},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> SmallVector<Value> {
+          return {arith::DivUIOp::create(nb, ivs[0], numSegments), ivs[1],
+                  arith::RemUIOp::create(nb, ivs[0], numSegments), ivs[2],
+                  ivs[3]};
+        });
+  }
+
+  /// One row number table [1, 1, segments, len] of level `level`.
+  Value levelRows(Value n, Value level, Value numSegments, Value len,
+                  Value segmentOffset, Value segmentStride) {
+    return tabulate(
+        RankedTensorType::get({1, 1, kDyn, kDyn}, i32), {numSegments, len},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+          Value segment = arith::AddIOp::create(
+              nb, arith::MulIOp::create(nb, ivs[2], segmentStride),
+              segmentOffset);
+          Value row = rowAt(nb, n, level, segment, ivs[3]);
+          return arith::IndexCastUIOp::create(nb, i32, row).getResult();
+        });
+  }
+
+  /// [B, H, n + 1, W]: `t` with a zero row appended (the padding row).
+  Value appendZeroRow(Value t, Value n) {
+    auto type = cast<RankedTensorType>(t.getType());
+    Value zero =
+        arith::ConstantOp::create(b, b.getZeroAttr(type.getElementType()));
+    return tabulate(
+        type, {dim(t, 0), arith::AddIOp::create(b, n, idx(1))},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+          Value real =
+              arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, ivs[2], n);
+          SmallVector<Value> from(ivs);
+          from[2] = arith::SelectOp::create(
+              nb, real, ivs[2], arith::ConstantIndexOp::create(nb, 0));
+          Value value = tensor::ExtractOp::create(nb, t, from);
+          return arith::SelectOp::create(nb, real, value, zero);
+        });
+  }
+
+  /// Results [B * segments, H, len, *] of a level back on the original rows
+  /// [B, H, n, *]: row r takes position `position(r)` of the flattened
+  /// segments; rows with no position get lse = -inf (and output 0 weight).
+  std::pair<Value, Value>
+  unsegment(Value out, Value lse, Value numSegments, Value n,
+            function_ref<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value)>
+                position) {
+    Value flatOut = fromBlocks(out, numSegments);
+    Value flatLse = fromBlocks(lse, numSegments);
+    Value where = tabulate(
+        RankedTensorType::get({1, 1, kDyn}, i32), {n},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+          auto [covered, pos] = position(nb, ivs[2]);
+          Value safe = arith::SelectOp::create(
+              nb, covered, pos, arith::ConstantIndexOp::create(nb, 0));
+          return arith::IndexCastUIOp::create(nb, i32, safe).getResult();
+        });
+    Value rowOut = gatherRows(flatOut, where);
+    Value rowLse = gatherRows(flatLse, where);
+    Value batch = dim(rowLse, 0);
+    Value negInf = arith::ConstantOp::create(
+        b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    Value maskedLse =
+        tabulate(cast<RankedTensorType>(rowLse.getType()), {batch, n},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+                   Value value = tensor::ExtractOp::create(nb, rowLse, ivs);
+                   return arith::SelectOp::create(
+                              nb, position(nb, ivs[2]).first, value, negInf)
+                       .getResult();
+                 });
+    return {rowOut, maskedLse};
+  }
+
+  std::pair<Value, Value> buildCausal(Value q, Value k, Value v) {
+    Value n = dim(q, 2);
+    Value minLen = idx(opts.minSeqLen);
+    Value paddedQ = appendZeroRow(q, n);
+    Value paddedK = appendZeroRow(k, n);
+    Value paddedV = appendZeroRow(v, n);
+
+    // Depth: the first level whose segments are at most min-seq-len long.
+    auto depthLoop = scf::WhileOp::create(
+        b, TypeRange{b.getIndexType(), b.getIndexType()}, ValueRange{idx(0), n},
+        [&](OpBuilder &nested, Location loc, ValueRange state) {
+          ImplicitLocOpBuilder wb(loc, nested);
+          Value longer = arith::CmpIOp::create(wb, arith::CmpIPredicate::ugt,
+                                               state[1], minLen);
+          scf::ConditionOp::create(wb, longer, state);
+        },
+        [&](OpBuilder &nested, Location loc, ValueRange state) {
+          ImplicitLocOpBuilder wb(loc, nested);
+          Value one = arith::ConstantIndexOp::create(wb, 1);
+          Value two = arith::ConstantIndexOp::create(wb, 2);
+          scf::YieldOp::create(
+              wb, ValueRange{arith::AddIOp::create(wb, state[0], one),
+                             arith::CeilDivUIOp::create(wb, state[1], two)});
+        });
+    Value depth = depthLoop.getResult(0);
+    Value bottomLen = depthLoop.getResult(1);
+
+    // Exact causal attention inside every segment of the deepest level.
+    Value bottomSegments = arith::ShLIOp::create(b, idx(1), depth);
+    Value bottomRows =
+        levelRows(n, depth, bottomSegments, bottomLen, idx(0), idx(1));
+    auto [bottomOut, bottomLse] = attend(
+        segmentRows(paddedQ, bottomRows), segmentRows(paddedK, bottomRows),
+        segmentRows(paddedV, bottomRows), Value(), /*causal=*/true);
+    auto [out, lse] = unsegment(
+        bottomOut, bottomLse, bottomSegments, n,
+        [&](ImplicitLocOpBuilder &nb, Value row) -> std::pair<Value, Value> {
+          auto [segment, pos] = locate(nb, n, depth, row);
+          Value flat = arith::AddIOp::create(
+              nb, arith::MulIOp::create(nb, segment, bottomLen), pos);
+          return {arith::ConstantIntOp::create(nb, nb.getI1Type(), 1), flat};
+        });
+
+    // Levels depth-1 .. 0: the off-diagonal block of every segment, merged
+    // into the rows of its second half (deepest first, as the recursion
+    // returns).
+    auto levels = scf::ForOp::create(
+        b, idx(0), depth, idx(1), ValueRange{out, lse},
+        [&](OpBuilder &nested, Location loc, Value step, ValueRange acc) {
+          // Build the body with `b` (the helpers use it), then restore it.
+          OpBuilder::InsertionGuard levelGuard(b);
+          b.setInsertionPointToEnd(nested.getInsertionBlock());
+          Value level = arith::SubIOp::create(
+              b, arith::SubIOp::create(b, depth, step), idx(1));
+          Value child = arith::AddIOp::create(b, level, idx(1));
+          Value numSegments = arith::ShLIOp::create(b, idx(1), level);
+          Value halfLen = segmentLen(b, n, child);
+          Value firstHalves =
+              levelRows(n, child, numSegments, halfLen, idx(0), idx(2));
+          Value secondHalves =
+              levelRows(n, child, numSegments, halfLen, idx(1), idx(2));
+          Value offQ = segmentRows(paddedQ, secondHalves);
+          Value offK = segmentRows(paddedK, firstHalves);
+          Value offV = segmentRows(paddedV, firstHalves);
+          // The core is exact below min-seq-len queries (§4 step 1).
+          Value exact = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                              halfLen, minLen);
+          auto outType = RankedTensorType::get(
+              {kDyn, queryHeads, kDyn, valueDim}, elementType);
+          auto lseType =
+              RankedTensorType::get({kDyn, queryHeads, kDyn}, b.getF32Type());
+          auto branch = scf::IfOp::create(b, TypeRange{outType, lseType}, exact,
+                                          /*withElseRegion=*/true);
+          {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(branch.thenBlock());
+            auto [o, l] = attend(offQ, offK, offV, Value(), /*causal=*/false);
+            scf::YieldOp::create(b, ValueRange{o, l});
+            b.setInsertionPointToStart(branch.elseBlock());
+            auto [co, cl] = buildCore(offQ, offK, offV, level);
+            scf::YieldOp::create(b, ValueRange{co, cl});
+          }
+          auto [offOut, offLse] = unsegment(
+              branch.getResult(0), branch.getResult(1), numSegments, n,
+              [&](ImplicitLocOpBuilder &nb,
+                  Value row) -> std::pair<Value, Value> {
+                auto [segment, pos] = locate(nb, n, child, row);
+                Value one = arith::ConstantIndexOp::create(nb, 1);
+                Value second = arith::CmpIOp::create(
+                    nb, arith::CmpIPredicate::ne,
+                    arith::AndIOp::create(nb, segment, one),
+                    arith::ConstantIndexOp::create(nb, 0));
+                Value parent = arith::ShRUIOp::create(nb, segment, one);
+                Value flat = arith::AddIOp::create(
+                    nb, arith::MulIOp::create(nb, parent, halfLen), pos);
+                return {second, flat};
+              });
+          auto merge = MergeOp::create(b, acc[0].getType(), acc[1].getType(),
+                                       acc[0], acc[1], offOut, offLse);
+          scf::YieldOp::create(b,
+                               ValueRange{merge.getOutput(), merge.getLse()});
+        });
+    return {levels.getResult(0), levels.getResult(1)};
+  }
+
+  ImplicitLocOpBuilder &b;
+  SdpaOp op;
+  const HyperOptions &opts;
+  Type elementType, i32;
+  int64_t queryHeads, kvHeads, headDim, valueDim;
+  Value projections;
+};
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct HyperRewritePass : attn::impl::HyperRewriteBase<HyperRewritePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (failed(checkOptions()))
+      return signalPassFailure();
+    SmallVector<SdpaOp> ops;
+    getOperation()->walk([&](SdpaOp op) { ops.push_back(op); });
+    for (SdpaOp op : ops)
+      rewrite(op);
+  }
+
+  LogicalResult checkOptions() {
+    auto fail = [&](const Twine &message) {
+      return getOperation()->emitError() << "attn-hyper: " << message;
+    };
+    if (bucketSize < 1)
+      return fail("bucket-size must be >= 1, got " + Twine(bucketSize));
+    if (sampleSize < 0)
+      return fail("sample-size must be >= 0, got " + Twine(sampleSize));
+    if (numProjs < 1 || numProjs > 16)
+      return fail("num-projs must be in [1, 16], got " + Twine(numProjs));
+    if (minSeqLen < 1)
+      return fail("min-seq-len must be >= 1, got " + Twine(minSeqLen));
+    return success();
+  }
+
+  void rewrite(SdpaOp op) {
+    if (op.getMask()) {
+      op.emitWarning() << "attn-hyper: left dense: HyperAttention supports "
+                          "causal masking only, not a mask operand";
+      return;
+    }
+    int64_t queryLen = op.getQuery().getType().getDimSize(2);
+    int64_t keyLen = op.getKey().getType().getDimSize(2);
+    bool causal = op.getCausal();
+    bool staticLens =
+        !ShapedType::isDynamic(queryLen) && !ShapedType::isDynamic(keyLen);
+    if (causal && staticLens && queryLen != keyLen) {
+      op.emitWarning() << "attn-hyper: left dense: causal HyperAttention "
+                          "needs Lq == Lk, got Lq = "
+                       << queryLen << ", Lk = " << keyLen;
+      return;
+    }
+    // Short attention stays exact (§4 step 1, Algorithm 4's base case).
+    if (!causal && !ShapedType::isDynamic(queryLen) && queryLen < minSeqLen)
+      return;
+    if (causal && !ShapedType::isDynamic(keyLen) && keyLen <= minSeqLen)
+      return;
+
+    reportCost(op, keyLen);
+    ImplicitLocOpBuilder b(op.getLoc(), op);
+    HyperOptions opts{bucketSize, sampleSize, numProjs, minSeqLen,
+                      static_cast<uint64_t>(static_cast<int64_t>(seed))};
+    SmallVector<Value> replacement;
+    if (staticLens) {
+      auto [out, lse] = HyperBuilder(b, op, opts).build();
+      replacement = {out, lse};
+    } else {
+      replacement = buildLengthDispatch(b, op, opts);
+    }
+    op.getOutput().replaceAllUsesWith(replacement[0]);
+    if (op.getLse())
+      op.getLse().replaceAllUsesWith(replacement[1]);
+    op.erase();
+    ++numRewritten;
+  }
+
+  /// Dynamic lengths: HyperAttention where it applies, the original
+  /// attn.sdpa otherwise.
+  SmallVector<Value> buildLengthDispatch(ImplicitLocOpBuilder &b, SdpaOp op,
+                                         const HyperOptions &opts) {
+    Value queryLen = tensor::DimOp::create(b, op.getQuery(), 2);
+    Value keyLen = tensor::DimOp::create(b, op.getKey(), 2);
+    Value minLen = arith::ConstantIndexOp::create(b, minSeqLen);
+    Value applies;
+    if (op.getCausal())
+      applies = arith::AndIOp::create(
+          b,
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, queryLen, keyLen),
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, keyLen, minLen));
+    else
+      applies =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, queryLen, minLen);
+    Type lseType = RankedTensorType::get(
+        op.getOutput().getType().getShape().drop_back(), b.getF32Type());
+    auto ifOp = scf::IfOp::create(
+        b, TypeRange{op.getOutput().getType(), lseType}, applies,
+        /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    auto [out, lse] = HyperBuilder(b, op, opts).build();
+    scf::YieldOp::create(b, ValueRange{out, lse});
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    auto dense = SdpaOp::create(b, op.getQuery(), op.getKey(), op.getValue(),
+                                Value(), op.getScaleAttr(), op.getCausal(),
+                                /*withLse=*/true);
+    scf::YieldOp::create(b, dense.getResults());
+    return SmallVector<Value>(ifOp.getResults());
+  }
+
+  void reportCost(SdpaOp op, int64_t keyLen) {
+    int64_t perRow = bucketSize + sampleSize;
+    if (op.getCausal()) {
+      op.emitRemark() << llvm::formatv(
+          "HyperAttention (causal): exact attention inside segments of at "
+          "most {0} keys, and per recursion level {1} keys per query row "
+          "(bucket {2} + samples {3})",
+          minSeqLen, perRow, bucketSize, sampleSize);
+      return;
+    }
+    if (ShapedType::isDynamic(keyLen)) {
+      op.emitRemark() << llvm::formatv(
+          "HyperAttention: {0} keys per query row (bucket {1} + samples {2}) "
+          "instead of Lk",
+          perRow, bucketSize, sampleSize);
+      return;
+    }
+    op.emitRemark() << llvm::formatv(
+        "HyperAttention: {0} keys per query row (bucket {1} + samples {2}) "
+        "instead of Lk = {3} ({4:F1}x fewer scores)",
+        perRow, bucketSize, sampleSize, keyLen,
+        static_cast<double>(keyLen) / perRow);
+  }
+};
+
+} // namespace
