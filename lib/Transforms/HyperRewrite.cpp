@@ -157,64 +157,75 @@ private:
   /// blocks of rows become batch entries, so that one attn.sdpa attends
   /// every block on its own.
   Value toBlocks(Value t, Value blocks, Value len) {
-    auto type = cast<RankedTensorType>(t.getType());
-    SmallVector<int64_t> shape(type.getShape());
-    shape[0] = kDyn;
-    shape[2] = constantOr(len);
-    SmallVector<Value> sizes{mul(dim(t, 0), blocks)};
-    if (ShapedType::isDynamic(shape[2]))
-      sizes.push_back(len);
-    return relayout(
-        t, RankedTensorType::get(shape, type.getElementType()), sizes,
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> SmallVector<Value> {
-          SmallVector<Value> from(ivs);
-          from[0] = arith::DivUIOp::create(nb, ivs[0], blocks);
-          Value block = arith::RemUIOp::create(nb, ivs[0], blocks);
-          from[2] = arith::AddIOp::create(
-              nb, arith::MulIOp::create(nb, block, len), ivs[2]);
-          return from;
-        });
+    return mergeDims(swapDims12(splitDim(t, 2, blocks, len)), 0);
   }
 
   /// The inverse of toBlocks: [B * blocks, H, len, W] -> [B, H, blocks *
   /// len, W].
   Value fromBlocks(Value t, Value blocks) {
+    Value batch = arith::DivUIOp::create(b, dim(t, 0), blocks);
+    return mergeDims(swapDims12(splitDim(t, 0, batch, blocks)), 2);
+  }
+
+  /// Splits dim `d` of `t` into (outer, inner). (tensor.reshape, since
+  /// expand-strided-metadata cannot yet split a dim into two dynamic ones.)
+  Value splitDim(Value t, int64_t d, Value outer, Value inner) {
     auto type = cast<RankedTensorType>(t.getType());
-    SmallVector<int64_t> shape(type.getShape());
-    shape[0] = kDyn;
-    shape[2] = kDyn;
-    Value len = dim(t, 2);
-    SmallVector<Value> sizes{arith::DivUIOp::create(b, dim(t, 0), blocks),
-                             mul(blocks, len)};
-    return relayout(
-        t, RankedTensorType::get(shape, type.getElementType()), sizes,
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> SmallVector<Value> {
-          SmallVector<Value> from(ivs);
-          from[0] = arith::AddIOp::create(
-              nb, arith::MulIOp::create(nb, ivs[0], blocks),
-              arith::DivUIOp::create(nb, ivs[2], len));
-          from[2] = arith::RemUIOp::create(nb, ivs[2], len);
-          return from;
-        });
+    SmallVector<int64_t> shape;
+    SmallVector<Value> sizes;
+    for (int64_t i = 0; i < type.getRank(); ++i) {
+      if (i == d) {
+        shape.append({constantOr(outer), constantOr(inner)});
+        sizes.append({outer, inner});
+        continue;
+      }
+      shape.push_back(type.getDimSize(i));
+      sizes.push_back(dim(t, i));
+    }
+    Value shapeTensor = tensor::FromElementsOp::create(
+        b, RankedTensorType::get({static_cast<int64_t>(sizes.size())},
+                                 b.getIndexType()),
+        sizes);
+    return tensor::ReshapeOp::create(
+        b, RankedTensorType::get(shape, type.getElementType()), t,
+        shapeTensor);
+  }
+
+  /// Swaps dims 1 and 2 (a linalg.transpose).
+  Value swapDims12(Value t) {
+    auto type = cast<RankedTensorType>(t.getType());
+    SmallVector<int64_t> permutation{0, 2, 1};
+    for (int64_t d = 3; d < type.getRank(); ++d)
+      permutation.push_back(d);
+    SmallVector<int64_t> shape;
+    SmallVector<Value> sizes;
+    for (int64_t d : permutation) {
+      shape.push_back(type.getDimSize(d));
+      if (type.isDynamicDim(d))
+        sizes.push_back(dim(t, d));
+    }
+    Value init =
+        tensor::EmptyOp::create(b, shape, type.getElementType(), sizes);
+    return linalg::TransposeOp::create(b, t, init, permutation).getResult()[0];
+  }
+
+  /// Merges dims `first` and `first + 1`.
+  Value mergeDims(Value t, int64_t first) {
+    auto type = cast<RankedTensorType>(t.getType());
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      if (d == first + 1)
+        groups.back().push_back(d);
+      else
+        groups.push_back({d});
+    }
+    return tensor::CollapseShapeOp::create(b, t, groups);
   }
 
   /// A static dim for a constant size, else dynamic.
   static int64_t constantOr(Value size) {
     std::optional<int64_t> constant = getConstantIntValue(size);
     return constant ? *constant : kDyn;
-  }
-
-  /// The tensor of `type` whose element at `ivs` is `t[from(ivs)]`. (A
-  /// linalg.generic rather than expand_shape + transpose + collapse_shape:
-  /// expand-strided-metadata cannot yet split a dim into two dynamic ones.)
-  Value
-  relayout(Value t, RankedTensorType type, ValueRange dynSizes,
-           function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, ValueRange)>
-               from) {
-    return tabulate(type, dynSizes,
-                    [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-                      return tensor::ExtractOp::create(nb, t, from(nb, ivs));
-                    });
   }
 
   /// attn.gather of `source` (a [B, H, L, ...] tensor) along its rows.
@@ -373,24 +384,48 @@ private:
     Value sampledRows = gatherRows(keyPerm, samples);
     Value sampledK = gatherRows(k, sampledRows);
     Value sampledV = gatherRows(v, sampledRows);
+    // Sample j is dropped for sorted query i when both lie in one block:
+    // compare precomputed block numbers, no division per element.
     Value bucket = idx(opts.bucketSize);
-    int64_t group = queryHeads / kvHeads;
-    Value notOwnBlock = tabulate(
-        RankedTensorType::get({kDyn, queryHeads, kDyn, m}, b.getI1Type()),
-        {batch, dim(sortedQ, 2)},
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
-          Value kvHead = arith::DivUIOp::create(
-              nb, ivs[1], arith::ConstantIndexOp::create(nb, group));
-          Value sample = arith::IndexCastUIOp::create(
-              nb, nb.getIndexType(),
-              tensor::ExtractOp::create(nb, samples,
-                                        ValueRange{ivs[0], kvHead, ivs[3]}));
-          return arith::CmpIOp::create(
-                     nb, arith::CmpIPredicate::ne,
-                     arith::DivUIOp::create(nb, sample, bucket),
-                     arith::DivUIOp::create(nb, ivs[2], queryBlock))
-              .getResult();
+    Value sampleBlocks = tabulate(
+        RankedTensorType::get({kDyn, kvHeads, m}, b.getIndexType()), {batch},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+          Value sample = tensor::ExtractOp::create(nb, samples, ivs);
+          return arith::DivUIOp::create(
+              nb,
+              arith::IndexCastUIOp::create(nb, nb.getIndexType(), sample),
+              bucket);
         });
+    Value paddedQueryLen = dim(sortedQ, 2);
+    Value queryBlocks = tabulate(
+        RankedTensorType::get({kDyn}, b.getIndexType()), {paddedQueryLen},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+          return arith::DivUIOp::create(nb, ivs[0], queryBlock);
+        });
+    auto maskType =
+        RankedTensorType::get({kDyn, queryHeads, kDyn, m}, b.getI1Type());
+    Value maskInit = tensor::EmptyOp::create(
+        b, maskType.getShape(), b.getI1Type(),
+        ValueRange{batch, paddedQueryLen});
+    MLIRContext *ctx = b.getContext();
+    AffineExpr bb, h, i, j;
+    bindDims(ctx, bb, h, i, j);
+    int64_t group = queryHeads / kvHeads;
+    SmallVector<AffineMap> maskMaps{
+        AffineMap::get(4, 0, {bb, h.floorDiv(group), j}, ctx),
+        AffineMap::get(4, 0, {i}, ctx), b.getMultiDimIdentityMap(4)};
+    SmallVector<utils::IteratorType> maskIterators(
+        4, utils::IteratorType::parallel);
+    Value notOwnBlock =
+        linalg::GenericOp::create(
+            b, maskType, ValueRange{sampleBlocks, queryBlocks},
+            ValueRange{maskInit}, maskMaps, maskIterators,
+            [&](OpBuilder &nested, Location loc, ValueRange args) {
+              Value keep = arith::CmpIOp::create(
+                  nested, loc, arith::CmpIPredicate::ne, args[0], args[1]);
+              linalg::YieldOp::create(nested, loc, keep);
+            })
+            .getResult(0);
     auto [out, lse] =
         attend(sortedQ, sampledK, sampledV, notOwnBlock, /*causal=*/false);
     // Each sample stands for Lk / m keys.
@@ -510,20 +545,7 @@ private:
   /// [B * segments, H, len, W].
   Value segmentRows(Value padded, Value rows) {
     // [B, H, segments, len, W] -> [B * segments, H, len, W].
-    Value gathered = gatherRows(padded, rows);
-    auto type = cast<RankedTensorType>(gathered.getType());
-    Value numSegments = dim(gathered, 2), len = dim(gathered, 3);
-    return relayout(
-        gathered,
-        RankedTensorType::get(
-            {kDyn, type.getDimSize(1), kDyn, type.getDimSize(4)},
-            type.getElementType()),
-        {mul(dim(gathered, 0), numSegments), len},
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> SmallVector<Value> {
-          return {arith::DivUIOp::create(nb, ivs[0], numSegments), ivs[1],
-                  arith::RemUIOp::create(nb, ivs[0], numSegments), ivs[2],
-                  ivs[3]};
-        });
+    return mergeDims(swapDims12(gatherRows(padded, rows)), 0);
   }
 
   /// One row number table [1, 1, segments, len] of level `level`.
@@ -658,42 +680,56 @@ private:
           // The core is exact below min-seq-len queries (§4 step 1).
           Value exact = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
                                               halfLen, minLen);
-          auto outType = RankedTensorType::get(
-              {kDyn, queryHeads, kDyn, valueDim}, elementType);
-          auto lseType =
-              RankedTensorType::get({kDyn, queryHeads, kDyn}, b.getF32Type());
-          auto branch = scf::IfOp::create(b, TypeRange{outType, lseType}, exact,
+          // The off-diagonal result, merged into the second halves' rows.
+          // (Inside each branch: a reshape of an scf.if result would need a
+          // strided copy.)
+          auto mergeInto = [&](Value offOut, Value offLse) {
+            auto [rowOut, rowLse] = unsegment(
+                offOut, offLse, numSegments, n,
+                [&](ImplicitLocOpBuilder &nb,
+                    Value row) -> std::pair<Value, Value> {
+                  auto [segment, pos] = locate(nb, n, child, row);
+                  Value one = arith::ConstantIndexOp::create(nb, 1);
+                  Value second = arith::CmpIOp::create(
+                      nb, arith::CmpIPredicate::ne,
+                      arith::AndIOp::create(nb, segment, one),
+                      arith::ConstantIndexOp::create(nb, 0));
+                  Value parent = arith::ShRUIOp::create(nb, segment, one);
+                  Value flat = arith::AddIOp::create(
+                      nb, arith::MulIOp::create(nb, parent, halfLen), pos);
+                  return {second, flat};
+                });
+            auto merge =
+                MergeOp::create(b, acc[0].getType(), acc[1].getType(), acc[0],
+                                acc[1], rowOut, rowLse);
+            scf::YieldOp::create(
+                b, ValueRange{merge.getOutput(), merge.getLse()});
+          };
+          auto branch = scf::IfOp::create(b, acc.getTypes(), exact,
                                           /*withElseRegion=*/true);
           {
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(branch.thenBlock());
             auto [o, l] = attend(offQ, offK, offV, Value(), /*causal=*/false);
-            scf::YieldOp::create(b, ValueRange{o, l});
+            mergeInto(o, l);
             b.setInsertionPointToStart(branch.elseBlock());
             auto [co, cl] = buildCore(offQ, offK, offV, level);
-            scf::YieldOp::create(b, ValueRange{co, cl});
+            mergeInto(co, cl);
           }
-          auto [offOut, offLse] = unsegment(
-              branch.getResult(0), branch.getResult(1), numSegments, n,
-              [&](ImplicitLocOpBuilder &nb,
-                  Value row) -> std::pair<Value, Value> {
-                auto [segment, pos] = locate(nb, n, child, row);
-                Value one = arith::ConstantIndexOp::create(nb, 1);
-                Value second = arith::CmpIOp::create(
-                    nb, arith::CmpIPredicate::ne,
-                    arith::AndIOp::create(nb, segment, one),
-                    arith::ConstantIndexOp::create(nb, 0));
-                Value parent = arith::ShRUIOp::create(nb, segment, one);
-                Value flat = arith::AddIOp::create(
-                    nb, arith::MulIOp::create(nb, parent, halfLen), pos);
-                return {second, flat};
-              });
-          auto merge = MergeOp::create(b, acc[0].getType(), acc[1].getType(),
-                                       acc[0], acc[1], offOut, offLse);
-          scf::YieldOp::create(b,
-                               ValueRange{merge.getOutput(), merge.getLse()});
+          scf::YieldOp::create(b, branch.getResults());
         });
-    return {levels.getResult(0), levels.getResult(1)};
+    return {freshCopy(levels.getResult(0)), freshCopy(levels.getResult(1))};
+  }
+
+  /// A copy of `t` into a new tensor. scf.for results bufferize with a
+  /// strided layout; copying them here with a loop nest keeps the
+  /// identity-layout copy at function boundaries from becoming a call to
+  /// the runtime's memrefCopy.
+  Value freshCopy(Value t) {
+    return tabulate(cast<RankedTensorType>(t.getType()), dynDims(t),
+                    [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+                      return tensor::ExtractOp::create(nb, t, ivs);
+                    });
   }
 
   ImplicitLocOpBuilder &b;

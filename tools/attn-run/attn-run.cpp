@@ -5,7 +5,7 @@
 // function on NumPy .npy inputs:
 //
 //   attn-run FILE --function=NAME --input=@q.npy ... --output=@o.npy
-//            [--benchmark=N]
+//            [--benchmark=N] [--warmup=N]
 //
 // Function arguments and results are ranked tensors or memrefs; dynamic
 // dimensions are bound from the inputs' shapes.
@@ -59,6 +59,11 @@ static cl::opt<unsigned>
     benchmark("benchmark",
               cl::desc("Time N calls after a warm-up and print min/median"),
               cl::init(0));
+static cl::opt<unsigned>
+    warmup("warmup",
+           cl::desc("Untimed calls before --benchmark's timed ones (page "
+                    "faults, OpenMP thread start)"),
+           cl::init(1));
 static cl::opt<unsigned>
     numThreads("num-threads",
                cl::desc("Threads of the compiled parallel loops (0: all "
@@ -401,8 +406,10 @@ int main(int argc, char **argv) {
   };
 
   if (benchmark > 0) {
-    call(); // Warm-up: page faults, OpenMP thread start.
-    releaseResults();
+    for (unsigned w = 0; w < warmup; ++w) {
+      call();
+      releaseResults();
+    }
     std::vector<double> times;
     for (unsigned r = 0; r < benchmark; ++r) {
       auto start = std::chrono::steady_clock::now();
@@ -410,15 +417,18 @@ int main(int argc, char **argv) {
       auto stop = std::chrono::steady_clock::now();
       times.push_back(
           std::chrono::duration<double, std::milli>(stop - start).count());
-      releaseResults();
+      // The last timed call's results are the ones written out.
+      if (r + 1 < benchmark)
+        releaseResults();
     }
     std::sort(times.begin(), times.end());
     llvm::outs() << llvm::format(
         "benchmark: %u runs, min %.3f ms, median %.3f ms\n",
         unsigned(benchmark), times.front(), times[times.size() / 2]);
+  } else {
+    call();
   }
 
-  call();
   size_t offset = 0;
   for (auto [r, spec] : llvm::enumerate(resultSpecs)) {
     int64_t *words = &resultStorage[offset];
