@@ -7,4 +7,5 @@ install_packages
 build release
 "$PYTHON" "$ROOT/python/demo.py" --bin "$ROOT/build/release/bin" \
   --example "$ROOT/examples/dense_attention.mlir" \
-  --sparq-example "$ROOT/examples/sparq_decode.mlir"
+  --sparq-example "$ROOT/examples/sparq_decode.mlir" \
+  --hyper-example "$ROOT/examples/hyper_prefill.mlir"

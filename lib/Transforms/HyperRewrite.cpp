@@ -183,12 +183,12 @@ private:
       sizes.push_back(dim(t, i));
     }
     Value shapeTensor = tensor::FromElementsOp::create(
-        b, RankedTensorType::get({static_cast<int64_t>(sizes.size())},
-                                 b.getIndexType()),
+        b,
+        RankedTensorType::get({static_cast<int64_t>(sizes.size())},
+                              b.getIndexType()),
         sizes);
     return tensor::ReshapeOp::create(
-        b, RankedTensorType::get(shape, type.getElementType()), t,
-        shapeTensor);
+        b, RankedTensorType::get(shape, type.getElementType()), t, shapeTensor);
   }
 
   /// Swaps dims 1 and 2 (a linalg.transpose).
@@ -392,8 +392,7 @@ private:
         [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
           Value sample = tensor::ExtractOp::create(nb, samples, ivs);
           return arith::DivUIOp::create(
-              nb,
-              arith::IndexCastUIOp::create(nb, nb.getIndexType(), sample),
+              nb, arith::IndexCastUIOp::create(nb, nb.getIndexType(), sample),
               bucket);
         });
     Value paddedQueryLen = dim(sortedQ, 2);
@@ -404,9 +403,9 @@ private:
         });
     auto maskType =
         RankedTensorType::get({kDyn, queryHeads, kDyn, m}, b.getI1Type());
-    Value maskInit = tensor::EmptyOp::create(
-        b, maskType.getShape(), b.getI1Type(),
-        ValueRange{batch, paddedQueryLen});
+    Value maskInit =
+        tensor::EmptyOp::create(b, maskType.getShape(), b.getI1Type(),
+                                ValueRange{batch, paddedQueryLen});
     MLIRContext *ctx = b.getContext();
     AffineExpr bb, h, i, j;
     bindDims(ctx, bb, h, i, j);
@@ -699,11 +698,10 @@ private:
                       nb, arith::MulIOp::create(nb, parent, halfLen), pos);
                   return {second, flat};
                 });
-            auto merge =
-                MergeOp::create(b, acc[0].getType(), acc[1].getType(), acc[0],
-                                acc[1], rowOut, rowLse);
-            scf::YieldOp::create(
-                b, ValueRange{merge.getOutput(), merge.getLse()});
+            auto merge = MergeOp::create(b, acc[0].getType(), acc[1].getType(),
+                                         acc[0], acc[1], rowOut, rowLse);
+            scf::YieldOp::create(b,
+                                 ValueRange{merge.getOutput(), merge.getLse()});
           };
           auto branch = scf::IfOp::create(b, acc.getTypes(), exact,
                                           /*withElseRegion=*/true);

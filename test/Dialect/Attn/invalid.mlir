@@ -385,3 +385,65 @@ func.func @sparq_heads(%q: tensor<1x6x1x32xf32>, %k: tensor<1x4x8x32xf32>,
       tensor<1x4x8x32xf32>, tensor<1x4x8x32xf32> -> tensor<1x6x1x32xf32>
   return
 }
+
+// -----
+
+// Checks that the projections must have one row per input component.
+func.func @lsh_projection_rows(%x: tensor<2x100x64xf32>, %r: tensor<32x7xf32>) {
+  // expected-error @+1 {{projections have 32 rows, expected the input's row length 64}}
+  %p = attn.lsh_sort_bucket %x, %r
+      : tensor<2x100x64xf32>, tensor<32x7xf32> -> tensor<2x100xi32>
+  return
+}
+
+// -----
+
+// Checks that more than 16 projections (65536 keys) are refused.
+func.func @lsh_too_many_projections(%x: tensor<2x100x8xf32>,
+                                    %r: tensor<8x17xf32>) {
+  // expected-error @+1 {{the number of projections must be static and in [1, 16], got 17}}
+  %p = attn.lsh_sort_bucket %x, %r
+      : tensor<2x100x8xf32>, tensor<8x17xf32> -> tensor<2x100xi32>
+  return
+}
+
+// -----
+
+// Checks that a dynamic number of projections is refused (the key space of
+// the counting sort must be known).
+func.func @lsh_dynamic_projections(%x: tensor<2x100x8xf32>,
+                                   %r: tensor<8x?xf32>) {
+  // expected-error @+1 {{the number of projections must be static and in [1, 16], got ?}}
+  %p = attn.lsh_sort_bucket %x, %r
+      : tensor<2x100x8xf32>, tensor<8x?xf32> -> tensor<2x100xi32>
+  return
+}
+
+// -----
+
+// Checks that the permutation has the shape of the rows.
+func.func @lsh_result_shape(%x: tensor<2x100x8xf32>, %r: tensor<8x7xf32>) {
+  // expected-error @+1 {{result 'tensor<2x99xi32>' must have the input's shape without its last dim}}
+  %p = attn.lsh_sort_bucket %x, %r
+      : tensor<2x100x8xf32>, tensor<8x7xf32> -> tensor<2x99xi32>
+  return
+}
+
+// -----
+
+// Checks that the rank result has the permutation's type.
+func.func @lsh_rank_type(%x: tensor<2x100x8xf32>, %r: tensor<8x7xf32>) {
+  // expected-error @+1 {{rank type 'tensor<2x100xi64>' differs from permutation type 'tensor<2x100xi32>'}}
+  %p, %q = attn.lsh_sort_bucket %x, %r
+      : tensor<2x100x8xf32>, tensor<8x7xf32> -> tensor<2x100xi32>, tensor<2x100xi64>
+  return
+}
+
+// -----
+
+// Checks that a row needs a length: a 1-D input is refused.
+func.func @lsh_rank1(%x: tensor<8xf32>, %r: tensor<8x7xf32>) {
+  // expected-error @+1 {{input must be [..., N, D], got 'tensor<8xf32>'}}
+  %p = attn.lsh_sort_bucket %x, %r : tensor<8xf32>, tensor<8x7xf32> -> tensor<i32>
+  return
+}

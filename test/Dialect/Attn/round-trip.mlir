@@ -110,3 +110,25 @@ func.func @sparq_bandwidth(%q: tensor<?x32x?x64xbf16>, %k: tensor<?x8x?x64xbf16>
       -> tensor<?x32x?x32xbf16>
   return %o : tensor<?x32x?x32xbf16>
 }
+
+// Checks attn.lsh_sort_bucket with its optional rank result, dynamic row
+// count and f16 rows.
+// CHECK-LABEL: func.func @lsh_with_rank
+// CHECK: %{{.*}}, %{{.*}} = attn.lsh_sort_bucket %{{.*}}, %{{.*}} : tensor<1x8x?x64xf16>, tensor<64x7xf32> -> tensor<1x8x?xi32>, tensor<1x8x?xi32>
+func.func @lsh_with_rank(%x: tensor<1x8x?x64xf16>, %r: tensor<64x7xf32>)
+    -> (tensor<1x8x?xi32>, tensor<1x8x?xi32>) {
+  %perm, %rank = attn.lsh_sort_bucket %x, %r
+      : tensor<1x8x?x64xf16>, tensor<64x7xf32>
+      -> tensor<1x8x?xi32>, tensor<1x8x?xi32>
+  return %perm, %rank : tensor<1x8x?xi32>, tensor<1x8x?xi32>
+}
+
+// Checks attn.lsh_sort_bucket with the permutation alone, as index.
+// CHECK-LABEL: func.func @lsh_permutation_only
+// CHECK: attn.lsh_sort_bucket %{{.*}}, %{{.*}} : tensor<100x16xf32>, tensor<16x3xf32> -> tensor<100xindex>
+func.func @lsh_permutation_only(%x: tensor<100x16xf32>, %r: tensor<16x3xf32>)
+    -> tensor<100xindex> {
+  %perm = attn.lsh_sort_bucket %x, %r
+      : tensor<100x16xf32>, tensor<16x3xf32> -> tensor<100xindex>
+  return %perm : tensor<100xindex>
+}
