@@ -99,6 +99,11 @@ def main():
     return 0 if ok else 1
 
 
+def print_remarks(stderr):
+    print("stderr (the remark):")
+    print("\n".join(l for l in stderr.splitlines() if "remark" in l))
+
+
 def run_timed(attn_run, mlir, function, arrays, tmp, reps=10):
     paths = []
     for i, array in enumerate(arrays):
@@ -122,9 +127,7 @@ def demo_sparq(args, attn_opt, attn_run):
     print("$ attn-opt %s '%s'" % (os.path.basename(args.sparq_example),
                                    options))
     print(result.stdout.split("func.func @sparq_bandwidth")[0].rstrip())
-    print("stderr (the remark):")
-    print("\n".join(l for l in result.stderr.splitlines()
-                    if "remark" in l))
+    print_remarks(result.stderr)
 
     n = args.sparq_len
     banner("7. SparQ decode vs dense decode: B=1, Hq=32, Hkv=8, D=128, "
@@ -177,9 +180,7 @@ def demo_hyper(args, attn_opt, attn_run):
               len(ops))
         for line in ops:
             print("  " + (line if len(line) < 150 else line[:147] + "..."))
-        print("stderr (the remark):")
-        print("\n".join(l for l in result.stderr.splitlines()
-                        if "remark" in l))
+        print_remarks(result.stderr)
 
         n = args.hyper_len
         banner("9. Causal HyperAttention vs dense: B=1, H=8, D=64, n=%d, "

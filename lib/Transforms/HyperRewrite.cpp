@@ -588,27 +588,33 @@ private:
                 position) {
     Value flatOut = fromBlocks(out, numSegments);
     Value flatLse = fromBlocks(lse, numSegments);
-    Value where = tabulate(
-        RankedTensorType::get({1, 1, kDyn}, i32), {n},
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
-          auto [covered, pos] = position(nb, ivs[2]);
-          Value safe = arith::SelectOp::create(
-              nb, covered, pos, arith::ConstantIndexOp::create(nb, 0));
-          return arith::IndexCastUIOp::create(nb, i32, safe).getResult();
-        });
+    // One walk per row: its position, or -1 when no segment covers it
+    // (the gathers clamp -1 to 0; the LSE of those rows becomes -inf).
+    Value where =
+        tabulate(RankedTensorType::get({1, 1, kDyn}, i32), {n},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+                   auto [covered, pos] = position(nb, ivs[2]);
+                   return arith::SelectOp::create(
+                       nb, covered, arith::IndexCastUIOp::create(nb, i32, pos),
+                       arith::ConstantIntOp::create(nb, i32, -1));
+                 });
     Value rowOut = gatherRows(flatOut, where);
     Value rowLse = gatherRows(flatLse, where);
     Value batch = dim(rowLse, 0);
     Value negInf = arith::ConstantOp::create(
         b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-    Value maskedLse =
-        tabulate(cast<RankedTensorType>(rowLse.getType()), {batch, n},
-                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
-                   Value value = tensor::ExtractOp::create(nb, rowLse, ivs);
-                   return arith::SelectOp::create(
-                              nb, position(nb, ivs[2]).first, value, negInf)
-                       .getResult();
-                 });
+    Value maskedLse = tabulate(
+        cast<RankedTensorType>(rowLse.getType()), {batch, n},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+          Value zero = arith::ConstantIndexOp::create(nb, 0);
+          Value pos = tensor::ExtractOp::create(nb, where,
+                                                ValueRange{zero, zero, ivs[2]});
+          Value covered =
+              arith::CmpIOp::create(nb, arith::CmpIPredicate::sge, pos,
+                                    arith::ConstantIntOp::create(nb, i32, 0));
+          Value value = tensor::ExtractOp::create(nb, rowLse, ivs);
+          return arith::SelectOp::create(nb, covered, value, negInf);
+        });
     return {rowOut, maskedLse};
   }
 

@@ -60,6 +60,18 @@ SmallVector<Value> LoopBuilder::forCarrying(
   return SmallVector<Value>(loop.getResults());
 }
 
+void LoopBuilder::parallelFor(ValueRange upperBounds,
+                              llvm::function_ref<void(ValueRange)> body) {
+  if (upperBounds.empty())
+    return body({});
+  SmallVector<Value> zeros(upperBounds.size(), idx(0));
+  SmallVector<Value> ones(upperBounds.size(), idx(1));
+  auto parallel = scf::ParallelOp::create(b, zeros, upperBounds, ones);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(parallel.getBody()->getTerminator());
+  body(parallel.getInductionVars());
+}
+
 void LoopBuilder::ifThen(Value cond, llvm::function_ref<void()> then) {
   auto ifOp = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);

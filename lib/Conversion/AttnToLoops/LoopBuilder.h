@@ -83,6 +83,10 @@ public:
   SmallVector<Value>
   forCarrying(Value lb, Value ub, Value step, ValueRange init,
               llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body);
+  /// scf.parallel over [0, ub) for each bound; `body` receives the
+  /// induction variables. With no bounds, `body` runs once, inline.
+  void parallelFor(ValueRange upperBounds,
+                   llvm::function_ref<void(ValueRange)> body);
   void ifThen(Value cond, llvm::function_ref<void()> then);
   void ifThenElse(Value cond, llvm::function_ref<void()> then,
                   llvm::function_ref<void()> otherwise);

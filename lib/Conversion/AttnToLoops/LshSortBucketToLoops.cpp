@@ -156,15 +156,7 @@ struct LshSortBucketToLoops : OpConversionPattern<LshSortBucketOp> {
       });
     };
 
-    if (rank == 2) {
-      emitRowSet({});
-    } else {
-      SmallVector<Value> zeros(rank - 2, lb.idx(0)), ones(rank - 2, lb.idx(1));
-      auto parallel = scf::ParallelOp::create(b, zeros, setCounts, ones);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(parallel.getBody()->getTerminator());
-      emitRowSet(parallel.getInductionVars());
-    }
+    lb.parallelFor(setCounts, emitRowSet);
 
     SmallVector<Value> results;
     for (Value buffer : {permutation, ranks})

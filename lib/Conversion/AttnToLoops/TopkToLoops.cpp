@@ -100,15 +100,7 @@ struct TopkToLoops : OpConversionPattern<TopkOp> {
       });
     };
 
-    if (rank == 1) {
-      emitRow({});
-    } else {
-      SmallVector<Value> zeros(rank - 1, lb.idx(0)), ones(rank - 1, lb.idx(1));
-      auto parallel = scf::ParallelOp::create(b, zeros, rowCounts, ones);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPoint(parallel.getBody()->getTerminator());
-      emitRow(parallel.getInductionVars());
-    }
+    lb.parallelFor(rowCounts, emitRow);
 
     rewriter.replaceOp(
         op, {bufferization::ToTensorOp::create(b, valuesType, values,
