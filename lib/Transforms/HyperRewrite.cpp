@@ -250,6 +250,8 @@ private:
                                  bool causal) {
     auto sdpa = SdpaOp::create(b, q, k, v, mask, op.getScaleAttr(), causal,
                                /*withLse=*/true);
+    // The pieces keep the softmax the original asked for.
+    sdpa.setSoftmaxExpAttr(op.getSoftmaxExpAttr());
     return {sdpa.getOutput(), sdpa.getLse()};
   }
 
@@ -845,6 +847,7 @@ struct HyperRewritePass : attn::impl::HyperRewriteBase<HyperRewritePass> {
     auto dense = SdpaOp::create(b, op.getQuery(), op.getKey(), op.getValue(),
                                 Value(), op.getScaleAttr(), op.getCausal(),
                                 /*withLse=*/true);
+    dense.setSoftmaxExpAttr(op.getSoftmaxExpAttr());
     scf::YieldOp::create(b, dense.getResults());
     return SmallVector<Value>(ifOp.getResults());
   }

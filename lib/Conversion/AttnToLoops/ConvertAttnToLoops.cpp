@@ -47,6 +47,9 @@ struct ConvertAttnToLoopsPass
     populateGatherToLinalgPatterns(patterns);
     populateSparqToLoopsPatterns(patterns);
     populateLshSortBucketToLoopsPatterns(patterns);
+    populatePolyExpToArithPatterns(patterns);
+    populateQuantizeToLoopsPatterns(patterns);
+    populateQuantizedSdpaToLoopsPatterns(patterns, rowBlock, keyTile);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

@@ -1,6 +1,9 @@
 //===- LoopBuilder.cpp - helpers for the attn loop lowerings ----*- C++ -*-===//
 
 #include "LoopBuilder.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -8,6 +11,17 @@ using namespace mlir::attn;
 //===----------------------------------------------------------------------===//
 // LoopBuilder
 //===----------------------------------------------------------------------===//
+
+Value LoopBuilder::softmaxExp(Value x, PolyExpAttr polyExp) {
+  if (!polyExp)
+    return math::ExpOp::create(b, x);
+  IntegerAttr nMax;
+  if (std::optional<int64_t> value = polyExp.getNMax())
+    nMax = b.getI64IntegerAttr(*value);
+  return PolyExpOp::create(b, x.getType(), x,
+                           b.getI64IntegerAttr(polyExp.getDegree()),
+                           /*coefficients=*/nullptr, nMax);
+}
 
 Value LoopBuilder::toF32(Value v) {
   Type t = v.getType();

@@ -24,6 +24,7 @@ namespace mlir {
 namespace attn {
 
 class AttnDialect;
+class PolyExpAttr;
 
 /// Constants, index arithmetic and loops on an ImplicitLocOpBuilder.
 class LoopBuilder {
@@ -67,6 +68,10 @@ public:
     Value end = add(add(i, sub(keyLen, queryLen)), idx(1));
     return clamp(end, idx(0), keyLen);
   }
+
+  /// exp of an f32 scalar or vector as an attention softmax takes it:
+  /// math.exp, or attn.poly_exp when the op carries `softmax_exp`.
+  Value softmaxExp(Value x, PolyExpAttr polyExp);
 
   /// Widens f16/bf16 scalars or vectors to f32.
   Value toF32(Value v);
@@ -144,6 +149,10 @@ void populateTopkToLoopsPatterns(RewritePatternSet &patterns);
 void populateGatherToLinalgPatterns(RewritePatternSet &patterns);
 void populateSparqToLoopsPatterns(RewritePatternSet &patterns);
 void populateLshSortBucketToLoopsPatterns(RewritePatternSet &patterns);
+void populatePolyExpToArithPatterns(RewritePatternSet &patterns);
+void populateQuantizeToLoopsPatterns(RewritePatternSet &patterns);
+void populateQuantizedSdpaToLoopsPatterns(RewritePatternSet &patterns,
+                                          int64_t rowBlock, int64_t keyTile);
 
 } // namespace attn
 } // namespace mlir

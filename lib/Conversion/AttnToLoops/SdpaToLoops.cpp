@@ -1,366 +1,88 @@
 //===- SdpaToLoops.cpp - attn.sdpa to a tiled loop nest ---------*- C++ -*-===//
 //
-// Lowers attn.sdpa to a tiled online-softmax (FlashAttention-style) loop nest
-// on memrefs.
+// Lowers attn.sdpa to the shared tiled online-softmax loop nest, reading
+// keys and values as float rows.
 //
 //===----------------------------------------------------------------------===//
 
-#include "LoopBuilder.h"
-#include "attn/Dialect/Attn/IR/AttnOps.h"
+#include "AttentionLoopNest.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/DialectConversion.h"
-
-#include <limits>
 
 using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
 
-/// Emits the loop nest of one attn.sdpa. The op's operands are read through
-/// identity-layout memrefs; the results are fresh buffers.
-///
-/// Structure (per work item = batch b, key/value head hk, block of rows):
-///   rows of the block: query rows of the G heads of hk, head-major
-///   for each key tile [k0, k0 + tk) up to the block's last visible key:
-///     for each row r: s = scale * q_r . K_tile (+ mask), masked to -inf
-///                     m' = max(m, max(s)); p = exp(s - m')
-///                     l = l * exp(m - m') + sum(p); acc = acc * exp(m - m')
-///                     acc += p . V_tile
-///   out = acc / l, lse = m + log(l) (0 and -inf for rows with no key)
-class SdpaLoopNestEmitter {
+/// The loop nest over float keys and values: a score is one dot product of
+/// the pre-scaled query row and a key row; P V is one FMA per key.
+class DenseAttentionLoopNest : public AttentionLoopNest {
 public:
-  SdpaLoopNestEmitter(SdpaOp op, ImplicitLocOpBuilder &b, int64_t rowBlock,
-                      int64_t keyTile)
-      : op(op), b(b), lb(b), rowBlock(rowBlock), keyTile(keyTile),
-        f32(b.getF32Type()) {
-    auto queryType = op.getQuery().getType();
-    auto keyType = op.getKey().getType();
-    auto valueType = op.getValue().getType();
-    elementType = queryType.getElementType();
-    numQueryHeads = queryType.getDimSize(1);
-    numKvHeads = keyType.getDimSize(1);
-    groupSize = numQueryHeads / numKvHeads;
-    headDim = queryType.getDimSize(3);
-    valueDim = valueType.getDimSize(3);
-    fastMath = arith::FastMathFlagsAttr::get(b.getContext(),
-                                             arith::FastMathFlags::contract |
-                                                 arith::FastMathFlags::reassoc);
-  }
-
-  /// Builds the loop nest and returns the replacement values.
-  SmallVector<Value> emit();
+  DenseAttentionLoopNest(SdpaOp op, ImplicitLocOpBuilder &b, int64_t rowBlock,
+                         int64_t keyTile)
+      : AttentionLoopNest(specOf(op), b, rowBlock, keyTile), op(op) {}
 
 private:
-  /// Decomposes the flat row index of a block into (query head, query index).
-  std::pair<Value, Value> rowToHeadAndIndex(Value row) {
-    Value g = arith::DivUIOp::create(b, row, queryLen);
-    Value i = arith::RemUIOp::create(b, row, queryLen);
-    return {lb.add(lb.mul(kvHead, lb.idx(groupSize)), g), i};
+  static AttentionSpec specOf(SdpaOp op) {
+    AttentionSpec spec;
+    spec.query = op.getQuery();
+    spec.mask = op.getMask();
+    spec.causal = op.getCausal();
+    spec.scale = op.getEffectiveScale();
+    spec.softmaxExp = op.getSoftmaxExpAttr();
+    spec.outputType = op.getOutput().getType();
+    spec.lseType = op.getLse() ? op.getLse().getType() : Type();
+    spec.numKvHeads = op.getKey().getType().getDimSize(1);
+    return spec;
   }
 
-  /// One past the last key that query index `i` may see.
-  Value visibleKeyEnd(Value i) {
-    return op.getCausal() ? lb.causalKeyEnd(i, queryLen, keyLen) : keyLen;
+  Value loadKeysAndValues() override {
+    keyBuf = lb.toBuffer(op.getKey());
+    valueBuf = lb.toBuffer(op.getValue());
+    return memref::DimOp::create(b, keyBuf, 2);
   }
 
-  /// Index of the mask element for (head, query index, key index), with
-  /// broadcast dimensions (static size 1) pinned to 0.
-  SmallVector<Value> maskIndices(Value head, Value i, Value key) {
-    auto maskType = cast<MemRefType>(maskBuf.getType());
-    SmallVector<Value> full = {batch, head, i, key};
-    SmallVector<Value> indices;
-    int64_t offset = 4 - maskType.getRank();
-    for (int64_t d = 0; d < maskType.getRank(); ++d)
-      indices.push_back(maskType.getDimSize(d) == 1 ? lb.idx(0)
-                                                    : full[offset + d]);
-    return indices;
+  Value scoreKey(ArrayRef<Value> queryRow, Value key) override {
+    auto keyVecType = VectorType::get({headDim}, elementType);
+    Value k = lb.toF32(vector::LoadOp::create(
+        b, keyVecType, keyBuf, ValueRange{batch, kvHead, key, lb.idx(0)}));
+    Value product = arith::MulFOp::create(b, queryRow[0], k, fastMath);
+    return vector::ReductionOp::create(b, vector::CombiningKind::ADD, product,
+                                       /*acc=*/Value(), fastMath.getValue());
   }
 
-  void emitWorkItem(Value blockIndex);
-  void emitPrefetchNextTile(Value next, Value keyEnd);
-  void emitRowTileUpdate(Value r, Value k0, Value tileLen);
-  void emitRowFinalize(Value r);
+  void prefetchKey(Value key) override {
+    // The rows of a block revisit the tile from cache; asking for the next
+    // tile now keeps memory busy while they do.
+    int64_t lineElems = 64 / (elementType.getIntOrFloatBitWidth() / 8);
+    for (Value buf : {keyBuf, valueBuf}) {
+      int64_t dim = cast<MemRefType>(buf.getType()).getDimSize(3);
+      for (int64_t c = 0; c < dim; c += lineElems)
+        memref::PrefetchOp::create(b, buf,
+                                   ValueRange{batch, kvHead, key, lb.idx(c)},
+                                   /*isWrite=*/false, /*localityHint=*/2,
+                                   /*isDataCache=*/true);
+    }
+  }
+
+  Value accumulateValues(Value accRow, Value k0, Value numVisible) override {
+    auto accType = VectorType::get({valueDim}, f32);
+    SmallVector<Value> result = lb.forCarrying(
+        lb.idx(0), numVisible, lb.idx(1), accRow,
+        [&](Value j, ValueRange carried) -> SmallVector<Value> {
+          Value pj = memref::LoadOp::create(b, scores, j);
+          Value v = lb.toF32(vector::LoadOp::create(
+              b, VectorType::get({valueDim}, elementType), valueBuf,
+              ValueRange{batch, kvHead, lb.add(k0, j), lb.idx(0)}));
+          return {vector::FMAOp::create(
+              b, vector::BroadcastOp::create(b, accType, pj), v, carried[0])};
+        });
+    return result[0];
+  }
 
   SdpaOp op;
-  ImplicitLocOpBuilder &b;
-  LoopBuilder lb;
-  int64_t rowBlock, keyTile;
-  Type f32, elementType;
-  int64_t numQueryHeads, numKvHeads, groupSize, headDim, valueDim;
-  arith::FastMathFlagsAttr fastMath;
-
-  // Values live across the nest.
-  Value queryBuf, keyBuf, valueBuf, maskBuf, outBuf, lseBuf;
-  Value queryLen, keyLen, rowsPerGroup, scaleValue;
-  Value batch, kvHead, rowBegin;
-  Value rowMax, rowSum, acc, scores;
+  Value keyBuf, valueBuf;
 };
-
-SmallVector<Value> SdpaLoopNestEmitter::emit() {
-  queryBuf = lb.toBuffer(op.getQuery());
-  keyBuf = lb.toBuffer(op.getKey());
-  valueBuf = lb.toBuffer(op.getValue());
-  if (op.getMask())
-    maskBuf = lb.toBuffer(op.getMask());
-
-  Value batchSize = memref::DimOp::create(b, queryBuf, 0);
-  queryLen = memref::DimOp::create(b, queryBuf, 2);
-  keyLen = memref::DimOp::create(b, keyBuf, 2);
-  scaleValue = lb.f32(op.getEffectiveScale());
-
-  // Results: [B, Hq, Lq, Dv] in the query type, [B, Hq, Lq] f32.
-  auto outType = cast<RankedTensorType>(op.getOutput().getType());
-  SmallVector<Value> outDynSizes;
-  if (outType.isDynamicDim(0))
-    outDynSizes.push_back(batchSize);
-  if (outType.isDynamicDim(2))
-    outDynSizes.push_back(queryLen);
-  IntegerAttr alignment = b.getI64IntegerAttr(64);
-  outBuf = memref::AllocOp::create(
-      b, MemRefType::get(outType.getShape(), elementType), outDynSizes,
-      alignment);
-  if (Value lse = op.getLse()) {
-    auto lseType = cast<RankedTensorType>(lse.getType());
-    lseBuf = memref::AllocOp::create(
-        b, MemRefType::get(lseType.getShape(), f32), outDynSizes, alignment);
-  }
-
-  // One work item per (batch, kv head, block of rows of the kv group).
-  rowsPerGroup = lb.mul(queryLen, lb.idx(groupSize));
-  Value numBlocks =
-      arith::CeilDivUIOp::create(b, rowsPerGroup, lb.idx(rowBlock));
-  auto parallel = scf::ParallelOp::create(
-      b, ValueRange{lb.idx(0), lb.idx(0), lb.idx(0)},
-      ValueRange{batchSize, lb.idx(numKvHeads), numBlocks},
-      ValueRange{lb.idx(1), lb.idx(1), lb.idx(1)});
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(parallel.getBody()->getTerminator());
-    batch = parallel.getInductionVars()[0];
-    kvHead = parallel.getInductionVars()[1];
-    // Stack scratch is released at the end of every work item.
-    auto scope = memref::AllocaScopeOp::create(b, TypeRange{});
-    Block *body = new Block();
-    scope.getBodyRegion().push_back(body);
-    b.setInsertionPointToStart(body);
-    memref::AllocaScopeReturnOp::create(b, ValueRange{});
-    b.setInsertionPointToStart(body);
-    emitWorkItem(parallel.getInductionVars()[2]);
-  }
-
-  SmallVector<Value> results;
-  results.push_back(bufferization::ToTensorOp::create(
-      b, outType, outBuf, /*restrict=*/true, /*writable=*/true));
-  if (Value lse = op.getLse())
-    results.push_back(bufferization::ToTensorOp::create(
-        b, lse.getType(), lseBuf, /*restrict=*/true, /*writable=*/true));
-  return results;
-}
-
-void SdpaLoopNestEmitter::emitWorkItem(Value blockIndex) {
-  rowBegin = lb.mul(blockIndex, lb.idx(rowBlock));
-  Value numRows = lb.minIdx(lb.idx(rowBlock), lb.sub(rowsPerGroup, rowBegin));
-
-  rowMax = memref::AllocaOp::create(b, MemRefType::get({rowBlock}, f32));
-  rowSum = memref::AllocaOp::create(b, MemRefType::get({rowBlock}, f32));
-  acc = memref::AllocaOp::create(b, MemRefType::get({rowBlock, valueDim}, f32));
-  scores = memref::AllocaOp::create(b, MemRefType::get({keyTile}, f32));
-
-  // Empty running state: max -inf, sum 0, accumulator 0.
-  auto init = scf::ForOp::create(b, lb.idx(0), lb.idx(rowBlock), lb.idx(1));
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(init.getBody()->getTerminator());
-    Value r = init.getInductionVar();
-    memref::StoreOp::create(b, lb.negInf(), rowMax, r);
-    memref::StoreOp::create(b, lb.f32(0.0f), rowSum, r);
-    Value zeros = lb.zeros(VectorType::get({valueDim}, f32));
-    vector::StoreOp::create(b, zeros, acc, ValueRange{r, lb.idx(0)});
-  }
-
-  // The block's keys end at the last visible key of its last query index;
-  // with causal masking, tiles past it are never visited.
-  Value keyEnd = keyLen;
-  if (op.getCausal()) {
-    Value lastRow = lb.sub(lb.add(rowBegin, numRows), lb.idx(1));
-    Value firstHead = arith::DivUIOp::create(b, rowBegin, queryLen);
-    Value lastHead = arith::DivUIOp::create(b, lastRow, queryLen);
-    Value spansHeads =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, firstHead, lastHead);
-    Value lastIndex =
-        arith::SelectOp::create(b, spansHeads, lb.sub(queryLen, lb.idx(1)),
-                                arith::RemUIOp::create(b, lastRow, queryLen));
-    keyEnd = visibleKeyEnd(lastIndex);
-  }
-
-  auto tiles = scf::ForOp::create(b, lb.idx(0), keyEnd, lb.idx(keyTile));
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(tiles.getBody()->getTerminator());
-    Value k0 = tiles.getInductionVar();
-    Value tileLen = lb.minIdx(lb.idx(keyTile), lb.sub(keyEnd, k0));
-    emitPrefetchNextTile(lb.add(k0, tileLen), keyEnd);
-    auto rows = scf::ForOp::create(b, lb.idx(0), numRows, lb.idx(1));
-    b.setInsertionPoint(rows.getBody()->getTerminator());
-    emitRowTileUpdate(rows.getInductionVar(), k0, tileLen);
-  }
-
-  auto finalize = scf::ForOp::create(b, lb.idx(0), numRows, lb.idx(1));
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(finalize.getBody()->getTerminator());
-  emitRowFinalize(finalize.getInductionVar());
-}
-
-void SdpaLoopNestEmitter::emitPrefetchNextTile(Value next, Value keyEnd) {
-  // The rows of a block revisit the tile from cache; asking for the next
-  // tile now keeps memory busy while they do.
-  Value nextLen = lb.minIdx(lb.idx(keyTile), lb.sub(keyEnd, next));
-  int64_t lineElems = 64 / (elementType.getIntOrFloatBitWidth() / 8);
-  auto keys = scf::ForOp::create(b, lb.idx(0), nextLen, lb.idx(1));
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(keys.getBody()->getTerminator());
-  Value key = lb.add(next, keys.getInductionVar());
-  for (Value buf : {keyBuf, valueBuf}) {
-    int64_t dim = cast<MemRefType>(buf.getType()).getDimSize(3);
-    for (int64_t c = 0; c < dim; c += lineElems)
-      memref::PrefetchOp::create(b, buf,
-                                 ValueRange{batch, kvHead, key, lb.idx(c)},
-                                 /*isWrite=*/false, /*localityHint=*/2,
-                                 /*isDataCache=*/true);
-  }
-}
-
-void SdpaLoopNestEmitter::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
-  auto [head, i] = rowToHeadAndIndex(lb.add(rowBegin, r));
-  // Causal visibility is a prefix of the keys: the visible part of this tile
-  // is its first `numVisible` keys.
-  Value numVisible = lb.clamp(lb.sub(visibleKeyEnd(i), k0), lb.idx(0), tileLen);
-  Value anyVisible = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
-                                           numVisible, lb.idx(0));
-  auto ifVisible = scf::IfOp::create(b, anyVisible, /*withElse=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPoint(ifVisible.thenBlock()->getTerminator());
-
-  // q is pre-scaled once per row and tile, so each score is one dot product.
-  auto queryVecType = VectorType::get({headDim}, elementType);
-  Value q = lb.toF32(vector::LoadOp::create(
-      b, queryVecType, queryBuf, ValueRange{batch, head, i, lb.idx(0)}));
-  q = arith::MulFOp::create(
-      b, q, vector::BroadcastOp::create(b, q.getType(), scaleValue));
-
-  // Scores of the visible keys of this tile, mask applied.
-  auto scoreLoop = scf::ForOp::create(b, lb.idx(0), numVisible, lb.idx(1));
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(scoreLoop.getBody()->getTerminator());
-    Value j = scoreLoop.getInductionVar();
-    Value key = lb.add(k0, j);
-    Value k = lb.toF32(vector::LoadOp::create(
-        b, queryVecType, keyBuf, ValueRange{batch, kvHead, key, lb.idx(0)}));
-    Value product = arith::MulFOp::create(b, q, k, fastMath);
-    Value score =
-        vector::ReductionOp::create(b, vector::CombiningKind::ADD, product,
-                                    /*acc=*/Value(), fastMath.getValue());
-    if (maskBuf) {
-      Value maskValue =
-          memref::LoadOp::create(b, maskBuf, maskIndices(head, i, key));
-      if (maskValue.getType().isInteger(1))
-        score = arith::SelectOp::create(b, maskValue, score, lb.negInf());
-      else
-        score = arith::AddFOp::create(b, score, lb.toF32(maskValue));
-    }
-    memref::StoreOp::create(b, score, scores, j);
-  }
-
-  // Online softmax update with the whole tile as one vector; positions past
-  // the visible keys read as -inf and so weigh exp(-inf) = 0.
-  auto tileType = VectorType::get({keyTile}, f32);
-  Value visibleMask = vector::CreateMaskOp::create(
-      b, VectorType::get({keyTile}, b.getI1Type()), ValueRange{numVisible});
-  Value s = vector::MaskedLoadOp::create(
-      b, tileType, scores, ValueRange{lb.idx(0)}, visibleMask,
-      vector::BroadcastOp::create(b, tileType, lb.negInf()));
-  Value tileMax =
-      vector::ReductionOp::create(b, vector::CombiningKind::MAXNUMF, s);
-  Value oldMax = memref::LoadOp::create(b, rowMax, r);
-  Value newMax = arith::MaxNumFOp::create(b, oldMax, tileMax);
-  // Until some key is visible (max > -inf) there is nothing to accumulate.
-  Value hasKey =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, newMax, lb.negInf());
-  auto ifHasKey = scf::IfOp::create(b, hasKey, /*withElse=*/false);
-  b.setInsertionPoint(ifHasKey.thenBlock()->getTerminator());
-
-  Value p = math::ExpOp::create(
-      b, arith::SubFOp::create(
-             b, s, vector::BroadcastOp::create(b, tileType, newMax)));
-  Value correction =
-      math::ExpOp::create(b, arith::SubFOp::create(b, oldMax, newMax));
-  Value tileSum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, p,
-                                              Value(), fastMath.getValue());
-  Value oldSum = memref::LoadOp::create(b, rowSum, r);
-  Value newSum = arith::AddFOp::create(
-      b, arith::MulFOp::create(b, oldSum, correction), tileSum);
-  memref::StoreOp::create(b, newSum, rowSum, r);
-  memref::StoreOp::create(b, newMax, rowMax, r);
-  vector::StoreOp::create(b, p, scores, ValueRange{lb.idx(0)});
-
-  // acc = acc * correction + sum_j p_j * V_j
-  auto accType = VectorType::get({valueDim}, f32);
-  Value accRow =
-      vector::LoadOp::create(b, accType, acc, ValueRange{r, lb.idx(0)});
-  accRow = arith::MulFOp::create(
-      b, accRow, vector::BroadcastOp::create(b, accType, correction));
-  auto pvLoop = scf::ForOp::create(b, lb.idx(0), numVisible, lb.idx(1),
-                                   ValueRange{accRow});
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(pvLoop.getBody());
-    Value j = pvLoop.getInductionVar();
-    Value pj = memref::LoadOp::create(b, scores, j);
-    Value v = lb.toF32(vector::LoadOp::create(
-        b, VectorType::get({valueDim}, elementType), valueBuf,
-        ValueRange{batch, kvHead, lb.add(k0, j), lb.idx(0)}));
-    Value updated =
-        vector::FMAOp::create(b, vector::BroadcastOp::create(b, accType, pj), v,
-                              pvLoop.getRegionIterArgs()[0]);
-    scf::YieldOp::create(b, updated);
-  }
-  vector::StoreOp::create(b, pvLoop.getResult(0), acc,
-                          ValueRange{r, lb.idx(0)});
-}
-
-void SdpaLoopNestEmitter::emitRowFinalize(Value r) {
-  auto [head, i] = rowToHeadAndIndex(lb.add(rowBegin, r));
-  auto accType = VectorType::get({valueDim}, f32);
-  Value sum = memref::LoadOp::create(b, rowSum, r);
-  Value max = memref::LoadOp::create(b, rowMax, r);
-  // A row that saw no key has sum 0: its output is 0 and its LSE -inf.
-  Value hasKey =
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, sum, lb.f32(0));
-  Value safeSum = arith::SelectOp::create(b, hasKey, sum, lb.f32(1));
-  Value inv = arith::DivFOp::create(b, lb.f32(1), safeSum);
-  Value accRow =
-      vector::LoadOp::create(b, accType, acc, ValueRange{r, lb.idx(0)});
-  Value out = arith::MulFOp::create(
-      b, accRow, vector::BroadcastOp::create(b, accType, inv));
-  vector::StoreOp::create(b, lb.fromF32(out, elementType), outBuf,
-                          ValueRange{batch, head, i, lb.idx(0)});
-  if (lseBuf) {
-    Value lse = arith::AddFOp::create(b, max, math::LogOp::create(b, safeSum));
-    lse = arith::SelectOp::create(b, hasKey, lse, lb.negInf());
-    memref::StoreOp::create(b, lse, lseBuf, ValueRange{batch, head, i});
-  }
-}
 
 struct SdpaToLoops : OpConversionPattern<SdpaOp> {
   SdpaToLoops(MLIRContext *ctx, int64_t rowBlock, int64_t keyTile)
@@ -370,8 +92,8 @@ struct SdpaToLoops : OpConversionPattern<SdpaOp> {
   matchAndRewrite(SdpaOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    SdpaLoopNestEmitter emitter(op, b, rowBlock, keyTile);
-    rewriter.replaceOp(op, emitter.emit());
+    DenseAttentionLoopNest nest(op, b, rowBlock, keyTile);
+    rewriter.replaceOp(op, nest.emit());
     return success();
   }
 

@@ -438,8 +438,8 @@ void SparqLoopNestEmitter::emitNormalizers(Value paddedEnd) {
         [&](Value j0, ValueRange acc) -> SmallVector<Value> {
           SmallVector<Value> at = {lb.idx(t), j0};
           Value s = vector::LoadOp::create(b, chunkType, scores, at);
-          Value p =
-              math::ExpOp::create(b, arith::SubFOp::create(b, s, maxChunk));
+          Value p = lb.softmaxExp(arith::SubFOp::create(b, s, maxChunk),
+                                  op.getSoftmaxExpAttr());
           if (keepProbabilities)
             vector::StoreOp::create(b, p, scores, at);
           return {arith::AddFOp::create(b, acc[0], p)};
@@ -552,8 +552,8 @@ void SparqLoopNestEmitter::emitExactAttention(int64_t t, Value numSelected,
         Value mass =
             headsPerUnit > 1
                 ? arith::MulFOp::create(b, approx, invSum).getResult()
-                : math::ExpOp::create(b, arith::SubFOp::create(b, approx, lse))
-                      .getResult();
+                : lb.softmaxExp(arith::SubFOp::create(b, approx, lse),
+                                op.getSoftmaxExpAttr());
         return {arith::MaxNumFOp::create(b, acc[0], score),
                 arith::AddFOp::create(b, acc[1], mass)};
       });
@@ -565,9 +565,9 @@ void SparqLoopNestEmitter::emitExactAttention(int64_t t, Value numSelected,
       ValueRange{lb.f32(0), lb.splat(accType, lb.f32(0))},
       [&](Value s, ValueRange acc) -> SmallVector<Value> {
         Value key = memref::LoadOp::create(b, selected, s);
-        Value p = math::ExpOp::create(
-            b,
-            arith::SubFOp::create(b, memref::LoadOp::create(b, exact, s), max));
+        Value p = lb.softmaxExp(
+            arith::SubFOp::create(b, memref::LoadOp::create(b, exact, s), max),
+            op.getSoftmaxExpAttr());
         Value v = lb.toF32(
             vector::LoadOp::create(b, valueVecType, valueBuf,
                                    ValueRange{batch, kvHead, key, lb.idx(0)}));

@@ -21,6 +21,24 @@ static bool dimsAgree(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
 }
 
+/// Checks that an optional log-sum-exp result is [B, Hq, Lq] of the query.
+static LogicalResult verifyLseType(Operation *op, RankedTensorType queryType,
+                                   Value lse) {
+  if (!lse)
+    return success();
+  auto lseType = cast<RankedTensorType>(lse.getType());
+  ArrayRef<int64_t> q = queryType.getShape();
+  if (lseType.getRank() != 3 ||
+      !llvm::all_of(llvm::zip(lseType.getShape(), q.drop_back()),
+                    [](auto dims) {
+                      return dimsAgree(std::get<0>(dims), std::get<1>(dims));
+                    }))
+    return op->emitOpError()
+           << "lse shape must be [B, Hq, Lq] = [" << dimToString(q[0]) << ", "
+           << q[1] << ", " << dimToString(q[2]) << "], got " << lseType;
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // SdpaOp
 //===----------------------------------------------------------------------===//
@@ -38,7 +56,7 @@ void SdpaOp::build(OpBuilder &builder, OperationState &state, Value query,
     lseType = RankedTensorType::get(queryType.getShape().drop_back(),
                                     builder.getF32Type());
   build(builder, state, outType, lseType, query, key, value, mask, scale,
-        causal);
+        causal, /*softmax_exp=*/nullptr);
 }
 
 float SdpaOp::getEffectiveScale() {
@@ -145,18 +163,8 @@ LogicalResult SdpaOp::verify() {
   ArrayRef<int64_t> q = queryType.getShape();
   ArrayRef<int64_t> k = keyType.getShape();
 
-  if (Value lse = getLse()) {
-    auto lseType = cast<RankedTensorType>(lse.getType());
-    ArrayRef<int64_t> expectedLse = q.drop_back();
-    if (lseType.getRank() != 3 ||
-        !llvm::all_of(llvm::zip(lseType.getShape(), expectedLse),
-                      [](auto dims) {
-                        return dimsAgree(std::get<0>(dims), std::get<1>(dims));
-                      }))
-      return emitOpError() << "lse shape must be [B, Hq, Lq] = ["
-                           << dimToString(q[0]) << ", " << q[1] << ", "
-                           << dimToString(q[2]) << "], got " << lseType;
-  }
+  if (failed(verifyLseType(*this, queryType, getLse())))
+    return failure();
 
   if (Value mask = getMask()) {
     auto maskType = cast<RankedTensorType>(mask.getType());
@@ -390,3 +398,191 @@ LogicalResult SparqOp::verify() {
 
 #define GET_OP_CLASSES
 #include "attn/Dialect/Attn/IR/AttnOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// PolyExpAttr and PolyExpOp
+//===----------------------------------------------------------------------===//
+
+SmallVector<float> mlir::attn::getPolyExpFitCoefficients(int64_t degree) {
+  if (degree == 2)
+    return {0.997926f, -0.667377f, 0.171329f};
+  return {0.999899f, -0.691077f, 0.230595f, -0.039510f};
+}
+
+LogicalResult
+PolyExpAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                    int64_t degree, std::optional<int64_t> nMax) {
+  if (degree != 2 && degree != 3)
+    return emitError() << "poly_exp degree must be 2 or 3, got " << degree;
+  if (nMax && *nMax < 1)
+    return emitError() << "poly_exp n_max must be positive, got " << *nMax;
+  return success();
+}
+
+SmallVector<float> PolyExpOp::getEffectiveCoefficients() {
+  if (std::optional<ArrayRef<float>> coefficients = getCoefficients())
+    return SmallVector<float>(*coefficients);
+  return getPolyExpFitCoefficients(getDegree());
+}
+
+LogicalResult PolyExpOp::verify() {
+  if (std::optional<ArrayRef<float>> coefficients = getCoefficients()) {
+    if (static_cast<int64_t>(coefficients->size()) != getDegree() + 1)
+      return emitOpError() << "a degree-" << getDegree()
+                           << " polynomial needs " << getDegree() + 1
+                           << " coefficients, got " << coefficients->size();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizeOp and DequantizeOp
+//===----------------------------------------------------------------------===//
+
+/// Checks the packed layout of attn.quantize for a float tensor of type
+/// `floatType`: codes packed along the last dim, scale/step/zero with the
+/// `axis` dim replaced by its group count, step and zero iff bits < 8.
+static LogicalResult
+verifyQuantizedLayout(Operation *op, RankedTensorType floatType,
+                      RankedTensorType codesType, RankedTensorType scaleType,
+                      Type stepType, Type zeroType, int64_t axis,
+                      int64_t groupSize, int64_t bits, StringRef what) {
+  if (bits != 8 && bits != 4 && bits != 2)
+    return op->emitOpError() << "bits must be 8, 4 or 2, got " << bits;
+  int64_t rank = floatType.getRank();
+  if (rank < 1)
+    return op->emitOpError() << what << " must have rank at least 1";
+  if (axis >= rank)
+    return op->emitOpError()
+           << "axis " << axis << " is out of range for " << what
+           << " of rank " << rank;
+  if ((bits < 8) != static_cast<bool>(stepType) ||
+      static_cast<bool>(stepType) != static_cast<bool>(zeroType))
+    return op->emitOpError()
+           << (bits < 8 ? "bits " + std::to_string(bits) +
+                              " needs step and zero tensors"
+                        : std::string("bits 8 takes no step or zero tensor"));
+  int64_t perByte = 8 / bits;
+  if (bits < 8 && axis == rank - 1 && groupSize % perByte != 0)
+    return op->emitOpError()
+           << "group_size " << groupSize << " must be a multiple of "
+           << perByte << " so that groups along the packed dim start a byte";
+
+  auto expected = [&](RankedTensorType type, ArrayRef<int64_t> shape,
+                      StringRef name) -> LogicalResult {
+    if (type.getRank() != rank)
+      return op->emitOpError() << name << " must have rank " << rank
+                               << ", got " << type.getRank();
+    for (int64_t d = 0; d < rank; ++d) {
+      if (!dimsAgree(type.getDimSize(d), shape[d]))
+        return op->emitOpError()
+               << name << " dim " << d << " is "
+               << dimToString(type.getDimSize(d)) << ", expected "
+               << dimToString(shape[d]);
+    }
+    return success();
+  };
+  SmallVector<int64_t> codesShape(floatType.getShape());
+  int64_t last = codesShape.back();
+  codesShape.back() = ShapedType::isDynamic(last)
+                          ? ShapedType::kDynamic
+                          : llvm::divideCeil(last * bits, 8);
+  SmallVector<int64_t> groupShape(floatType.getShape());
+  if (!ShapedType::isDynamic(groupShape[axis]))
+    groupShape[axis] = llvm::divideCeil(groupShape[axis], groupSize);
+  if (failed(expected(codesType, codesShape, "codes")) ||
+      failed(expected(scaleType, groupShape, "scale")))
+    return failure();
+  if (stepType &&
+      (failed(expected(cast<RankedTensorType>(stepType), groupShape,
+                       "step")) ||
+       failed(expected(cast<RankedTensorType>(zeroType), groupShape, "zero"))))
+    return failure();
+  return success();
+}
+
+LogicalResult QuantizeOp::verify() {
+  auto inputType = getInput().getType();
+  if (failed(verifyQuantizedLayout(
+          *this, inputType, getCodes().getType(), getScale().getType(),
+          getStep() ? getStep().getType() : Type(),
+          getZero() ? getZero().getType() : Type(), getAxis(), getGroupSize(),
+          getBits(), "input")))
+    return failure();
+  if (Value headBits = getHeadBits()) {
+    if (getBits() != 4)
+      return emitOpError() << "head_bits needs bits 4, got " << getBits();
+    auto type = cast<RankedTensorType>(headBits.getType());
+    if (inputType.getRank() < 2 || type.getRank() != 1 ||
+        !dimsAgree(type.getDimSize(0), inputType.getDimSize(1)))
+      return emitOpError() << "head_bits must be [H] for input dim 1 ("
+                           << (inputType.getRank() < 2
+                                   ? std::string("absent")
+                                   : dimToString(inputType.getDimSize(1)))
+                           << "), got " << type;
+  }
+  return success();
+}
+
+LogicalResult DequantizeOp::verify() {
+  return verifyQuantizedLayout(
+      *this, getOutput().getType(), getCodes().getType(),
+      getScale().getType(), getStep() ? getStep().getType() : Type(),
+      getZero() ? getZero().getType() : Type(), getAxis(), getGroupSize(),
+      getBits(), "output");
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizedSdpaOp
+//===----------------------------------------------------------------------===//
+
+float QuantizedSdpaOp::getEffectiveScale() {
+  if (FloatAttr scale = getScaleAttr())
+    return scale.getValueAsDouble();
+  int64_t headDim = getQuery().getType().getShape().back();
+  return 1.0f / std::sqrt(static_cast<float>(headDim));
+}
+
+LogicalResult QuantizedSdpaOp::verify() {
+  auto queryType = getQuery().getType();
+  auto keyCodesType = getKeyCodes().getType();
+  auto valueCodesType = getValueCodes().getType();
+  auto valueScaleType = getValueScale().getType();
+  if (queryType.getRank() != 4 || keyCodesType.getRank() != 4 ||
+      valueCodesType.getRank() != 4 || valueScaleType.getRank() != 4)
+    return emitOpError() << "query, codes and scales must have rank 4";
+  int64_t headDim = queryType.getDimSize(3);
+  int64_t valueDim = valueScaleType.getDimSize(3);
+  if (ShapedType::isDynamic(headDim) || ShapedType::isDynamic(valueDim))
+    return emitOpError() << "head dims (query dim 3, value scale dim 3) must "
+                            "be static";
+  if (headDim % getGroupSize() != 0)
+    return emitOpError() << "head dim " << headDim
+                         << " must be a multiple of group_size "
+                         << getGroupSize();
+
+  // The float tensors the codes stand for, to check as attn.sdpa would.
+  Type elementType = queryType.getElementType();
+  auto logical = [&](RankedTensorType codes, int64_t dim) {
+    return RankedTensorType::get({codes.getDimSize(0), codes.getDimSize(1),
+                                  codes.getDimSize(2), dim},
+                                 elementType);
+  };
+  RankedTensorType keyType = logical(keyCodesType, headDim);
+  RankedTensorType valueType = logical(valueCodesType, valueDim);
+  auto typeOf = [](Value v) { return v ? v.getType() : Type(); };
+  if (failed(verifyQuantizedLayout(*this, keyType, keyCodesType,
+                                   getKeyScale().getType(),
+                                   typeOf(getKeyStep()), typeOf(getKeyZero()),
+                                   /*axis=*/3, getGroupSize(), getBits(),
+                                   "key")) ||
+      failed(verifyQuantizedLayout(
+          *this, valueType, valueCodesType, valueScaleType,
+          typeOf(getValueStep()), typeOf(getValueZero()), /*axis=*/2,
+          getGroupSize(), getBits(), "value")))
+    return failure();
+  if (failed(verifyAttentionTypes(*this, queryType, keyType, valueType,
+                                  getOutput().getType())))
+    return failure();
+  return verifyLseType(*this, queryType, getLse());
+}

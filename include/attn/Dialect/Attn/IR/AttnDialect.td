@@ -28,6 +28,7 @@ def Attn_Dialect : Dialect {
     `[B, Hq, Lq]`. Query head `h` reads key/value head `h / (Hq / Hkv)`.
   }];
   let dependentDialects = [];
+  let useDefaultAttributePrinterParser = 1;
 }
 
 class Attn_Op<string mnemonic, list<Trait> traits = []>

@@ -4,12 +4,43 @@
 #define ATTN_DIALECT_ATTN_IR_ATTNOPS_TD
 
 include "attn/Dialect/Attn/IR/AttnDialect.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/BuiltinAttributes.td"
 
 def Attn_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 def Attn_MaskTensor : RankedTensorOf<[F32, F16, BF16, I1]>;
 def Attn_LseTensor : RankedTensorOf<[F32]>;
+def Attn_CodeTensor : RankedTensorOf<[I8]>;
+def Attn_ScaleTensor : RankedTensorOf<[F32]>;
+
+//===----------------------------------------------------------------------===//
+// PolyExpAttr
+//===----------------------------------------------------------------------===//
+
+def Attn_PolyExpAttr : AttrDef<Attn_Dialect, "PolyExp"> {
+  let mnemonic = "poly_exp";
+  let summary = "the polynomial exp an attention softmax uses";
+  let description = [{
+    Attached to an attention op as `softmax_exp`, makes its softmax weigh
+    scores with `attn.poly_exp` of the given `degree` (2 or 3, the standard
+    coefficients) and sparsification threshold `n_max` (none when absent)
+    in place of `exp`. `--attn-poly-exp` sets it.
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v {softmax_exp = #attn.poly_exp<degree = 3, n_max = 16>}
+        : tensor<1x8x512x64xf32>, tensor<1x8x512x64xf32>,
+          tensor<1x8x512x64xf32> -> tensor<1x8x512x64xf32>
+    ```
+  }];
+  let parameters = (ins "int64_t":$degree,
+      OptionalParameter<"std::optional<int64_t>">:$nMax);
+  let assemblyFormat = [{
+    `<` `degree` `=` $degree (`,` `n_max` `=` $nMax^)? `>`
+  }];
+  let genVerifyDecl = 1;
+}
 
 //===----------------------------------------------------------------------===//
 // SdpaOp
@@ -35,6 +66,8 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure]> {
     - f16 and bf16 inputs accumulate in f32; `output` has the query's element
       type; `lse` (optional, `[B, Hq, Lq]`) is f32.
     - A row with no visible key gives `output = 0` and `lse = -inf`.
+    - `softmax_exp` (optional, `#attn.poly_exp`): the softmax uses
+      `attn.poly_exp` in place of `exp`.
 
     Example:
 
@@ -48,7 +81,8 @@ def Attn_SdpaOp : Attn_Op<"sdpa", [Pure]> {
 
   let arguments = (ins Attn_FloatTensor:$query, Attn_FloatTensor:$key,
       Attn_FloatTensor:$value, Optional<Attn_MaskTensor>:$mask,
-      OptionalAttr<F32Attr>:$scale, UnitAttr:$causal);
+      OptionalAttr<F32Attr>:$scale, UnitAttr:$causal,
+      OptionalAttr<Attn_PolyExpAttr>:$softmax_exp);
   let results = (outs Attn_FloatTensor:$output,
       Optional<Attn_LseTensor>:$lse);
 
@@ -297,6 +331,9 @@ def Attn_SparqOp : Attn_Op<"sparq", [Pure, AttrSizedOperandSegments]> {
     keys. Without these operands the components are strided reads of `key`
     and the mean is computed from all of `value`.
 
+    `softmax_exp` (optional, `#attn.poly_exp`) makes both softmaxes use
+    `attn.poly_exp` in place of `exp`.
+
     Element reads per query row and head: dense `2 * Lk * D`, SparQ
     `Lk * rank + 2 * top_k * D` (plus `Dv` for the mean).
 
@@ -318,7 +355,8 @@ def Attn_SparqOp : Attn_Op<"sparq", [Pure, AttrSizedOperandSegments]> {
       ConfinedAttr<I64Attr, [IntPositive]>:$rank,
       ConfinedAttr<I64Attr, [IntPositive]>:$topK,
       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$localWindow,
-      UnitAttr:$groupShared, UnitAttr:$causal, OptionalAttr<F32Attr>:$scale);
+      UnitAttr:$groupShared, UnitAttr:$causal, OptionalAttr<F32Attr>:$scale,
+      OptionalAttr<Attn_PolyExpAttr>:$softmax_exp);
   let results = (outs Attn_FloatTensor:$output);
 
   let assemblyFormat = [{
@@ -338,6 +376,235 @@ def Attn_SparqOp : Attn_Op<"sparq", [Pure, AttrSizedOperandSegments]> {
     int64_t getLocalWindowSize() {
       return static_cast<int64_t>(getLocalWindow().value_or(0));
     }
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// PolyExpOp
+//===----------------------------------------------------------------------===//
+
+def Attn_PolyExpOp : Attn_Op<"poly_exp", [Pure, Elementwise,
+    SameOperandsAndResultType]> {
+  let summary = "exp of non-positive numbers without an exp unit";
+  let description = [{
+    Approximates `exp(x)` for `x <= 0` (TurboAttention's SAS), elementwise,
+    computing in f32:
+
+    ```
+    y = -min(x, 0) * log2(e);  n = floor(y);  f = y - n
+    result = 2^-n * p(f)       (p in Horner form: c0 + f*(c1 + f*(c2 + ...)))
+    result = 0                 when n >= min(n_max, 127)
+    ```
+
+    `2^-n` is built in the exponent bits, so the result is exact in `n`; at
+    `n >= 127` (`x < -88`) it would leave the normal f32 range and the
+    result is 0. `x > 0` is treated as 0; NaN stays NaN.
+
+    - `degree` (2 or 3, default 3) selects the least-squares fit of `2^-f`
+      on `[0, 1)`: cubic `0.999899 - 0.691077 f + 0.230595 f^2 - 0.039510
+      f^3` (within 1e-4), quadratic `0.997926 - 0.667377 f + 0.171329 f^2`.
+    - `coefficients` (optional, `degree + 1` values, `c0` first) replaces
+      the fit.
+    - `n_max` (optional): the sparsification threshold; scores more than
+      `n_max / log2(e)` below the row max weigh exactly 0.
+
+    The input is a float (f32, f16, bf16) scalar, vector or ranked tensor.
+
+    ```mlir
+    %p = attn.poly_exp %s {degree = 2, n_max = 12} : tensor<8x1024xf32>
+    ```
+  }];
+
+  let arguments = (ins
+      AnyTypeOf<[F32, F16, BF16, VectorOfAnyRankOf<[F32, F16, BF16]>,
+                 Attn_FloatTensor]>:$input,
+      DefaultValuedAttr<ConfinedAttr<I64Attr, [IntMinValue<2>,
+                                               IntMaxValue<3>]>, "3">:$degree,
+      OptionalAttr<DenseF32ArrayAttr>:$coefficients,
+      OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$n_max);
+  let results = (outs AnyType:$output);
+
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+
+  let extraClassDeclaration = [{
+    /// The polynomial's coefficients, c0 first: `coefficients` or the
+    /// standard fit of `degree`.
+    SmallVector<float> getEffectiveCoefficients();
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizeOp
+//===----------------------------------------------------------------------===//
+
+def Attn_QuantizeOp : Attn_Op<"quantize", [Pure, AttrSizedResultSegments]> {
+  let summary = "staged INT8 -> INT4/INT2 group quantization, packed";
+  let description = [{
+    Quantizes `input` in groups of `group_size` consecutive elements along
+    `axis` (the last group of a dimension may be shorter), TurboAttention's
+    progressive quantization:
+
+    - Stage 1, INT8 symmetric: `s1 = max|x| / 127`,
+      `q8 = clamp(round_half_even(x / s1), -127, 127)`; `q8 = 0` when
+      `s1 = 0`. `scale` holds `s1`.
+    - Stage 2 (`bits` 4 or 2), asymmetric on the INT8 codes with integer
+      step and zero point: `z = min(q8)`, `s2 = max(1, ceil((max(q8) - z) /
+      (2^bits - 1)))`, `code = clamp(round_half_even((q8 - z) / s2), 0,
+      2^bits - 1)`. `step` holds `s2` and `zero` holds `z`.
+    - `bits = 8` stops after stage 1 and `codes` are the INT8 codes.
+
+    Codes are packed along the last dimension: `8 / bits` codes per byte,
+    the first in the low bits, so the last dimension of `codes` is
+    `ceil(n * bits / 8)`. `scale`, `step` and `zero` have the input's shape
+    with the `axis` dimension replaced by its group count.
+
+    `head_bits` (optional, `bits = 4` only, `[H]` i8 for dimension 1 of the
+    input): head `h` uses the levels of `head_bits[h]` bits (2 or 4) inside
+    the 4-bit storage. Codes of a 2-bit head use values 0..3 only; storage
+    is not compacted.
+
+    ```mlir
+    // A key cache, INT4 in groups of 32 channels.
+    %codes, %s1, %s2, %z = attn.quantize %k axis(3) group_size(32) bits(4)
+        : tensor<1x8x?x128xf32> -> tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>,
+          tensor<1x8x?x4xi8>, tensor<1x8x?x4xi8>
+    ```
+  }];
+
+  let arguments = (ins Attn_FloatTensor:$input,
+      Optional<Attn_CodeTensor>:$headBits,
+      ConfinedAttr<I64Attr, [IntNonNegative]>:$axis,
+      ConfinedAttr<I64Attr, [IntPositive]>:$groupSize,
+      ConfinedAttr<I64Attr, [IntPositive]>:$bits);
+  let results = (outs Attn_CodeTensor:$codes, Attn_ScaleTensor:$scale,
+      Optional<Attn_CodeTensor>:$step, Optional<Attn_CodeTensor>:$zero);
+
+  let assemblyFormat = [{
+    $input (`head_bits` `(` $headBits^ `:` type($headBits) `)`)?
+    `axis` `(` $axis `)` `group_size` `(` $groupSize `)` `bits` `(` $bits `)`
+    attr-dict `:` type($input) `->` type($codes) `,` type($scale)
+    (`,` type($step)^ `,` type($zero))?
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// DequantizeOp
+//===----------------------------------------------------------------------===//
+
+def Attn_DequantizeOp : Attn_Op<"dequantize", [Pure,
+    AttrSizedOperandSegments]> {
+  let summary = "inverse of attn.quantize";
+  let description = [{
+    Rebuilds `x' = q8' * s1` from the layout `attn.quantize` produces, with
+    `q8' = clamp(code * s2 + z, -127, 127)` for `bits` 4 and 2 (integers
+    only) and `q8' = code` for `bits = 8`. The result type gives the shape
+    and the element type.
+
+    ```mlir
+    %k = attn.dequantize %codes, %s1, %s2, %z axis(3) group_size(32) bits(4)
+        : tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>,
+          tensor<1x8x?x4xi8> -> tensor<1x8x?x128xf32>
+    ```
+  }];
+
+  let arguments = (ins Attn_CodeTensor:$codes, Attn_ScaleTensor:$scale,
+      Optional<Attn_CodeTensor>:$step, Optional<Attn_CodeTensor>:$zero,
+      ConfinedAttr<I64Attr, [IntNonNegative]>:$axis,
+      ConfinedAttr<I64Attr, [IntPositive]>:$groupSize,
+      ConfinedAttr<I64Attr, [IntPositive]>:$bits);
+  let results = (outs Attn_FloatTensor:$output);
+
+  let assemblyFormat = [{
+    $codes `,` $scale (`,` $step^ `,` $zero)?
+    `axis` `(` $axis `)` `group_size` `(` $groupSize `)` `bits` `(` $bits `)`
+    attr-dict `:` type($codes) `,` type($scale)
+    (`,` type($step)^ `,` type($zero))? `->` type($output)
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizedSdpaOp
+//===----------------------------------------------------------------------===//
+
+def Attn_QuantizedSdpaOp : Attn_Op<"quantized_sdpa", [Pure,
+    AttrSizedOperandSegments]> {
+  let summary = "attention over a quantized key/value cache";
+  let description = [{
+    `attn.sdpa` whose keys and values arrive in the layout of
+    `attn.quantize` with `bits` 8, 4 or 2 and group size `group_size`
+    (`G`), and are decoded on the fly: no float copy of K or V is made.
+
+    - keys: `key(codes, scale[, step, zero])`, quantized along the head dim
+      (`axis = 3`): codes `[B, Hkv, Lk, D * bits / 8]`, scales
+      `[B, Hkv, Lk, D / G]`; `D` must be a multiple of `G`.
+    - values: `value(codes, scale[, step, zero])`, quantized along the keys
+      (`axis = 2`), so that a group's scale is constant along the sum over
+      keys: codes `[B, Hkv, Lk, Dv * bits / 8]`, scales
+      `[B, Hkv, ceil(Lk / G), Dv]`.
+    - `qk_int8`: each query row is quantized to INT8 in groups of `G`
+      (stage 1), `Q K^T` runs on the INT8 codes accumulated in i32, and
+      `s1_Q * s1_K * scale` is applied per group after the sum. Without it
+      keys are decoded to f32 and `q` stays in float.
+    - `pv_int8`: the softmax weights (at most 1) become `round_half_even(p *
+      127)` and `P V` runs on them and the values' INT8 codes in i32, the
+      value scales applied per key group; the row sum uses the same
+      rounded weights. Without it values are decoded to f32.
+    - `causal`, `scale` and `softmax_exp` mean what they mean for
+      `attn.sdpa`; `lse` (optional) is the log-sum-exp of the scores.
+
+    ```mlir
+    // Decode step over an INT4 cache, INT8 products.
+    %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+        value(%vc, %vs, %vst, %vz) bits(4) group_size(32) qk_int8 pv_int8
+        : tensor<1x32x1x128xf32>,
+          key(tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>,
+              tensor<1x8x?x4xi8>),
+          value(tensor<1x8x?x64xi8>, tensor<1x8x?x128xf32>,
+                tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>)
+        -> tensor<1x32x1x128xf32>
+    ```
+  }];
+
+  let arguments = (ins Attn_FloatTensor:$query,
+      Attn_CodeTensor:$keyCodes, Attn_ScaleTensor:$keyScale,
+      Optional<Attn_CodeTensor>:$keyStep, Optional<Attn_CodeTensor>:$keyZero,
+      Attn_CodeTensor:$valueCodes, Attn_ScaleTensor:$valueScale,
+      Optional<Attn_CodeTensor>:$valueStep,
+      Optional<Attn_CodeTensor>:$valueZero,
+      ConfinedAttr<I64Attr, [IntPositive]>:$bits,
+      ConfinedAttr<I64Attr, [IntPositive]>:$groupSize,
+      UnitAttr:$qkInt8, UnitAttr:$pvInt8, UnitAttr:$causal,
+      OptionalAttr<F32Attr>:$scale,
+      OptionalAttr<Attn_PolyExpAttr>:$softmax_exp);
+  let results = (outs Attn_FloatTensor:$output,
+      Optional<Attn_LseTensor>:$lse);
+
+  let assemblyFormat = [{
+    $query `,` `key` `(` $keyCodes `,` $keyScale (`,` $keyStep^ `,` $keyZero)?
+    `)` `,` `value` `(` $valueCodes `,` $valueScale
+    (`,` $valueStep^ `,` $valueZero)? `)`
+    `bits` `(` $bits `)` `group_size` `(` $groupSize `)`
+    (`qk_int8` $qkInt8^)? (`pv_int8` $pvInt8^)? (`causal` $causal^)?
+    (`scale` `(` $scale^ `)`)? attr-dict
+    `:` type($query) `,`
+    `key` `(` type($keyCodes) `,` type($keyScale)
+    (`,` type($keyStep)^ `,` type($keyZero))? `)` `,`
+    `value` `(` type($valueCodes) `,` type($valueScale)
+    (`,` type($valueStep)^ `,` type($valueZero))? `)`
+    `->` type($output) (`,` type($lse)^)?
+  }];
+
+  let extraClassDeclaration = [{
+    /// The scale applied to Q K^T: the `scale` attribute or 1/sqrt(D).
+    float getEffectiveScale();
   }];
 
   let hasVerifier = 1;
