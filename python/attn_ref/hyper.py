@@ -96,7 +96,7 @@ def sample_positions(seed, stream, batch, kv_heads, sample_size, key_len):
 
 
 def hyper_core(q, k, v, r, scale, bucket_size, sample_size, min_seq_len,
-               seed, level):
+               seed, level, exp=np.exp):
     """Non-causal HyperAttention core: sorted block diagonal plus a uniform
     sample of sorted keys (stream 1 + level), LSE-merged.
 
@@ -109,7 +109,7 @@ def hyper_core(q, k, v, r, scale, bucket_size, sample_size, min_seq_len,
     assert hq % hkv == 0, "Hq must be a multiple of Hkv"
     group = hq // hkv
     if lq < min_seq_len:
-        return sdpa(q, k, v, scale=scale)
+        return sdpa(q, k, v, scale=scale, exp=exp)
 
     perm_q, rank_q = lsh_sort_bucket(q, r)
     perm_k, _ = lsh_sort_bucket(k, r)
@@ -125,7 +125,7 @@ def hyper_core(q, k, v, r, scale, bucket_size, sample_size, min_seq_len,
     # last block simply ends at Lk, so no padding key ever contributes.
     k_block = np.arange(lk) // bucket_size
     o_blk, l_blk = sdpa(qs, ks, vs, mask=q_block[:, None] == k_block[None, :],
-                        scale=scale)
+                        scale=scale, exp=exp)
 
     # Residual: the same sampled sorted positions for every query head of a
     # kv head; a sample inside the query's own block was already counted.
@@ -134,7 +134,7 @@ def hyper_core(q, k, v, r, scale, bucket_size, sample_size, min_seq_len,
     v_smp = np.take_along_axis(vs, pos[..., None], axis=2)
     keep = (pos[:, :, None, :] // bucket_size) != q_block[None, None, :, None]
     keep = np.repeat(keep, group, axis=1)  # [B, Hq, Lq, m]
-    o_smp, l_smp = sdpa(qs, k_smp, v_smp, mask=keep, scale=scale)
+    o_smp, l_smp = sdpa(qs, k_smp, v_smp, mask=keep, scale=scale, exp=exp)
     # Each sample stands for Lk / m keys; -inf (no sample left) stays -inf.
     l_smp = l_smp + np.log(lk / sample_size)
 
@@ -156,17 +156,17 @@ def _halves(x, pad):
 
 
 def _causal(q, k, v, r, scale, bucket_size, sample_size, min_seq_len, seed,
-            level):
+            level, exp=np.exp):
     """Algorithm 4 on segments [B', H, n, *] of recursion level `level`
     (batch b' = b * 2^level + segment)."""
     n = q.shape[2]
     if n <= min_seq_len:
-        return sdpa(q, k, v, scale=scale, causal=True)
+        return sdpa(q, k, v, scale=scale, causal=True, exp=exp)
     pad = n % 2
     half = (n + pad) // 2
     qh, kh, vh = (_halves(x, pad) for x in (q, k, v))
     o_d, l_d = _causal(qh, kh, vh, r, scale, bucket_size, sample_size,
-                       min_seq_len, seed, level + 1)
+                       min_seq_len, seed, level + 1, exp)
     bb, hq = q.shape[0], q.shape[1]
     o_d = o_d.reshape(bb, 2, hq, half, -1)
     l_d = l_d.reshape(bb, 2, hq, half)
@@ -175,7 +175,7 @@ def _causal(q, k, v, r, scale, bucket_size, sample_size, min_seq_len, seed,
     # Second half's queries against the first half's keys: all visible.
     o_off, l_off = hyper_core(qs[:, 1], ks[:, 0], vs[:, 0], r, scale,
                               bucket_size, sample_size, min_seq_len, seed,
-                              level)
+                              level, exp)
     o_lo, l_lo = merge(o_d[:, 1], l_d[:, 1], o_off, l_off)
     out = np.stack([o_d[:, 0], o_lo], axis=2).reshape(bb, hq, 2 * half, -1)
     lse = np.stack([l_d[:, 0], l_lo], axis=2).reshape(bb, hq, 2 * half)
@@ -183,11 +183,12 @@ def _causal(q, k, v, r, scale, bucket_size, sample_size, min_seq_len, seed,
 
 
 def hyper_attention(q, k, v, causal=False, scale=None, bucket_size=256,
-                    sample_size=256, num_projs=7, min_seq_len=4096, seed=0):
+                    sample_size=256, num_projs=7, min_seq_len=4096, seed=0,
+                    exp=np.exp):
     """HyperAttention of docs/HyperAttention.md.
 
     q: [B, Hq, Lq, D], k: [B, Hkv, Lk, D], v: [B, Hkv, Lk, Dv]; causal needs
-    Lq == Lk. Returns (out [B, Hq, Lq, Dv], lse [B, Hq, Lq]) in float64.
+    Lq == Lk; exp is the softmaxes' exponential. Returns (out [B, Hq, Lq, Dv], lse [B, Hq, Lq]) in float64.
     """
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
     d = q.shape[-1]
@@ -196,7 +197,7 @@ def hyper_attention(q, k, v, causal=False, scale=None, bucket_size=256,
     r = projections(seed, d, num_projs)
     if not causal:
         return hyper_core(q, k, v, r, scale, bucket_size, sample_size,
-                          min_seq_len, seed, 0)
+                          min_seq_len, seed, 0, exp)
     assert q.shape[2] == k.shape[2], "causal HyperAttention needs Lq == Lk"
     return _causal(q, k, v, r, scale, bucket_size, sample_size, min_seq_len,
-                   seed, 0)
+                   seed, 0, exp)

@@ -9,12 +9,13 @@ uses.
 import numpy as np
 
 
-def sdpa(q, k, v, mask=None, scale=None, causal=False):
+def sdpa(q, k, v, mask=None, scale=None, causal=False, exp=np.exp):
     """Dense scaled dot-product attention.
 
     q: [B, Hq, Lq, D], k: [B, Hkv, Lk, D], v: [B, Hkv, Lk, Dv].
     mask: None, a float array added to the scaled scores, or a bool array
     (True keeps), broadcastable to [B, Hq, Lq, Lk].
+    exp: the softmax's exponential (np.exp, or a polynomial exp).
     Returns (out [B, Hq, Lq, Dv] float64, lse [B, Hq, Lq] float64).
     """
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
@@ -44,7 +45,7 @@ def sdpa(q, k, v, mask=None, scale=None, causal=False):
     row_max = scores.max(axis=-1, keepdims=True)
     has_key = np.isfinite(row_max)
     safe_max = np.where(has_key, row_max, 0.0)
-    weights = np.where(visible, np.exp(scores - safe_max), 0.0)
+    weights = np.where(visible, exp(scores - safe_max), 0.0)
     row_sum = weights.sum(axis=-1, keepdims=True)
     safe_sum = np.where(row_sum > 0, row_sum, 1.0)
     out = np.einsum("bhij,bhjd->bhid", weights / safe_sum, v)

@@ -36,8 +36,8 @@ def gather(source, indices, axis):
     return out
 
 
-def _softmax(x):
-    e = np.exp(x - x.max())
+def _softmax(x, exp=np.exp):
+    e = exp(x - x.max())
     return e / e.sum()
 
 
@@ -47,12 +47,13 @@ def _best(key, count):
 
 
 def sparq(q, k, v, rank, top_k, local_window=0, group_shared=False,
-          causal=False, scale=None, value_mean=None):
+          causal=False, scale=None, value_mean=None, exp=np.exp):
     """SparQ attention of ALGORITHMS.md §3.
 
     q: [B, Hq, Lq, D], k: [B, Hkv, Lk, D], v: [B, Hkv, Lk, Dv];
     value_mean: None (the mean of V over the visible keys) or [B, Hkv, Dv]
-    (used for every row). Returns out [B, Hq, Lq, Dv] in float64.
+    (used for every row); exp: the softmaxes' exponential. Returns out
+    [B, Hq, Lq, Dv] in float64.
     """
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
     batch, hq, lq, d = q.shape
@@ -81,7 +82,7 @@ def sparq(q, k, v, rank, top_k, local_window=0, group_shared=False,
                         # q^ = 0 (group_shared only) scores every key 0.
                         logits = (keys[:, i1] @ qq[i1] / tau if tau > 0
                                   else np.zeros(end))
-                        approx[h] = _softmax(logits)
+                        approx[h] = _softmax(logits, exp)
                     rank_key = sum(approx[h] for h in unit)
                     window = min(local_window, end)
                     ranked = _best(rank_key[:end - window],
@@ -91,7 +92,7 @@ def sparq(q, k, v, rank, top_k, local_window=0, group_shared=False,
                     mean = (values.mean(axis=0) if value_mean is None
                             else np.asarray(value_mean, np.float64)[b, g])
                     for h in unit:
-                        p = _softmax(scale * keys[chosen] @ q[b, h, i])
+                        p = _softmax(scale * keys[chosen] @ q[b, h, i], exp)
                         alpha = approx[h][chosen].sum()
                         out[b, h, i] = (alpha * (p @ values[chosen])
                                         + (1 - alpha) * mean)

@@ -20,6 +20,17 @@ Usage (from a RUN line):
   %check-attn %s --function=NAME --op=hyper --q=... --k=... --v=...
       [--causal] [--lse] [--bucket-size=B] [--sample-size=M]
       [--num-projs=P] [--min-seq-len=N] [--hyper-seed=S] [--clustered]
+      [--poly-exp=DEGREE[:N_MAX]]
+  %check-attn %s --function=NAME --op=poly_exp --input=SHAPE [--degree=D]
+      [--n-max=N] [--coefficients=C0,C1,...] [--range=LO,HI]
+      [--exp-bound=B] [--dtype=...]
+  %check-attn %s --function=NAME --op=quantize --input=SHAPE --axis=A
+      --group-size=G --bits=B [--low-priority-heads=N] [--ties]
+      [--also=DEQUANTIZE_FUNCTION]
+  %check-attn %s --function=NAME --op=qsdpa --q=... --k=... --v=...
+      --bits=B --group-size=G [--qk-int8] [--pv-int8] [--causal]
+      [--low-priority-heads=N] [--prequantized] [--poly-exp=...]
+      [--dense-bound=E] [--pv-bound=E]
 
 --bandwidth passes the transposed key cache and the mean of V over all keys
 as two more inputs; --also runs a second function on the same inputs and
@@ -32,6 +43,23 @@ not depend on the order of summation. For hyper, the projections come from
 --hyper-seed exactly as the pass makes them, and the inputs are redrawn until
 every projection of every row is that far from 0 as well (the compiled hash
 then equals the reference's, bit for bit).
+
+For poly_exp the result must equal the float32 NumPy evaluation of the same
+formula bit for bit (inputs: a spread over [-60, 0] with 0, -0, -inf, NaN,
+positive and below-range values, or uniform in --range); --exp-bound also
+bounds the relative error against exp. For quantize every result must equal
+the NumPy reference of ALGORITHMS.md §5 bit for bit; --ties makes every group
+hold 127 and half-integers, so that stage 1 rounds exact ties; --also runs a
+dequantize function on the reference codes and requires its result bit for
+bit. For qsdpa the result is checked against attention over the reference's
+dequantized K and V (and INT8 Q with --qk-int8) at the f32 tolerance
+(--pv-bound replaces it with --pv-int8, whose rounded weights the reference
+does not model), and against dense attention on the float inputs: the max
+abs error must stay within --dense-bound. --prequantized passes the
+reference's codes and scales as inputs instead of q, k, v. --poly-exp makes
+the references' softmaxes use the polynomial exp; the tolerance then grows
+by the polynomial's relative error (2e-4 cubic, 4e-3 quadratic), which the
+online softmax can compound across its rescalings, times 4.
 
 Exits non-zero (and says why) when a result differs from the reference by
 more than the tolerance of its dtype, when a row with no visible key is not
@@ -47,6 +75,8 @@ import tempfile
 import numpy as np
 
 from attn_ref import gather, merge, sdpa, sparq, topk
+from attn_ref.turbo import dequantize, poly_exp, poly_exp64, quantize, \
+    quantized_sdpa
 from attn_ref.hyper import (hyper_attention, lsh_sort_bucket,
                             projection_margin, projections)
 
@@ -98,7 +128,9 @@ def compare(name, got, ref, dtype):
 
 
 def check_exact(name, got, ref):
-    if got.shape != ref.shape or not np.array_equal(got, ref):
+    equal_nan = got.dtype.kind == "f"
+    if got.shape != ref.shape or not np.array_equal(got, ref,
+                                                    equal_nan=equal_nan):
         bad = np.argwhere(got != ref) if got.shape == ref.shape else None
         sys.exit("FAIL %s: differs from the reference%s" %
                  (name, "" if bad is None else " first at %s: got %s, "
@@ -182,16 +214,17 @@ def check_hyper(args, rng, workdir):
     q = unambiguous_rows(rng, args.q, r, args.clustered)
     k = unambiguous_rows(rng, args.k, r, args.clustered)
     v = rng.standard_normal(args.v).astype(np.float32)
+    exp, extra = softmax_exp(args)
     ref_o, ref_l = hyper_attention(
         q, k, v, causal=args.causal, scale=args.scale,
         bucket_size=args.bucket_size, sample_size=args.sample_size,
         num_projs=args.num_projs, min_seq_len=args.min_seq_len,
-        seed=args.hyper_seed)
+        seed=args.hyper_seed, exp=exp)
     results = run(args.attn_run, args.mlir, args.function, [q, k, v],
                   2 if args.lse else 1, workdir)
-    compare("out", results[0], ref_o, args.dtype)
+    compare_with("out", results[0], ref_o, args.dtype, extra)
     if args.lse:
-        compare("lse", results[1], ref_l, "f32")
+        compare_with("lse", results[1], ref_l, "f32", extra)
     dense, _ = sdpa(q, k, v, scale=args.scale, causal=args.causal)
     print("relative error of the approximation against dense: %.3g" %
           (np.linalg.norm(ref_o - dense) / np.linalg.norm(dense)))
@@ -217,10 +250,11 @@ def check_sparq(args, rng, dtype, workdir):
     if args.bandwidth:
         value_mean = v.astype(np.float64).mean(axis=2).astype(dtype)
         inputs += [np.ascontiguousarray(k.transpose(0, 1, 3, 2)), value_mean]
+    exp, extra = softmax_exp(args)
     ref = sparq(q, k, v, args.rank, args.top_k, args.local_window,
-                args.group_shared, args.causal, args.scale, value_mean)
+                args.group_shared, args.causal, args.scale, value_mean, exp)
     got, = run(args.attn_run, args.mlir, args.function, inputs, 1, workdir)
-    compare("out", got, ref, args.dtype)
+    compare_with("out", got, ref, args.dtype, extra)
     if args.also:
         also, = run(args.attn_run, args.mlir, args.also, [q, k, v], 1,
                     workdir)
@@ -232,13 +266,122 @@ def check_sparq(args, rng, dtype, workdir):
                 also.astype(np.float64), args.dtype)
 
 
+# Relative error of the polynomial against exp, by degree (measured on
+# [-20, 0]: 1.9e-4 and 3.8e-3).
+POLY_ERROR = {3: 2e-4, 2: 4e-3}
+
+
+def softmax_exp(args):
+    """The references' softmax exp and the tolerance it adds."""
+    if not args.poly_exp:
+        return np.exp, 0.0
+    degree, _, n_max = args.poly_exp.partition(":")
+    degree, n_max = int(degree), int(n_max) if n_max else None
+    return (lambda x: poly_exp64(x, degree, n_max)), 4 * POLY_ERROR[degree]
+
+
+def compare_with(name, got, ref, dtype, extra):
+    """compare() with the tolerance of dtype widened by `extra`."""
+    atol, rtol = TOLERANCES[dtype]
+    saved = TOLERANCES[dtype]
+    TOLERANCES[dtype] = (atol + extra, rtol + extra)
+    try:
+        compare(name, got, ref, dtype)
+    finally:
+        TOLERANCES[dtype] = saved
+
+
+def check_poly_exp(args, rng, dtype, workdir):
+    if args.range:
+        lo, hi = (float(t) for t in args.range.split(","))
+        x = rng.uniform(lo, hi, args.input).astype(dtype)
+    else:
+        x = (-rng.exponential(10.0, args.input)).astype(dtype)
+        specials = [0.0, -0.0, -np.inf, np.nan, 2.5, -1e-30, -87.0, -88.7,
+                    -300.0, -np.log(2.0), -20 * np.log(2.0)]
+        x.reshape(-1)[:len(specials)] = specials
+    coefficients = ([float(c) for c in args.coefficients.split(",")]
+                    if args.coefficients else None)
+    ref = poly_exp(x, args.degree, coefficients, args.n_max)
+    got, = run(args.attn_run, args.mlir, args.function, [x], 1, workdir)
+    check_exact("result", got, ref)
+    if args.exp_bound:
+        exact = np.exp(x.astype(np.float64))
+        rel = float((np.abs(got.astype(np.float64) - exact) / exact).max())
+        print("max relative error against exp: %.3g (bound %g)" %
+              (rel, args.exp_bound))
+        if rel > args.exp_bound:
+            sys.exit("FAIL: relative error against exp above the bound")
+
+
+def quantize_input(args, rng, dtype):
+    x = rng.standard_normal(args.input)
+    if len(args.input) == 4:
+        # Heads of clearly different priority: head h spreads its channels
+        # over a range that grows with h.
+        heads, dim = args.input[1], args.input[3]
+        x *= 1 + np.arange(heads)[None, :, None, None] * \
+            np.linspace(0, 1, dim)[None, None, None, :]
+    xt = np.moveaxis(x, args.axis, -1)
+    if args.ties:
+        # Group max 127 (s1 = 1) and half-integers: x / s1 ties exactly.
+        xt[...] = rng.integers(-253, 254, xt.shape) / 2.0
+        xt[..., ::args.group_size] = 127.0
+    # All-zero groups.
+    xt[..., :args.group_size][(slice(None),) * (xt.ndim - 1)][::3] = 0.0
+    return x.astype(dtype)
+
+
+def check_quantize(args, rng, dtype, workdir):
+    x = quantize_input(args, rng, dtype)
+    ref = quantize(x, args.axis, args.group_size, args.bits,
+                   args.low_priority_heads)
+    got = run(args.attn_run, args.mlir, args.function, [x], len(ref),
+              workdir)
+    for name, g, r in zip(["codes", "scale", "step", "zero"], got, ref):
+        check_exact(name, g, r)
+    if args.also:
+        layout = list(ref) + ([] if args.bits < 8 else [])
+        back, = run(args.attn_run, args.mlir, args.also, layout, 1, workdir)
+        pad = (None, None) if args.bits == 8 else ()
+        check_exact("dequantized", back,
+                    dequantize(*ref, *pad, args.axis, args.group_size,
+                               args.bits, x.shape, dtype))
+
+
+def check_qsdpa(args, rng, dtype, workdir):
+    q, k, v = (rng.standard_normal(s).astype(dtype)
+               for s in (args.q, args.k, args.v))
+    exp, extra = softmax_exp(args)
+    inputs = [q, k, v]
+    if args.prequantized:
+        inputs = ([q] + list(quantize(k, 3, args.group_size, args.bits)) +
+                  list(quantize(v, 2, args.group_size, args.bits)))
+    got, = run(args.attn_run, args.mlir, args.function, inputs, 1, workdir)
+    ref = quantized_sdpa(q, k, v, args.bits, args.group_size, args.qk_int8,
+                         args.causal, args.scale, args.low_priority_heads,
+                         exp)
+    if args.pv_int8:
+        extra += args.pv_bound
+    compare_with("out against the quantized reference", got, ref, args.dtype,
+                 extra)
+    dense = sdpa(q, k, v, scale=args.scale, causal=args.causal, exp=exp)[0]
+    err = float(np.abs(got.astype(np.float64) - dense).max())
+    rel = float(np.linalg.norm(got - dense) / np.linalg.norm(dense))
+    print("against dense attention: max abs err %.3g (bound %g), relative "
+          "L2 %.3g" % (err, args.dense_bound, rel))
+    if err > args.dense_bound:
+        sys.exit("FAIL: error against dense attention above the bound")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mlir")
     parser.add_argument("--attn-run", required=True)
     parser.add_argument("--function", required=True)
     parser.add_argument("--op", choices=["sdpa", "merge", "sparq", "topk",
-                                         "gather", "lsh", "hyper"],
+                                         "gather", "lsh", "hyper",
+                                         "poly_exp", "quantize", "qsdpa"],
                         default="sdpa")
     parser.add_argument("--dtype", choices=["f32", "f16"], default="f32")
     parser.add_argument("--q", type=shape)
@@ -270,6 +413,20 @@ def main():
     parser.add_argument("--min-seq-len", type=int, default=4096)
     parser.add_argument("--hyper-seed", type=int, default=0)
     parser.add_argument("--clustered", action="store_true")
+    parser.add_argument("--poly-exp")
+    parser.add_argument("--degree", type=int, default=3)
+    parser.add_argument("--n-max", type=int)
+    parser.add_argument("--coefficients")
+    parser.add_argument("--range")
+    parser.add_argument("--exp-bound", type=float)
+    parser.add_argument("--group-size", type=int)
+    parser.add_argument("--bits", type=int)
+    parser.add_argument("--low-priority-heads", type=int)
+    parser.add_argument("--qk-int8", action="store_true")
+    parser.add_argument("--pv-int8", action="store_true")
+    parser.add_argument("--prequantized", action="store_true")
+    parser.add_argument("--dense-bound", type=float, default=np.inf)
+    parser.add_argument("--pv-bound", type=float, default=0.0)
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -300,6 +457,12 @@ def main():
             return check_lsh(args, rng, workdir)
         if args.op == "hyper":
             return check_hyper(args, rng, workdir)
+        if args.op == "poly_exp":
+            return check_poly_exp(args, rng, dtype, workdir)
+        if args.op == "quantize":
+            return check_quantize(args, rng, dtype, workdir)
+        if args.op == "qsdpa":
+            return check_qsdpa(args, rng, dtype, workdir)
 
         q = rng.standard_normal(args.q).astype(dtype)
         k = rng.standard_normal(args.k).astype(dtype)
@@ -318,13 +481,14 @@ def main():
             for row in filter(None, args.mask_rows.split(",")):
                 mask[..., int(row), :] = False if kind == "bool" else -np.inf
             inputs.append(mask)
+        exp, extra = softmax_exp(args)
         ref_o, ref_l = sdpa(q, k, v, mask=mask, scale=args.scale,
-                            causal=args.causal)
+                            causal=args.causal, exp=exp)
         results = run(args.attn_run, args.mlir, args.function, inputs,
                       2 if args.lse else 1, workdir)
-        compare("out", results[0], ref_o, args.dtype)
+        compare_with("out", results[0], ref_o, args.dtype, extra)
         if args.lse:
-            compare("lse", results[1], ref_l, "f32")
+            compare_with("lse", results[1], ref_l, "f32", extra)
         empty = ~np.isfinite(ref_l)
         if empty.any():
             if not np.all(results[0][empty] == 0):

@@ -165,4 +165,122 @@ def HyperRewrite : Pass<"attn-hyper"> {
   ];
 }
 
+def PolyExpRewrite : Pass<"attn-poly-exp"> {
+  let summary = "Make attention softmaxes use the polynomial exp";
+  let description = [{
+    Marks every `attn.sdpa`, `attn.sparq` and `attn.quantized_sdpa` with
+    `softmax_exp = #attn.poly_exp<...>`: their lowerings then weigh scores
+    with `attn.poly_exp` (TurboAttention's SAS, ALGORITHMS.md §5: `2^-n`
+    from the exponent bits times a degree-2 or -3 polynomial, no exp unit)
+    in place of `math.exp`, in the softmax and in the online rescaling.
+
+    The pass composes with the other rewrites in either order:
+    `--attn-sparq` and `--attn-hyper` carry the attribute from the
+    `attn.sdpa` they replace to every attention op they build, and this
+    pass marks what they produced when it runs after them.
+
+    Options that make no sense are errors: `degree` other than 2 or 3,
+    `n-max` below 0.
+
+    Before:
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v causal
+        : tensor<1x8x512x64xf32>, tensor<1x8x512x64xf32>,
+          tensor<1x8x512x64xf32> -> tensor<1x8x512x64xf32>
+    ```
+
+    After (`--attn-poly-exp="degree=3 n-max=16"`):
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v causal
+        {softmax_exp = #attn.poly_exp<degree = 3, n_max = 16>}
+        : tensor<1x8x512x64xf32>, tensor<1x8x512x64xf32>,
+          tensor<1x8x512x64xf32> -> tensor<1x8x512x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"degree", "degree", "int64_t", /*default=*/"3",
+           "Degree of the polynomial for 2^-f on [0, 1) (2 or 3)">,
+    Option<"nMax", "n-max", "int64_t", /*default=*/"0",
+           "Sparsification: weights with n >= n-max (scores more than "
+           "n-max / log2(e) below the row max) are 0; 0 disables it">,
+  ];
+  let statistics = [
+    Statistic<"numRewritten", "num-rewritten", "attention ops marked">,
+  ];
+}
+
+def QuantizeRewrite : Pass<"attn-quantize"> {
+  let summary = "Read keys and values from an INT8/INT4/INT2 cache";
+  let description = [{
+    Rewrites `attn.sdpa` into `attn.quantized_sdpa` over keys and values
+    quantized by `attn.quantize` (TurboAttention's progressive quantization,
+    ALGORITHMS.md §5): keys in groups of `group-size` channels, values in
+    groups of `group-size` keys, INT8 symmetric, then for `kv-bits` 4 or 2
+    asymmetric with integer step and zero point, packed. The attention
+    decodes rows in registers; with `qk-int8` it multiplies INT8 queries and
+    keys into i32, with `pv-int8` INT8 weights and values.
+
+    With `kv-bits=4`, `low-priority-heads=n` stores the `n` key heads and
+    the `n` value heads of lowest §5 priority (each tensor ranks its own) at
+    2-bit levels.
+
+    A model that keeps its cache quantized calls `attn.quantized_sdpa` on
+    the codes directly; this pass builds the same thing from float K and V.
+
+    Left dense, with a warning: `attn.sdpa` with a `mask` operand, or a head
+    dim that is no multiple of `group-size`. Options that make no sense are
+    errors: `kv-bits` other than 8, 4 or 2; `group-size` below 1 or no
+    multiple of the codes per byte; `low-priority-heads` below 0, with
+    `kv-bits` other than 4, or above an op's key/value head count.
+
+    Each rewritten op gets a remark with the cache's bytes per element and
+    the ratio to its float element type.
+
+    Before:
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v
+        : tensor<1x32x1x128xf32>, tensor<1x8x?x128xf32>,
+          tensor<1x8x?x128xf32> -> tensor<1x32x1x128xf32>
+    ```
+
+    After (`--attn-quantize="kv-bits=4 group-size=32 qk-int8=true"`):
+
+    ```mlir
+    // remark: attn-quantize: KV cache at 4 bits in groups of 32: 0.688
+    //         bytes per element, 5.82x smaller than f32
+    %kc, %ks, %kst, %kz = attn.quantize %k axis(3) group_size(32) bits(4)
+        : tensor<1x8x?x128xf32> -> tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>,
+          tensor<1x8x?x4xi8>, tensor<1x8x?x4xi8>
+    %vc, %vs, %vst, %vz = attn.quantize %v axis(2) group_size(32) bits(4)
+        : tensor<1x8x?x128xf32> -> tensor<1x8x?x64xi8>,
+          tensor<1x8x?x128xf32>, tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>
+    %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+        value(%vc, %vs, %vst, %vz) bits(4) group_size(32) qk_int8
+        : tensor<1x32x1x128xf32>, key(...), value(...)
+        -> tensor<1x32x1x128xf32>
+    ```
+  }];
+  let options = [
+    Option<"kvBits", "kv-bits", "int64_t", /*default=*/"4",
+           "Bits per stored key/value code (8, 4 or 2)">,
+    Option<"lowPriorityHeads", "low-priority-heads", "int64_t",
+           /*default=*/"0",
+           "With kv-bits=4: key/value heads of lowest priority kept at "
+           "2-bit levels">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"32",
+           "Elements per quantization group (channels of a key, keys of "
+           "a value channel)">,
+    Option<"qkInt8", "qk-int8", "bool", /*default=*/"false",
+           "Q K^T as int8 x int8 -> i32, scales applied after">,
+    Option<"pvInt8", "pv-int8", "bool", /*default=*/"false",
+           "P V as int8 x int8 -> i32, scales applied after">,
+  ];
+  let statistics = [
+    Statistic<"numRewritten", "num-rewritten", "attn.sdpa ops rewritten">,
+  ];
+}
+
 #endif // ATTN_TRANSFORMS_PASSES_TD

@@ -13,6 +13,8 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Transforms/DialectConversion.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::attn;
 
@@ -67,6 +69,95 @@ Value toTensor(ImplicitLocOpBuilder &b, Type type, Value buffer) {
                                            /*writable=*/true);
 }
 
+/// Bit widths per head (dim 1 of a [B, H, L, D] input) for
+/// low_priority_heads: head h has priority std_c(gap_c), gap_c the range of
+/// channel c over batch and positions; the `numLow` lowest (ties: lower
+/// head) get 2 bits, the others 4. Ranks by the variance (same order).
+Value emitHeadBits(LoopBuilder &lb, IntOps &io, Value input,
+                   ArrayRef<Value> sizes, int64_t numLow) {
+  ImplicitLocOpBuilder &b = lb.b;
+  Type f32 = b.getF32Type();
+  int64_t dynamic = ShapedType::kDynamic;
+  Value heads = sizes[1], channels = sizes[3];
+  auto rangeType = MemRefType::get({dynamic, dynamic}, f32);
+  Value low = memref::AllocOp::create(b, rangeType, ValueRange{heads, channels});
+  Value high =
+      memref::AllocOp::create(b, rangeType, ValueRange{heads, channels});
+  Value variance = memref::AllocOp::create(
+      b, MemRefType::get({dynamic}, f32), ValueRange{heads});
+  Value headBits = memref::AllocOp::create(
+      b, MemRefType::get({dynamic}, b.getI32Type()), ValueRange{heads});
+  Value numChannels = arith::UIToFPOp::create(
+      b, f32, arith::IndexCastOp::create(b, b.getI64Type(), channels));
+
+  lb.parallelFor(heads, [&](ValueRange h) {
+    lb.forEach(lb.idx(0), channels, lb.idx(1), [&](Value c) {
+      memref::StoreOp::create(b, lb.f32(INFINITY), low, ValueRange{h[0], c});
+      memref::StoreOp::create(b, lb.f32(-INFINITY), high, ValueRange{h[0], c});
+    });
+    // Positions outside, channels inside: one streaming pass over the head.
+    lb.forEach(lb.idx(0), sizes[0], lb.idx(1), [&](Value batch) {
+      lb.forEach(lb.idx(0), sizes[2], lb.idx(1), [&](Value t) {
+        lb.forEach(lb.idx(0), channels, lb.idx(1), [&](Value c) {
+          Value x = lb.toF32(
+              memref::LoadOp::create(b, input, ValueRange{batch, h[0], t, c}));
+          SmallVector<Value> at = {h[0], c};
+          memref::StoreOp::create(
+              b,
+              arith::MinNumFOp::create(b, memref::LoadOp::create(b, low, at),
+                                       x),
+              low, at);
+          memref::StoreOp::create(
+              b,
+              arith::MaxNumFOp::create(b, memref::LoadOp::create(b, high, at),
+                                       x),
+              high, at);
+        });
+      });
+    });
+    auto gap = [&](Value c) -> Value {
+      SmallVector<Value> at = {h[0], c};
+      return arith::SubFOp::create(b, memref::LoadOp::create(b, high, at),
+                                   memref::LoadOp::create(b, low, at));
+    };
+    Value mean = arith::DivFOp::create(
+        b,
+        lb.forCarrying(lb.idx(0), channels, lb.idx(1), lb.f32(0.0f),
+                       [&](Value c, ValueRange acc) -> SmallVector<Value> {
+                         return {arith::AddFOp::create(b, acc[0], gap(c))};
+                       })[0],
+        numChannels);
+    Value sumSquares =
+        lb.forCarrying(lb.idx(0), channels, lb.idx(1), lb.f32(0.0f),
+                       [&](Value c, ValueRange acc) -> SmallVector<Value> {
+                         Value d = arith::SubFOp::create(b, gap(c), mean);
+                         return {arith::AddFOp::create(
+                             b, acc[0], arith::MulFOp::create(b, d, d))};
+                       })[0];
+    memref::StoreOp::create(b, arith::DivFOp::create(b, sumSquares, numChannels),
+                            variance, h[0]);
+  });
+
+  lb.parallelFor(heads, [&](ValueRange h) {
+    Value mine = memref::LoadOp::create(b, variance, h[0]);
+    Value below = lb.forCarrying(
+        lb.idx(0), heads, lb.idx(1), lb.idx(0),
+        [&](Value other, ValueRange count) -> SmallVector<Value> {
+          Value theirs = memref::LoadOp::create(b, variance, other);
+          Value lower = lb.cmpF(arith::CmpFPredicate::OLT, theirs, mine);
+          Value tiedBefore = lb.andI(
+              lb.cmpF(arith::CmpFPredicate::OEQ, theirs, mine),
+              lb.cmp(arith::CmpIPredicate::ult, other, h[0]));
+          return {lb.select(lb.orI(lower, tiedBefore), lb.add(count[0], lb.idx(1)),
+                            count[0])};
+        })[0];
+    Value isLow = lb.cmp(arith::CmpIPredicate::ult, below, lb.idx(numLow));
+    memref::StoreOp::create(b, lb.select(isLow, io.c(2), io.c(4)), headBits,
+                            h[0]);
+  });
+  return headBits;
+}
+
 struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -83,8 +174,10 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
     Type i8 = b.getI8Type(), i32 = b.getI32Type();
 
     Value input = lb.toBuffer(op.getInput());
-    Value headBits = op.getHeadBits() ? lb.toBuffer(op.getHeadBits()) : Value();
     SmallVector<Value> sizes = dimSizes(lb, input);
+    Value headBits;
+    if (std::optional<uint64_t> numLow = op.getLowPriorityHeads())
+      headBits = emitHeadBits(lb, io, input, sizes, *numLow);
     SmallVector<Value> groupSizes(sizes);
     groupSizes[axis] =
         arith::CeilDivUIOp::create(b, sizes[axis], lb.idx(groupSize));
@@ -117,8 +210,8 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
       Value absMax = forGroup(
           lb.f32(0.0f), [&](Value e, ValueRange acc) -> SmallVector<Value> {
             Value x = lb.toF32(memref::LoadOp::create(b, input, at(e)));
-            return {arith::MaximumFOp::create(b, acc[0],
-                                              math::AbsFOp::create(b, x))};
+            return {arith::MaxNumFOp::create(b, acc[0],
+                                             math::AbsFOp::create(b, x))};
           })[0];
       Value s1 = arith::DivFOp::create(b, absMax, lb.f32(127.0f));
       memref::StoreOp::create(b, s1, scale, group);
@@ -128,8 +221,8 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
         Value x = lb.toF32(memref::LoadOp::create(b, input, at(e)));
         Value rounded =
             math::RoundEvenOp::create(b, arith::DivFOp::create(b, x, s1));
-        Value clamped = arith::MinimumFOp::create(
-            b, arith::MaximumFOp::create(b, rounded, lb.f32(-127.0f)),
+        Value clamped = arith::MinNumFOp::create(
+            b, arith::MaxNumFOp::create(b, rounded, lb.f32(-127.0f)),
             lb.f32(127.0f));
         Value q8 = arith::FPToSIOp::create(b, i32, clamped);
         return lb.select(zeroScale, io.c(0), q8);
@@ -151,10 +244,7 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
           });
       Value groupBits = io.c(bits);
       if (headBits)
-        groupBits = io.clamp(
-            arith::ExtSIOp::create(
-                b, i32, memref::LoadOp::create(b, headBits, group[1])),
-            1, bits);
+        groupBits = memref::LoadOp::create(b, headBits, group[1]);
       Value levels = arith::SubIOp::create(
           b, arith::ShLIOp::create(b, io.c(1), groupBits), io.c(1));
       Value z = range[0];
@@ -201,7 +291,6 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
         memref::StoreOp::create(b, arith::TruncIOp::create(b, i8, byte), codes,
                                 byteIndex);
       });
-      memref::DeallocOp::create(b, unpacked);
     }
 
     SmallVector<Value> results = {toTensor(b, op.getCodes().getType(), codes),

@@ -159,7 +159,7 @@ private:
 
   Value scoreKey(ArrayRef<Value> queryRow, Value key) override {
     int64_t numGroups = headDim / group;
-    ValueRange row = {batch, kvHead, key, lb.idx(0)};
+    SmallVector<Value> row = {batch, kvHead, key, lb.idx(0)};
     auto groupType = VectorType::get({numGroups}, b.getI8Type());
     Value step, zero;
     if (bits < 8) {
@@ -226,7 +226,7 @@ private:
     SmallVector<Value> result = lb.forCarrying(
         firstGroup, endGroup, lb.idx(1), accRow,
         [&](Value g, ValueRange carried) -> SmallVector<Value> {
-          ValueRange groupRow = {batch, kvHead, g, lb.idx(0)};
+          SmallVector<Value> groupRow = {batch, kvHead, g, lb.idx(0)};
           Value step, zero;
           if (bits < 8) {
             step = vector::LoadOp::create(b, byteRowType, valueStep, groupRow);

@@ -427,7 +427,7 @@ SmallVector<float> PolyExpOp::getEffectiveCoefficients() {
 
 LogicalResult PolyExpOp::verify() {
   if (std::optional<ArrayRef<float>> coefficients = getCoefficients()) {
-    if (static_cast<int64_t>(coefficients->size()) != getDegree() + 1)
+    if (coefficients->size() != getDegree() + 1)
       return emitOpError() << "a degree-" << getDegree()
                            << " polynomial needs " << getDegree() + 1
                            << " coefficients, got " << coefficients->size();
@@ -509,17 +509,19 @@ LogicalResult QuantizeOp::verify() {
           getZero() ? getZero().getType() : Type(), getAxis(), getGroupSize(),
           getBits(), "input")))
     return failure();
-  if (Value headBits = getHeadBits()) {
+  if (std::optional<uint64_t> lowHeads = getLowPriorityHeads()) {
     if (getBits() != 4)
-      return emitOpError() << "head_bits needs bits 4, got " << getBits();
-    auto type = cast<RankedTensorType>(headBits.getType());
-    if (inputType.getRank() < 2 || type.getRank() != 1 ||
-        !dimsAgree(type.getDimSize(0), inputType.getDimSize(1)))
-      return emitOpError() << "head_bits must be [H] for input dim 1 ("
-                           << (inputType.getRank() < 2
-                                   ? std::string("absent")
-                                   : dimToString(inputType.getDimSize(1)))
-                           << "), got " << type;
+      return emitOpError() << "low_priority_heads needs bits 4, got "
+                           << getBits();
+    if (inputType.getRank() != 4)
+      return emitOpError() << "low_priority_heads needs a rank-4 [B, H, L, D] "
+                              "input, got rank "
+                           << inputType.getRank();
+    int64_t heads = inputType.getDimSize(1);
+    if (!ShapedType::isDynamic(heads) &&
+        static_cast<int64_t>(*lowHeads) > heads)
+      return emitOpError() << "low_priority_heads (" << *lowHeads
+                           << ") exceeds the head count (" << heads << ")";
   }
   return success();
 }

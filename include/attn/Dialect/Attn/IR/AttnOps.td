@@ -462,10 +462,12 @@ def Attn_QuantizeOp : Attn_Op<"quantize", [Pure, AttrSizedResultSegments]> {
     `ceil(n * bits / 8)`. `scale`, `step` and `zero` have the input's shape
     with the `axis` dimension replaced by its group count.
 
-    `head_bits` (optional, `bits = 4` only, `[H]` i8 for dimension 1 of the
-    input): head `h` uses the levels of `head_bits[h]` bits (2 or 4) inside
-    the 4-bit storage. Codes of a 2-bit head use values 0..3 only; storage
-    is not compacted.
+    `low_priority_heads` (optional, `bits = 4`, rank-4 `[B, H, L, D]`
+    input): TurboAttention's head-wise mixed precision. Head `h` has priority
+    `std_c(max_t x[., h, t, c] - min_t x[., h, t, c])` (over batch and
+    positions `t`, per channel `c` of the last dim); the `n` heads of lowest
+    priority (ties: the lower head) use the levels of 2 bits (codes 0..3)
+    inside the 4-bit storage. Storage is not compacted.
 
     ```mlir
     // A key cache, INT4 in groups of 32 channels.
@@ -476,16 +478,17 @@ def Attn_QuantizeOp : Attn_Op<"quantize", [Pure, AttrSizedResultSegments]> {
   }];
 
   let arguments = (ins Attn_FloatTensor:$input,
-      Optional<Attn_CodeTensor>:$headBits,
       ConfinedAttr<I64Attr, [IntNonNegative]>:$axis,
       ConfinedAttr<I64Attr, [IntPositive]>:$groupSize,
-      ConfinedAttr<I64Attr, [IntPositive]>:$bits);
+      ConfinedAttr<I64Attr, [IntPositive]>:$bits,
+      OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$lowPriorityHeads);
   let results = (outs Attn_CodeTensor:$codes, Attn_ScaleTensor:$scale,
       Optional<Attn_CodeTensor>:$step, Optional<Attn_CodeTensor>:$zero);
 
   let assemblyFormat = [{
-    $input (`head_bits` `(` $headBits^ `:` type($headBits) `)`)?
-    `axis` `(` $axis `)` `group_size` `(` $groupSize `)` `bits` `(` $bits `)`
+    $input `axis` `(` $axis `)` `group_size` `(` $groupSize `)`
+    `bits` `(` $bits `)`
+    (`low_priority_heads` `(` $lowPriorityHeads^ `)`)?
     attr-dict `:` type($input) `->` type($codes) `,` type($scale)
     (`,` type($step)^ `,` type($zero))?
   }];
