@@ -28,11 +28,12 @@ struct PolyExpRewritePass
     Operation *root = getOperation();
     if (degree != 2 && degree != 3) {
       root->emitError() << "attn-poly-exp: degree must be 2 or 3, got "
-                        << degree;
+                        << static_cast<int64_t>(degree);
       return signalPassFailure();
     }
     if (nMax < 0) {
-      root->emitError() << "attn-poly-exp: n-max must be >= 0, got " << nMax;
+      root->emitError() << "attn-poly-exp: n-max must be >= 0, got "
+                        << static_cast<int64_t>(nMax);
       return signalPassFailure();
     }
     std::optional<int64_t> threshold;

@@ -99,7 +99,7 @@ def run(attn_run, mlir, function, inputs, num_outputs, workdir):
     args = [attn_run, mlir, "--function=" + function]
     for i, array in enumerate(inputs):
         path = os.path.join(workdir, "in%d.npy" % i)
-        np.save(path, array)
+        np.save(path, np.ascontiguousarray(array))
         args.append("--input=@" + path)
     outs = [os.path.join(workdir, "out%d.npy" % i) for i in range(num_outputs)]
     args += ["--output=@" + p for p in outs]

@@ -447,3 +447,187 @@ func.func @lsh_rank1(%x: tensor<8xf32>, %r: tensor<8x7xf32>) {
   %p = attn.lsh_sort_bucket %x, %r : tensor<8xf32>, tensor<8x7xf32> -> tensor<i32>
   return
 }
+
+// -----
+
+// Checks that attn.poly_exp rejects a degree other than 2 or 3.
+func.func @poly_exp_degree(%x: tensor<8xf32>) {
+  // expected-error @+1 {{attribute 'degree' failed to satisfy constraint}}
+  %y = attn.poly_exp %x {degree = 4} : tensor<8xf32>
+  return
+}
+
+// -----
+
+// Checks that attn.poly_exp needs degree + 1 coefficients.
+func.func @poly_exp_coefficients(%x: tensor<8xf32>) {
+  // expected-error @+1 {{a degree-3 polynomial needs 4 coefficients, got 3}}
+  %y = attn.poly_exp %x {coefficients = array<f32: 1.0, -0.7, 0.2>}
+      : tensor<8xf32>
+  return
+}
+
+// -----
+
+// Checks that attn.poly_exp takes floats only.
+func.func @poly_exp_integer(%x: tensor<8xi32>) {
+  // expected-error @+1 {{operand #0 must be}}
+  %y = attn.poly_exp %x : tensor<8xi32>
+  return
+}
+
+// -----
+
+// Checks that #attn.poly_exp verifies its degree.
+func.func @softmax_exp_degree(%q: tensor<1x1x4x8xf32>) {
+  // expected-error @+1 {{poly_exp degree must be 2 or 3, got 5}}
+  %o = attn.sdpa %q, %q, %q {softmax_exp = #attn.poly_exp<degree = 5>}
+      : tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>, tensor<1x1x4x8xf32>
+      -> tensor<1x1x4x8xf32>
+  return
+}
+
+// -----
+
+// Checks that attn.quantize rejects bit widths other than 8, 4 and 2.
+func.func @quantize_bits(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{bits must be 8, 4 or 2, got 3}}
+  %c, %s, %st, %z = attn.quantize %x axis(1) group_size(4) bits(3)
+      : tensor<4x8xf32> -> tensor<4x3xi8>, tensor<4x2xf32>, tensor<4x2xi8>,
+        tensor<4x2xi8>
+  return
+}
+
+// -----
+
+// Checks that attn.quantize needs step and zero below 8 bits.
+func.func @quantize_missing_step(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{bits 4 needs step and zero tensors}}
+  %c, %s = attn.quantize %x axis(1) group_size(4) bits(4)
+      : tensor<4x8xf32> -> tensor<4x4xi8>, tensor<4x2xf32>
+  return
+}
+
+// -----
+
+// Checks that the packed codes' last dim is checked.
+func.func @quantize_codes_shape(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{codes dim 1 is 8, expected 2}}
+  %c, %s, %st, %z = attn.quantize %x axis(1) group_size(4) bits(2)
+      : tensor<4x8xf32> -> tensor<4x8xi8>, tensor<4x2xf32>, tensor<4x2xi8>,
+        tensor<4x2xi8>
+  return
+}
+
+// -----
+
+// Checks that the scale has one entry per group along the axis.
+func.func @quantize_scale_shape(%x: tensor<4x10xf32>) {
+  // expected-error @+1 {{scale dim 0 is 4, expected 2}}
+  %c, %s = attn.quantize %x axis(0) group_size(3) bits(8)
+      : tensor<4x10xf32> -> tensor<4x10xi8>, tensor<4x10xf32>
+  return
+}
+
+// -----
+
+// Checks that groups along the packed dim must start a byte.
+func.func @quantize_group_alignment(%x: tensor<4x12xf32>) {
+  // expected-error @+1 {{group_size 6 must be a multiple of 4}}
+  %c, %s, %st, %z = attn.quantize %x axis(1) group_size(6) bits(2)
+      : tensor<4x12xf32> -> tensor<4x3xi8>, tensor<4x2xf32>, tensor<4x2xi8>,
+        tensor<4x2xi8>
+  return
+}
+
+// -----
+
+// Checks that the axis is in range.
+func.func @quantize_axis(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for input of rank 2}}
+  %c, %s = attn.quantize %x axis(2) group_size(4) bits(8)
+      : tensor<4x8xf32> -> tensor<4x8xi8>, tensor<4x2xf32>
+  return
+}
+
+// -----
+
+// Checks that low_priority_heads needs 4 bits.
+func.func @quantize_low_heads_bits(%x: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{low_priority_heads needs bits 4, got 2}}
+  %c, %s, %st, %z = attn.quantize %x axis(3) group_size(8) bits(2)
+      low_priority_heads(1)
+      : tensor<1x4x8x16xf32> -> tensor<1x4x8x4xi8>, tensor<1x4x8x2xf32>,
+        tensor<1x4x8x2xi8>, tensor<1x4x8x2xi8>
+  return
+}
+
+// -----
+
+// Checks that low_priority_heads cannot exceed the head count.
+func.func @quantize_low_heads_count(%x: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{low_priority_heads (5) exceeds the head count (4)}}
+  %c, %s, %st, %z = attn.quantize %x axis(3) group_size(8) bits(4)
+      low_priority_heads(5)
+      : tensor<1x4x8x16xf32> -> tensor<1x4x8x8xi8>, tensor<1x4x8x2xf32>,
+        tensor<1x4x8x2xi8>, tensor<1x4x8x2xi8>
+  return
+}
+
+// -----
+
+// Checks that attn.dequantize at 8 bits takes no step or zero.
+func.func @dequantize_extra(%c: tensor<4x8xi8>, %s: tensor<4x2xf32>,
+                            %st: tensor<4x2xi8>) {
+  // expected-error @+1 {{bits 8 takes no step or zero tensor}}
+  %x = attn.dequantize %c, %s, %st, %st axis(1) group_size(4) bits(8)
+      : tensor<4x8xi8>, tensor<4x2xf32>, tensor<4x2xi8>, tensor<4x2xi8>
+      -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// Checks that attn.quantized_sdpa needs a head dim that is a multiple of
+// the group size.
+func.func @quantized_sdpa_group(%q: tensor<1x4x1x48xf32>,
+    %kc: tensor<1x2x?x48xi8>, %ks: tensor<1x2x?x2xf32>,
+    %vc: tensor<1x2x?x48xi8>, %vs: tensor<1x2x?x48xf32>) {
+  // expected-error @+1 {{head dim 48 must be a multiple of group_size 32}}
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs) bits(8)
+      group_size(32)
+      : tensor<1x4x1x48xf32>, key(tensor<1x2x?x48xi8>, tensor<1x2x?x2xf32>),
+        value(tensor<1x2x?x48xi8>, tensor<1x2x?x48xf32>)
+      -> tensor<1x4x1x48xf32>
+  return
+}
+
+// -----
+
+// Checks that value scales must be grouped along the keys.
+func.func @quantized_sdpa_value_scale(%q: tensor<1x4x1x64xf32>,
+    %kc: tensor<1x2x64x64xi8>, %ks: tensor<1x2x64x2xf32>,
+    %vc: tensor<1x2x64x64xi8>, %vs: tensor<1x2x64x64xf32>) {
+  // expected-error @+1 {{scale dim 2 is 64, expected 2}}
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs) bits(8)
+      group_size(32)
+      : tensor<1x4x1x64xf32>, key(tensor<1x2x64x64xi8>, tensor<1x2x64x2xf32>),
+        value(tensor<1x2x64x64xi8>, tensor<1x2x64x64xf32>)
+      -> tensor<1x4x1x64xf32>
+  return
+}
+
+// -----
+
+// Checks that the quantized op checks heads as attn.sdpa does.
+func.func @quantized_sdpa_heads(%q: tensor<1x3x1x64xf32>,
+    %kc: tensor<1x2x64x64xi8>, %ks: tensor<1x2x64x2xf32>,
+    %vc: tensor<1x2x64x64xi8>, %vs: tensor<1x2x2x64xf32>) {
+  // expected-error @+1 {{query heads (3) must be a multiple of key/value heads (2)}}
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs) bits(8)
+      group_size(32)
+      : tensor<1x3x1x64xf32>, key(tensor<1x2x64x64xi8>, tensor<1x2x64x2xf32>),
+        value(tensor<1x2x64x64xi8>, tensor<1x2x2x64xf32>)
+      -> tensor<1x3x1x64xf32>
+  return
+}

@@ -132,3 +132,89 @@ func.func @lsh_permutation_only(%x: tensor<100x16xf32>, %r: tensor<16x3xf32>)
       : tensor<100x16xf32>, tensor<16x3xf32> -> tensor<100xindex>
   return %perm : tensor<100xindex>
 }
+
+// Checks attn.poly_exp with default attributes (the cubic, no threshold) on
+// a tensor, and with every attribute on a vector and a scalar.
+// CHECK-LABEL: func.func @poly_exp
+// CHECK: attn.poly_exp %{{.*}} : tensor<4x?xf32>
+// CHECK: attn.poly_exp %{{.*}} {coefficients = array<f32: 1.000000e+00, -0.699999988, 2.000000e-01>, degree = 2 : i64, n_max = 12 : i64} : vector<16xf16>
+// CHECK: attn.poly_exp %{{.*}} {n_max = 8 : i64} : bf16
+func.func @poly_exp(%t: tensor<4x?xf32>, %v: vector<16xf16>, %s: bf16)
+    -> (tensor<4x?xf32>, vector<16xf16>, bf16) {
+  %0 = attn.poly_exp %t : tensor<4x?xf32>
+  %1 = attn.poly_exp %v {degree = 2, coefficients = array<f32: 1.0, -0.7, 0.2>,
+                          n_max = 12} : vector<16xf16>
+  %2 = attn.poly_exp %s {n_max = 8} : bf16
+  return %0, %1, %2 : tensor<4x?xf32>, vector<16xf16>, bf16
+}
+
+// Checks the softmax_exp attribute on the attention ops.
+// CHECK-LABEL: func.func @softmax_exp
+// CHECK: attn.sdpa {{.*}} {softmax_exp = #attn.poly_exp<degree = 3>}
+// CHECK: attn.sparq {{.*}} {softmax_exp = #attn.poly_exp<degree = 2, n_max = 10>}
+func.func @softmax_exp(%q: tensor<1x4x1x64xf32>, %k: tensor<1x2x?x64xf32>,
+                       %v: tensor<1x2x?x64xf32>)
+    -> (tensor<1x4x1x64xf32>, tensor<1x4x1x64xf32>) {
+  %0 = attn.sdpa %q, %k, %v {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<1x4x1x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+      -> tensor<1x4x1x64xf32>
+  %1 = attn.sparq %q, %k, %v rank(8) top_k(16)
+      {softmax_exp = #attn.poly_exp<degree = 2, n_max = 10>}
+      : tensor<1x4x1x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+      -> tensor<1x4x1x64xf32>
+  return %0, %1 : tensor<1x4x1x64xf32>, tensor<1x4x1x64xf32>
+}
+
+// Checks attn.quantize and attn.dequantize at 4 bits (with step and zero,
+// mixed heads) and at 8 bits (codes and scales only), dynamic lengths.
+// CHECK-LABEL: func.func @quantize
+// CHECK: attn.quantize %{{.*}} axis(3) group_size(32) bits(4) low_priority_heads(2) : tensor<1x8x?x128xf16> -> tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>, tensor<1x8x?x4xi8>
+// CHECK: attn.dequantize %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} axis(3) group_size(32) bits(4) : tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>, tensor<1x8x?x4xi8> -> tensor<1x8x?x128xf16>
+// CHECK: attn.quantize %{{.*}} axis(2) group_size(16) bits(8) : tensor<1x8x?x128xf16> -> tensor<1x8x?x128xi8>, tensor<1x8x?x128xf32>
+// CHECK: attn.dequantize %{{.*}}, %{{.*}} axis(2) group_size(16) bits(8) : tensor<1x8x?x128xi8>, tensor<1x8x?x128xf32> -> tensor<1x8x?x128xf32>
+func.func @quantize(%x: tensor<1x8x?x128xf16>)
+    -> (tensor<1x8x?x128xf16>, tensor<1x8x?x128xf32>) {
+  %c, %s, %st, %z = attn.quantize %x axis(3) group_size(32) bits(4)
+      low_priority_heads(2)
+      : tensor<1x8x?x128xf16> -> tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>,
+        tensor<1x8x?x4xi8>, tensor<1x8x?x4xi8>
+  %y = attn.dequantize %c, %s, %st, %z axis(3) group_size(32) bits(4)
+      : tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>,
+        tensor<1x8x?x4xi8> -> tensor<1x8x?x128xf16>
+  %c8, %s8 = attn.quantize %x axis(2) group_size(16) bits(8)
+      : tensor<1x8x?x128xf16> -> tensor<1x8x?x128xi8>, tensor<1x8x?x128xf32>
+  %y8 = attn.dequantize %c8, %s8 axis(2) group_size(16) bits(8)
+      : tensor<1x8x?x128xi8>, tensor<1x8x?x128xf32> -> tensor<1x8x?x128xf32>
+  return %y, %y8 : tensor<1x8x?x128xf16>, tensor<1x8x?x128xf32>
+}
+
+// Checks attn.quantized_sdpa over a 2-bit cache with every option, and over
+// an 8-bit cache (no step or zero) with an LSE result.
+// CHECK-LABEL: func.func @quantized_sdpa
+// CHECK: attn.quantized_sdpa %{{.*}}, key(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}), value(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) bits(2) group_size(32) qk_int8 pv_int8 causal scale(1.250000e-01) {softmax_exp = #attn.poly_exp<degree = 3>}
+// CHECK: attn.quantized_sdpa %{{.*}}, key(%{{.*}}, %{{.*}}), value(%{{.*}}, %{{.*}}) bits(8) group_size(64) : {{.*}} -> tensor<1x32x1x128xf32>, tensor<1x32x1xf32>
+func.func @quantized_sdpa(%q: tensor<1x32x1x128xf32>,
+    %kc: tensor<1x8x?x32xi8>, %ks: tensor<1x8x?x4xf32>,
+    %kst: tensor<1x8x?x4xi8>, %kz: tensor<1x8x?x4xi8>,
+    %vc: tensor<1x8x?x32xi8>, %vs: tensor<1x8x?x128xf32>,
+    %vst: tensor<1x8x?x128xi8>, %vz: tensor<1x8x?x128xi8>,
+    %kc8: tensor<1x8x?x128xi8>, %ks8: tensor<1x8x?x2xf32>,
+    %vc8: tensor<1x8x?x128xi8>, %vs8: tensor<1x8x?x128xf32>)
+    -> (tensor<1x32x1x128xf32>, tensor<1x32x1x128xf32>, tensor<1x32x1xf32>) {
+  %0 = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(2) group_size(32) qk_int8 pv_int8 causal
+      scale(0.125) {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<1x32x1x128xf32>,
+        key(tensor<1x8x?x32xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>,
+            tensor<1x8x?x4xi8>),
+        value(tensor<1x8x?x32xi8>, tensor<1x8x?x128xf32>,
+              tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>)
+      -> tensor<1x32x1x128xf32>
+  %1, %lse = attn.quantized_sdpa %q, key(%kc8, %ks8), value(%vc8, %vs8)
+      bits(8) group_size(64)
+      : tensor<1x32x1x128xf32>, key(tensor<1x8x?x128xi8>, tensor<1x8x?x2xf32>),
+        value(tensor<1x8x?x128xi8>, tensor<1x8x?x128xf32>)
+      -> tensor<1x32x1x128xf32>, tensor<1x32x1xf32>
+  return %0, %1, %lse
+      : tensor<1x32x1x128xf32>, tensor<1x32x1x128xf32>, tensor<1x32x1xf32>
+}
