@@ -122,6 +122,7 @@ void AttentionLoopNest::emitWorkItem(Value blockIndex) {
   rowSum = memref::AllocaOp::create(b, MemRefType::get({rowBlock}, f32));
   acc = memref::AllocaOp::create(b, MemRefType::get({rowBlock, valueDim}, f32));
   scores = memref::AllocaOp::create(b, MemRefType::get({keyTile}, f32));
+  allocateTileScratch();
 
   // Empty running state: max -inf, sum 0, accumulator 0.
   auto init = scf::ForOp::create(b, lb.idx(0), lb.idx(rowBlock), lb.idx(1));
@@ -157,6 +158,7 @@ void AttentionLoopNest::emitWorkItem(Value blockIndex) {
     Value k0 = tiles.getInductionVar();
     Value tileLen = lb.minIdx(lb.idx(keyTile), lb.sub(keyEnd, k0));
     emitPrefetchNextTile(lb.add(k0, tileLen), keyEnd);
+    prepareTile(k0, tileLen);
     auto rows = scf::ForOp::create(b, lb.idx(0), numRows, lb.idx(1));
     b.setInsertionPoint(rows.getBody()->getTerminator());
     emitRowTileUpdate(rows.getInductionVar(), k0, tileLen);

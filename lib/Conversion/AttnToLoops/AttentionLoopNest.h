@@ -52,6 +52,11 @@ public:
 protected:
   /// Takes buffers of the keys and values; returns Lk.
   virtual Value loadKeysAndValues() = 0;
+  /// Allocates per-work-item stack scratch for prepareTile.
+  virtual void allocateTileScratch() {}
+  /// Runs once per key tile [k0, k0 + tileLen), before the block's rows
+  /// visit it (e.g. to decode the tile's keys and values once for all rows).
+  virtual void prepareTile(Value k0, Value tileLen) {}
   /// The query row (head, i) in the form scoreKey takes; by default the
   /// f32 row times the scale.
   virtual SmallVector<Value> loadQueryRow(Value head, Value i);

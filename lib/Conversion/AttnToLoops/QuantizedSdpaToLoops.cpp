@@ -1,10 +1,11 @@
 //===- QuantizedSdpaToLoops.cpp - attn.quantized_sdpa to loops --*- C++ -*-===//
 //
-// Lowers attn.quantized_sdpa to the shared online-softmax loop nest. Key and
-// value rows are decoded in registers from their packed codes (unpack,
-// integer stage-2 inverse); group scales are applied after each group's
-// sum, so a score costs one product per element plus one multiply per
-// group, and no float copy of K or V is made.
+// Lowers attn.quantized_sdpa to the shared online-softmax loop nest. Each
+// key tile's rows are decoded once per work item from their packed codes
+// (unpack, integer stage-2 inverse) into INT8 stack scratch that the
+// block's query rows then share; group scales are applied after each
+// group's sum, so a score costs one product per element plus one multiply
+// per group, and no float copy of K or V is made.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,14 +76,16 @@ private:
       mask.push_back(i / times);
     return vector::ShuffleOp::create(b, v, v, mask);
   }
-  /// The per-group sums of a 1-D vector with groups of `group` elements.
+  /// The per-group sums of a 1-D vector with groups of `group` elements
+  /// (float sums may be reassociated, so that they vectorize).
   Value groupSums(Value v) {
     auto type = cast<VectorType>(v.getType());
     int64_t numGroups = type.getNumElements() / group;
     SmallVector<Value> sums;
     for (int64_t g = 0; g < numGroups; ++g)
       sums.push_back(vector::ReductionOp::create(
-          b, vector::CombiningKind::ADD, slice(v, g * group, group)));
+          b, vector::CombiningKind::ADD, slice(v, g * group, group),
+          /*acc=*/Value(), fastMath.getValue()));
     return vector::FromElementsOp::create(
         b, VectorType::get({numGroups}, type.getElementType()), sums);
   }
@@ -117,6 +120,72 @@ private:
     return arith::MinSIOp::create(
         b, arith::MaxSIOp::create(b, q8, splatInt(wideType, -127)),
         splatInt(wideType, 127));
+  }
+
+  // --- Tile decoding --------------------------------------------------------
+
+  /// Decoded rows are kept as i8 for the integer products and as f32
+  /// (the same INT8 values, unscaled) for the float ones.
+  Type scratchType(bool integer) { return integer ? b.getI8Type() : f32; }
+
+  void allocateTileScratch() override {
+    keyTileCodes = memref::AllocaOp::create(
+        b, MemRefType::get({keyTile, headDim}, scratchType(op.getQkInt8())));
+    valueTileCodes = memref::AllocaOp::create(
+        b, MemRefType::get({keyTile, valueDim}, scratchType(op.getPvInt8())));
+  }
+
+  void prepareTile(Value k0, Value tileLen) override {
+    tileStart = k0;
+    int64_t numGroups = headDim / group;
+    auto keyGroupType = VectorType::get({numGroups}, b.getI8Type());
+    auto valueRowType = VectorType::get({valueDim}, b.getI8Type());
+    lb.forEach(lb.idx(0), tileLen, lb.idx(1), [&](Value j) {
+      Value key = lb.add(k0, j);
+      SmallVector<Value> row = {batch, kvHead, key, lb.idx(0)};
+      // Keys: step and zero per group of channels.
+      Value step, zero;
+      if (bits < 8) {
+        step = repeatEach(
+            vector::LoadOp::create(b, keyGroupType, keyStep, row), group);
+        zero = repeatEach(
+            vector::LoadOp::create(b, keyGroupType, keyZero, row), group);
+      }
+      storeCodes(decodeRow(keyCodes, row, headDim, step, zero), keyTileCodes,
+                 j);
+      // Values: step and zero of the key's group, per channel.
+      if (bits < 8) {
+        SmallVector<Value> groupRow = {
+            batch, kvHead, arith::DivUIOp::create(b, key, lb.idx(group)),
+            lb.idx(0)};
+        step = vector::LoadOp::create(b, valueRowType, valueStep, groupRow);
+        zero = vector::LoadOp::create(b, valueRowType, valueZero, groupRow);
+      }
+      storeCodes(decodeRow(valueCodes, row, valueDim, step, zero),
+                 valueTileCodes, j);
+    });
+  }
+
+  void storeCodes(Value codes, Value scratch, Value j) {
+    auto type = cast<VectorType>(codes.getType());
+    Type element = cast<MemRefType>(scratch.getType()).getElementType();
+    auto rowType = VectorType::get(type.getShape(), element);
+    Value row = element.isInteger(8)
+                    ? arith::TruncIOp::create(b, rowType, codes).getResult()
+                    : arith::SIToFPOp::create(b, rowType, codes).getResult();
+    vector::StoreOp::create(b, row, scratch, ValueRange{j, lb.idx(0)});
+  }
+
+  /// The decoded INT8 row of `key` (in the current tile): i32 from i8
+  /// scratch, f32 from f32 scratch.
+  Value tileRow(Value scratch, Value key, int64_t dim) {
+    Type element = cast<MemRefType>(scratch.getType()).getElementType();
+    Value row = vector::LoadOp::create(
+        b, VectorType::get({dim}, element), scratch,
+        ValueRange{lb.sub(key, tileStart), lb.idx(0)});
+    if (!element.isInteger(8))
+      return row;
+    return arith::ExtSIOp::create(b, VectorType::get({dim}, i32), row);
   }
 
   // --- Keys -----------------------------------------------------------------
@@ -160,28 +229,17 @@ private:
   Value scoreKey(ArrayRef<Value> queryRow, Value key) override {
     int64_t numGroups = headDim / group;
     SmallVector<Value> row = {batch, kvHead, key, lb.idx(0)};
-    auto groupType = VectorType::get({numGroups}, b.getI8Type());
-    Value step, zero;
-    if (bits < 8) {
-      step = repeatEach(vector::LoadOp::create(b, groupType, keyStep, row),
-                        group);
-      zero = repeatEach(vector::LoadOp::create(b, groupType, keyZero, row),
-                        group);
-    }
-    Value k8 = decodeRow(keyCodes, row, headDim, step, zero);
+    Value k8 = tileRow(keyTileCodes, key, headDim);
     Value scales = vector::LoadOp::create(
         b, VectorType::get({numGroups}, f32), keyScale, row);
     Value partial;
     if (op.getQkInt8()) {
       // int8 x int8 -> i32 per group; s1_Q * s1_K * scale after the sum.
-      Value product = arith::MulIOp::create(
-          b, queryRow[0],
-          arith::ExtSIOp::create(b, VectorType::get({headDim}, i32), k8));
+      Value product = arith::MulIOp::create(b, queryRow[0], k8);
       partial = arith::SIToFPOp::create(b, scales.getType(), groupSums(product));
       scales = arith::MulFOp::create(b, scales, queryRow[1]);
     } else {
-      Value k = arith::SIToFPOp::create(b, VectorType::get({headDim}, f32), k8);
-      partial = groupSums(arith::MulFOp::create(b, queryRow[0], k, fastMath));
+      partial = groupSums(arith::MulFOp::create(b, queryRow[0], k8, fastMath));
     }
     return vector::ReductionOp::create(
         b, vector::CombiningKind::ADD,
@@ -218,7 +276,6 @@ private:
     // the tile is formed first (f32, or i32 with pv_int8), then scaled.
     auto rowType = VectorType::get({valueDim}, f32);
     auto intRowType = VectorType::get({valueDim}, i32);
-    auto byteRowType = VectorType::get({valueDim}, b.getI8Type());
     bool integer = op.getPvInt8();
     Value end = lb.add(k0, numVisible);
     Value firstGroup = arith::DivUIOp::create(b, k0, lb.idx(group));
@@ -227,11 +284,6 @@ private:
         firstGroup, endGroup, lb.idx(1), accRow,
         [&](Value g, ValueRange carried) -> SmallVector<Value> {
           SmallVector<Value> groupRow = {batch, kvHead, g, lb.idx(0)};
-          Value step, zero;
-          if (bits < 8) {
-            step = vector::LoadOp::create(b, byteRowType, valueStep, groupRow);
-            zero = vector::LoadOp::create(b, byteRowType, valueZero, groupRow);
-          }
           Value begin = lb.maxIdx(lb.mul(g, lb.idx(group)), k0);
           Value stop = lb.minIdx(lb.add(lb.mul(g, lb.idx(group)), lb.idx(group)),
                                  end);
@@ -240,9 +292,7 @@ private:
               begin, stop, lb.idx(1), init,
               [&](Value key, ValueRange partial) -> SmallVector<Value> {
                 Value p = memref::LoadOp::create(b, scores, lb.sub(key, k0));
-                Value v8 = decodeRow(valueCodes,
-                                     ValueRange{batch, kvHead, key, lb.idx(0)},
-                                     valueDim, step, zero);
+                Value v8 = tileRow(valueTileCodes, key, valueDim);
                 if (integer) {
                   Value p8 = arith::FPToSIOp::create(
                       b, i32,
@@ -251,11 +301,9 @@ private:
                   return {arith::AddIOp::create(
                       b, partial[0],
                       arith::MulIOp::create(
-                          b, lb.splat(intRowType, p8),
-                          arith::ExtSIOp::create(b, intRowType, v8)))};
+                          b, lb.splat(intRowType, p8), v8))};
                 }
-                Value v = arith::SIToFPOp::create(b, rowType, v8);
-                return {vector::FMAOp::create(b, lb.splat(rowType, p), v,
+                return {vector::FMAOp::create(b, lb.splat(rowType, p), v8,
                                               partial[0])};
               })[0];
           Value scales =
@@ -275,6 +323,8 @@ private:
   Type i16, i32;
   Value keyCodes, keyScale, keyStep, keyZero;
   Value valueCodes, valueScale, valueStep, valueZero;
+  // The current tile's decoded INT8 keys and values, and its first key.
+  Value keyTileCodes, valueTileCodes, tileStart;
 };
 
 struct QuantizedSdpaToLoops : OpConversionPattern<QuantizedSdpaOp> {

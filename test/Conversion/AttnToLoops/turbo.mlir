@@ -59,11 +59,23 @@ func.func @sdpa_poly(%q: tensor<1x2x4x16xf32>, %k: tensor<1x2x?x16xf32>,
 
 // -----
 
-// Checks that attention over an INT4 cache decodes rows in registers:
-// nibbles split with and/shift, interleaved back into order, widened and
-// put through code * step + zero; with qk_int8 the products are i32 and no
-// float key row exists; the value group sums are i32 with pv_int8.
+// Checks that attention over an INT4 cache decodes each key tile once per
+// work item into INT8 stack scratch shared by the block's rows (no heap
+// buffer of decoded K or V): nibbles split with and/shift, interleaved back
+// into order, widened and put through code * step + zero, for keys and
+// values; with qk_int8 and pv_int8 the products are i32.
 // CHECK-LABEL: func.func @quantized_int4
+// CHECK-NOT:   memref.alloc({{.*}}) {{.*}} : memref<1x1x?x16x
+// CHECK:       memref.alloca() : memref<256x16xi8>
+// CHECK:       memref.alloca() : memref<256x16xi8>
+// CHECK:       vector.interleave %{{.*}}, %{{.*}} : vector<8xi8> -> vector<16xi8>
+// CHECK:       arith.muli %{{.*}} : vector<16xi16>
+// CHECK:       vector.interleave %{{.*}}, %{{.*}} : vector<8xi8> -> vector<16xi8>
+// CHECK:       arith.muli %{{.*}} : vector<16xi16>
+// CHECK:       arith.muli %{{.*}} : vector<16xi32>
+// CHECK:       arith.muli %{{.*}} : vector<16xi32>
+// CHECK-NOT:   attn.
+func.func @quantized_int4
 // CHECK-NOT:   memref.alloc({{.*}}) {{.*}} : memref<1x1x?x16xf32>
 // CHECK:       vector.interleave %{{.*}}, %{{.*}} : vector<8xi8> -> vector<16xi8>
 // CHECK:       arith.muli %{{.*}} : vector<16xi16>
