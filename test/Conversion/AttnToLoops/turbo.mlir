@@ -75,14 +75,6 @@ func.func @sdpa_poly(%q: tensor<1x2x4x16xf32>, %k: tensor<1x2x?x16xf32>,
 // CHECK:       arith.muli %{{.*}} : vector<16xi32>
 // CHECK:       arith.muli %{{.*}} : vector<16xi32>
 // CHECK-NOT:   attn.
-func.func @quantized_int4
-// CHECK-NOT:   memref.alloc({{.*}}) {{.*}} : memref<1x1x?x16xf32>
-// CHECK:       vector.interleave %{{.*}}, %{{.*}} : vector<8xi8> -> vector<16xi8>
-// CHECK:       arith.muli %{{.*}} : vector<16xi16>
-// CHECK:       arith.muli %{{.*}} : vector<16xi32>
-// CHECK:       vector.interleave %{{.*}}, %{{.*}} : vector<8xi8> -> vector<16xi8>
-// CHECK:       arith.muli %{{.*}} : vector<16xi32>
-// CHECK-NOT:   attn.
 func.func @quantized_int4(%q: tensor<1x2x1x16xf32>,
     %kc: tensor<1x1x?x8xi8>, %ks: tensor<1x1x?x2xf32>,
     %kst: tensor<1x1x?x2xi8>, %kz: tensor<1x1x?x2xi8>,
