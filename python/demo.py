@@ -16,6 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attn_ref import sdpa, sparq, sparq_transfer_ratio  # noqa: E402
+from attn_ref.turbo import quantize, quantized_sdpa  # noqa: E402
 from attn_ref.hyper import (hyper_attention, projection_margin,  # noqa: E402
                             projections)
 
@@ -33,6 +34,8 @@ def main():
     parser.add_argument("--sparq-len", type=int, default=32768)
     parser.add_argument("--hyper-example")
     parser.add_argument("--hyper-len", type=int, default=8192)
+    parser.add_argument("--turbo-example")
+    parser.add_argument("--turbo-len", type=int, default=16384)
     args = parser.parse_args()
     attn_opt = os.path.join(args.bin, "attn-opt")
     attn_run = os.path.join(args.bin, "attn-run")
@@ -96,6 +99,8 @@ def main():
         ok = demo_sparq(args, attn_opt, attn_run) and ok
     if args.hyper_example:
         ok = demo_hyper(args, attn_opt, attn_run) and ok
+    if args.turbo_example:
+        ok = demo_turbo(args, attn_opt, attn_run) and ok
     return 0 if ok else 1
 
 
@@ -214,6 +219,54 @@ def demo_hyper(args, attn_opt, attn_run):
           (np.linalg.norm(approx - dense) / np.linalg.norm(dense)))
     print("speedup over compiled dense causal attention: %.1fx" %
           (dense_ms / hyper_ms))
+    return ok
+
+
+def demo_turbo(args, attn_opt, attn_run):
+    banner("10. TurboAttention: --attn-quantize and --attn-poly-exp on %s" %
+           args.turbo_example)
+    options = ["--attn-quantize=kv-bits=4 qk-int8=true", "--attn-poly-exp"]
+    result = subprocess.run([attn_opt, args.turbo_example] + options,
+                            check=True, capture_output=True, text=True)
+    print("$ attn-opt %s %s" % (os.path.basename(args.turbo_example),
+                                " ".join('"%s"' % o for o in options)))
+    printing = False
+    for line in result.stdout.splitlines():
+        if "func.func @decode(" in line:
+            printing = True
+        elif "func.func" in line:
+            printing = False
+        if "attn." in line and printing:
+            print("  " + line.strip()[:150] + ("..." if len(line) > 150
+                                                else ""))
+    print_remarks(result.stderr)
+
+    n = args.turbo_len
+    banner("11. Decode over a pre-quantized INT4 cache vs dense f32: Lk=%d, "
+           "Hq=32, Hkv=8, D=128" % n)
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((1, 32, 1, 128), dtype=np.float32)
+    k = rng.standard_normal((1, 8, n, 128), dtype=np.float32)
+    v = rng.standard_normal((1, 8, n, 128), dtype=np.float32)
+    keys, values = quantize(k, 3, 32, 4), quantize(v, 2, 32, 4)
+    cache_bytes = sum(a.nbytes for a in keys + values)
+    print("KV cache: f32 %.0f MB, INT4 codes + scales %.1f MB (%.2fx smaller)"
+          % (2 * k.nbytes / 2**20, cache_bytes / 2**20,
+             2 * k.nbytes / cache_bytes))
+    with tempfile.TemporaryDirectory() as tmp:
+        dense, dense_ms = run_timed(attn_run, args.turbo_example, "decode",
+                                    [q, k, v], tmp)
+        got, int4_ms = run_timed(attn_run, args.turbo_example, "decode_int4",
+                                 [q] + list(keys) + list(values), tmp)
+    ref = quantized_sdpa(q, k, v, 4, 32, qk_int8=True)
+    err = np.abs(got - ref).max()
+    ok = err <= 2e-5 + 2e-5 * np.abs(ref).max()
+    print("max |compiled - NumPy reference of the quantized attention| = "
+          "%.3g  -> %s" % (err, "OK" if ok else "MISMATCH"))
+    print("||INT4 - dense f32|| / ||dense f32|| = %.3g" %
+          (np.linalg.norm(got - dense) / np.linalg.norm(dense)))
+    print("speedup over compiled dense f32 decode: %.2fx" %
+          (dense_ms / int4_ms))
     return ok
 
 

@@ -8,4 +8,5 @@ build release
 "$PYTHON" "$ROOT/python/demo.py" --bin "$ROOT/build/release/bin" \
   --example "$ROOT/examples/dense_attention.mlir" \
   --sparq-example "$ROOT/examples/sparq_decode.mlir" \
-  --hyper-example "$ROOT/examples/hyper_prefill.mlir"
+  --hyper-example "$ROOT/examples/hyper_prefill.mlir" \
+  --turbo-example "$ROOT/examples/turbo_decode.mlir"

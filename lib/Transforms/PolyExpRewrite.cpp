@@ -20,8 +20,7 @@ using namespace mlir::attn;
 
 namespace {
 
-struct PolyExpRewritePass
-    : attn::impl::PolyExpRewriteBase<PolyExpRewritePass> {
+struct PolyExpRewritePass : attn::impl::PolyExpRewriteBase<PolyExpRewritePass> {
   using Base::Base;
 
   void runOnOperation() override {

@@ -26,7 +26,7 @@ namespace {
 /// The result types of attn.quantize for `floatType` quantized along `axis`:
 /// codes, scale, step and zero (step and zero null at 8 bits).
 std::array<Type, 4> quantizedTypes(RankedTensorType floatType, int64_t axis,
-                                 int64_t groupSize, int64_t bits) {
+                                   int64_t groupSize, int64_t bits) {
   MLIRContext *ctx = floatType.getContext();
   auto i8 = IntegerType::get(ctx, 8);
   SmallVector<int64_t> codes(floatType.getShape());
@@ -89,11 +89,10 @@ struct QuantizeRewritePass
       return success();
     }
     if (lowPriorityHeads > keyType.getDimSize(1))
-      return op.emitError()
-             << "attn-quantize: low-priority-heads ("
-             << static_cast<int64_t>(lowPriorityHeads)
-             << ") exceeds the key/value head count ("
-             << keyType.getDimSize(1) << ")";
+      return op.emitError() << "attn-quantize: low-priority-heads ("
+                            << static_cast<int64_t>(lowPriorityHeads)
+                            << ") exceeds the key/value head count ("
+                            << keyType.getDimSize(1) << ")";
 
     reportFootprint(op);
     ImplicitLocOpBuilder b(op.getLoc(), op);
@@ -104,10 +103,10 @@ struct QuantizeRewritePass
     auto quantize = [&](Value x, int64_t axis) {
       auto [codes, scale, step, zero] = quantizedTypes(
           cast<RankedTensorType>(x.getType()), axis, groupSize, kvBits);
-      return QuantizeOp::create(
-          b, codes, scale, step, zero, x,
-          b.getI64IntegerAttr(axis), b.getI64IntegerAttr(groupSize),
-          b.getI64IntegerAttr(kvBits), lowHeads);
+      return QuantizeOp::create(b, codes, scale, step, zero, x,
+                                b.getI64IntegerAttr(axis),
+                                b.getI64IntegerAttr(groupSize),
+                                b.getI64IntegerAttr(kvBits), lowHeads);
     };
     // Keys in groups of channels (scales constant along a dot product's
     // group), values in groups of keys (constant along P V's sum).

@@ -92,8 +92,7 @@ struct SparqRewritePass : attn::impl::SparqRewriteBase<SparqRewritePass> {
         b, op.getOutput().getType(), op.getQuery(), op.getKey(), op.getValue(),
         /*keyTransposed=*/Value(), /*valueMean=*/Value(), rank, topK,
         localWindow ? b.getI64IntegerAttr(localWindow) : IntegerAttr(),
-        groupShared, op.getCausal(), op.getScaleAttr(),
-        op.getSoftmaxExpAttr());
+        groupShared, op.getCausal(), op.getScaleAttr(), op.getSoftmaxExpAttr());
     return sparq.getOutput();
   }
 

@@ -8,8 +8,8 @@ using namespace mlir;
 using namespace mlir::attn;
 
 AttentionLoopNest::AttentionLoopNest(const AttentionSpec &spec,
-                                     ImplicitLocOpBuilder &b,
-                                     int64_t rowBlock, int64_t keyTile)
+                                     ImplicitLocOpBuilder &b, int64_t rowBlock,
+                                     int64_t keyTile)
     : b(b), lb(b), spec(spec), rowBlock(rowBlock), keyTile(keyTile),
       f32(b.getF32Type()) {
   auto queryType = cast<RankedTensorType>(spec.query.getType());
@@ -230,12 +230,12 @@ void AttentionLoopNest::emitRowTileUpdate(Value r, Value k0, Value tileLen) {
   auto ifHasKey = scf::IfOp::create(b, hasKey, /*withElse=*/false);
   b.setInsertionPoint(ifHasKey.thenBlock()->getTerminator());
 
-  Value p = roundWeights(lb.softmaxExp(
-      arith::SubFOp::create(b, s,
-                            vector::BroadcastOp::create(b, tileType, newMax)),
-      spec.softmaxExp));
-  Value correction = lb.softmaxExp(arith::SubFOp::create(b, oldMax, newMax),
-                                   spec.softmaxExp);
+  Value p = roundWeights(
+      lb.softmaxExp(arith::SubFOp::create(
+                        b, s, vector::BroadcastOp::create(b, tileType, newMax)),
+                    spec.softmaxExp));
+  Value correction =
+      lb.softmaxExp(arith::SubFOp::create(b, oldMax, newMax), spec.softmaxExp);
   Value tileSum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, p,
                                               Value(), fastMath.getValue());
   Value oldSum = memref::LoadOp::create(b, rowSum, r);
@@ -277,4 +277,3 @@ void AttentionLoopNest::emitRowFinalize(Value r) {
     memref::StoreOp::create(b, lse, lseBuf, ValueRange{batch, head, i});
   }
 }
-

@@ -19,8 +19,8 @@ namespace attn {
 
 /// What the loop nest needs to know of an attention op.
 struct AttentionSpec {
-  Value query;          // [B, Hq, Lq, D]
-  Value mask;           // optional, as attn.sdpa takes it
+  Value query; // [B, Hq, Lq, D]
+  Value mask;  // optional, as attn.sdpa takes it
   bool causal = false;
   float scale = 1.0f;
   PolyExpAttr softmaxExp;

@@ -47,8 +47,8 @@ Value expandPolyExp(ImplicitLocOpBuilder &b, Value x,
 
   // y = -min(x, 0) * log2(e); minimumf keeps NaN.
   Value clamped = arith::MinimumFOp::create(b, x, floatConstant(0.0f));
-  Value y = arith::MulFOp::create(b, clamped,
-                                  floatConstant(-1.44269504088896341f));
+  Value y =
+      arith::MulFOp::create(b, clamped, floatConstant(-1.44269504088896341f));
   // n >= limit weighs 0; clamping first keeps fptosi defined for inf/NaN.
   int64_t limit = std::min(nMax.value_or(kMaxExponent), kMaxExponent);
   Value limitF = floatConstant(static_cast<float>(limit));
@@ -128,9 +128,8 @@ struct PolyExpToArith : OpConversionPattern<PolyExpOp> {
             b, VectorType::get({kLanes}, b.getI1Type()),
             ValueRange{lb.sub(size, begin)});
         Value passThrough = lb.zeros(chunkType);
-        Value x = vector::MaskedLoadOp::create(b, chunkType, flatInput,
-                                               ValueRange{begin}, mask,
-                                               passThrough);
+        Value x = vector::MaskedLoadOp::create(
+            b, chunkType, flatInput, ValueRange{begin}, mask, passThrough);
         Value result = expandPolyExp(b, lb.toF32(x), coefficients, nMax);
         vector::MaskedStoreOp::create(b, flatOutput, ValueRange{begin}, mask,
                                       lb.fromF32(result, elementType));

@@ -37,8 +37,10 @@ struct IntOps {
         arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, twiceRem, d);
     Value tie = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, twiceRem, d);
     Value odd = arith::TruncIOp::create(b, b.getI1Type(), q);
-    Value up = arith::OrIOp::create(b, above, arith::AndIOp::create(b, tie, odd));
-    return arith::AddIOp::create(b, q, arith::ExtUIOp::create(b, q.getType(), up));
+    Value up =
+        arith::OrIOp::create(b, above, arith::AndIOp::create(b, tie, odd));
+    return arith::AddIOp::create(b, q,
+                                 arith::ExtUIOp::create(b, q.getType(), up));
   }
   ImplicitLocOpBuilder &b;
 };
@@ -53,8 +55,7 @@ SmallVector<Value> dimSizes(LoopBuilder &lb, Value buffer) {
   return sizes;
 }
 
-Value allocLike(LoopBuilder &lb, RankedTensorType type,
-                ArrayRef<Value> sizes) {
+Value allocLike(LoopBuilder &lb, RankedTensorType type, ArrayRef<Value> sizes) {
   SmallVector<Value> dynSizes;
   for (int64_t d = 0; d < type.getRank(); ++d)
     if (type.isDynamicDim(d))
@@ -80,11 +81,12 @@ Value emitHeadBits(LoopBuilder &lb, IntOps &io, Value input,
   int64_t dynamic = ShapedType::kDynamic;
   Value heads = sizes[1], channels = sizes[3];
   auto rangeType = MemRefType::get({dynamic, dynamic}, f32);
-  Value low = memref::AllocOp::create(b, rangeType, ValueRange{heads, channels});
+  Value low =
+      memref::AllocOp::create(b, rangeType, ValueRange{heads, channels});
   Value high =
       memref::AllocOp::create(b, rangeType, ValueRange{heads, channels});
-  Value variance = memref::AllocOp::create(
-      b, MemRefType::get({dynamic}, f32), ValueRange{heads});
+  Value variance = memref::AllocOp::create(b, MemRefType::get({dynamic}, f32),
+                                           ValueRange{heads});
   Value headBits = memref::AllocOp::create(
       b, MemRefType::get({dynamic}, b.getI32Type()), ValueRange{heads});
   Value numChannels = arith::UIToFPOp::create(
@@ -102,11 +104,10 @@ Value emitHeadBits(LoopBuilder &lb, IntOps &io, Value input,
           Value x = lb.toF32(
               memref::LoadOp::create(b, input, ValueRange{batch, h[0], t, c}));
           SmallVector<Value> at = {h[0], c};
-          memref::StoreOp::create(
-              b,
-              arith::MinNumFOp::create(b, memref::LoadOp::create(b, low, at),
-                                       x),
-              low, at);
+          memref::StoreOp::create(b,
+                                  arith::MinNumFOp::create(
+                                      b, memref::LoadOp::create(b, low, at), x),
+                                  low, at);
           memref::StoreOp::create(
               b,
               arith::MaxNumFOp::create(b, memref::LoadOp::create(b, high, at),
@@ -134,8 +135,8 @@ Value emitHeadBits(LoopBuilder &lb, IntOps &io, Value input,
                          return {arith::AddFOp::create(
                              b, acc[0], arith::MulFOp::create(b, d, d))};
                        })[0];
-    memref::StoreOp::create(b, arith::DivFOp::create(b, sumSquares, numChannels),
-                            variance, h[0]);
+    memref::StoreOp::create(
+        b, arith::DivFOp::create(b, sumSquares, numChannels), variance, h[0]);
   });
 
   lb.parallelFor(heads, [&](ValueRange h) {
@@ -145,11 +146,11 @@ Value emitHeadBits(LoopBuilder &lb, IntOps &io, Value input,
         [&](Value other, ValueRange count) -> SmallVector<Value> {
           Value theirs = memref::LoadOp::create(b, variance, other);
           Value lower = lb.cmpF(arith::CmpFPredicate::OLT, theirs, mine);
-          Value tiedBefore = lb.andI(
-              lb.cmpF(arith::CmpFPredicate::OEQ, theirs, mine),
-              lb.cmp(arith::CmpIPredicate::ult, other, h[0]));
-          return {lb.select(lb.orI(lower, tiedBefore), lb.add(count[0], lb.idx(1)),
-                            count[0])};
+          Value tiedBefore =
+              lb.andI(lb.cmpF(arith::CmpFPredicate::OEQ, theirs, mine),
+                      lb.cmp(arith::CmpIPredicate::ult, other, h[0]));
+          return {lb.select(lb.orI(lower, tiedBefore),
+                            lb.add(count[0], lb.idx(1)), count[0])};
         })[0];
     Value isLow = lb.cmp(arith::CmpIPredicate::ult, below, lb.idx(numLow));
     memref::StoreOp::create(b, lb.select(isLow, io.c(2), io.c(4)), headBits,
@@ -215,8 +216,7 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
           })[0];
       Value s1 = arith::DivFOp::create(b, absMax, lb.f32(127.0f));
       memref::StoreOp::create(b, s1, scale, group);
-      Value zeroScale =
-          lb.cmpF(arith::CmpFPredicate::OEQ, s1, lb.f32(0.0f));
+      Value zeroScale = lb.cmpF(arith::CmpFPredicate::OEQ, s1, lb.f32(0.0f));
       auto int8Code = [&](Value e) {
         Value x = lb.toF32(memref::LoadOp::create(b, input, at(e)));
         Value rounded =
@@ -229,28 +229,28 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
       };
       if (bits == 8) {
         lb.forEach(begin, end, lb.idx(1), [&](Value e) {
-          memref::StoreOp::create(b, arith::TruncIOp::create(b, i8, int8Code(e)),
-                                  unpacked, at(e));
+          memref::StoreOp::create(
+              b, arith::TruncIOp::create(b, i8, int8Code(e)), unpacked, at(e));
         });
         return;
       }
 
       // Stage 2: z = min(q8), s2 = max(1, ceil((max - z) / levels)).
-      SmallVector<Value> range = forGroup(
-          ValueRange{io.c(127), io.c(-127)},
-          [&](Value e, ValueRange acc) -> SmallVector<Value> {
-            Value q8 = int8Code(e);
-            return {io.min(acc[0], q8), io.max(acc[1], q8)};
-          });
+      SmallVector<Value> range =
+          forGroup(ValueRange{io.c(127), io.c(-127)},
+                   [&](Value e, ValueRange acc) -> SmallVector<Value> {
+                     Value q8 = int8Code(e);
+                     return {io.min(acc[0], q8), io.max(acc[1], q8)};
+                   });
       Value groupBits = io.c(bits);
       if (headBits)
         groupBits = memref::LoadOp::create(b, headBits, group[1]);
       Value levels = arith::SubIOp::create(
           b, arith::ShLIOp::create(b, io.c(1), groupBits), io.c(1));
       Value z = range[0];
-      Value s2 = io.max(
-          io.c(1), arith::CeilDivUIOp::create(
-                       b, arith::SubIOp::create(b, range[1], z), levels));
+      Value s2 = io.max(io.c(1),
+                        arith::CeilDivUIOp::create(
+                            b, arith::SubIOp::create(b, range[1], z), levels));
       memref::StoreOp::create(b, arith::TruncIOp::create(b, i8, s2), step,
                               group);
       memref::StoreOp::create(b, arith::TruncIOp::create(b, i8, z), zero,
@@ -279,8 +279,7 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
           SmallVector<Value> element(byteIndex);
           Value position =
               lb.add(lb.mul(byteIndex[rank - 1], lb.idx(perByte)), lb.idx(k));
-          Value inRange =
-              lb.cmp(arith::CmpIPredicate::ult, position, lastSize);
+          Value inRange = lb.cmp(arith::CmpIPredicate::ult, position, lastSize);
           element[rank - 1] = lb.select(inRange, position, lb.idx(0));
           Value code = arith::ExtUIOp::create(
               b, i32, memref::LoadOp::create(b, unpacked, element));
@@ -339,8 +338,7 @@ struct DequantizeToLoops : OpConversionPattern<DequantizeOp> {
     lb.parallelFor(sizes, [&](ValueRange index) {
       SmallVector<Value> byteIndex(index), groupIndex(index);
       Value last = index[rank - 1];
-      byteIndex[rank - 1] =
-          arith::DivUIOp::create(b, last, lb.idx(perByte));
+      byteIndex[rank - 1] = arith::DivUIOp::create(b, last, lb.idx(perByte));
       groupIndex[axis] =
           arith::DivUIOp::create(b, index[axis], lb.idx(groupSize));
       Value byte = memref::LoadOp::create(b, codes, byteIndex);

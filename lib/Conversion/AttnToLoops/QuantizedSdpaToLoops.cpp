@@ -24,8 +24,8 @@ public:
   QuantizedAttentionLoopNest(QuantizedSdpaOp op, ImplicitLocOpBuilder &b,
                              int64_t rowBlock, int64_t keyTile)
       : AttentionLoopNest(specOf(op), b, rowBlock, keyTile), op(op),
-        bits(op.getBits()), group(op.getGroupSize()),
-        i16(b.getIntegerType(16)), i32(b.getI32Type()) {}
+        bits(op.getBits()), group(op.getGroupSize()), i16(b.getIntegerType(16)),
+        i32(b.getI32Type()) {}
 
 private:
   static AttentionSpec specOf(QuantizedSdpaOp op) {
@@ -59,8 +59,8 @@ private:
 
   Value splatInt(VectorType type, int64_t v) {
     return arith::ConstantOp::create(
-        b, DenseElementsAttr::get(
-               type, b.getIntegerAttr(type.getElementType(), v)));
+        b, DenseElementsAttr::get(type,
+                                  b.getIntegerAttr(type.getElementType(), v)));
   }
   /// Elements [offset, offset + size) of a 1-D vector.
   Value slice(Value v, int64_t offset, int64_t size) {
@@ -102,9 +102,10 @@ private:
       return arith::ExtSIOp::create(b, wideType, bytes);
     int64_t mask = (1 << bits) - 1;
     auto field = [&](int64_t k) -> Value {
-      Value shifted = k == 0 ? bytes
-                             : arith::ShRUIOp::create(
-                                   b, bytes, splatInt(byteType, k * bits));
+      Value shifted =
+          k == 0
+              ? bytes
+              : arith::ShRUIOp::create(b, bytes, splatInt(byteType, k * bits));
       return arith::AndIOp::create(b, shifted, splatInt(byteType, mask));
     };
     // Code k of byte i is element i * (8 / bits) + k.
@@ -115,7 +116,9 @@ private:
                         vector::InterleaveOp::create(b, field(1), field(3)));
     Value code = arith::ExtUIOp::create(b, wideType, unpacked);
     Value q8 = arith::AddIOp::create(
-        b, arith::MulIOp::create(b, code, arith::ExtSIOp::create(b, wideType, step)),
+        b,
+        arith::MulIOp::create(b, code,
+                              arith::ExtSIOp::create(b, wideType, step)),
         arith::ExtSIOp::create(b, wideType, zero));
     return arith::MinSIOp::create(
         b, arith::MaxSIOp::create(b, q8, splatInt(wideType, -127)),
@@ -146,10 +149,10 @@ private:
       // Keys: step and zero per group of channels.
       Value step, zero;
       if (bits < 8) {
-        step = repeatEach(
-            vector::LoadOp::create(b, keyGroupType, keyStep, row), group);
-        zero = repeatEach(
-            vector::LoadOp::create(b, keyGroupType, keyZero, row), group);
+        step = repeatEach(vector::LoadOp::create(b, keyGroupType, keyStep, row),
+                          group);
+        zero = repeatEach(vector::LoadOp::create(b, keyGroupType, keyZero, row),
+                          group);
       }
       storeCodes(decodeRow(keyCodes, row, headDim, step, zero), keyTileCodes,
                  j);
@@ -180,9 +183,9 @@ private:
   /// scratch, f32 from f32 scratch.
   Value tileRow(Value scratch, Value key, int64_t dim) {
     Type element = cast<MemRefType>(scratch.getType()).getElementType();
-    Value row = vector::LoadOp::create(
-        b, VectorType::get({dim}, element), scratch,
-        ValueRange{lb.sub(key, tileStart), lb.idx(0)});
+    Value row =
+        vector::LoadOp::create(b, VectorType::get({dim}, element), scratch,
+                               ValueRange{lb.sub(key, tileStart), lb.idx(0)});
     if (!element.isInteger(8))
       return row;
     return arith::ExtSIOp::create(b, VectorType::get({dim}, i32), row);
@@ -210,17 +213,18 @@ private:
       Value rounded = math::RoundEvenOp::create(
           b, arith::DivFOp::create(b, part, lb.splat(partType, s1)));
       Value clamped = arith::MinNumFOp::create(
-          b, arith::MaxNumFOp::create(b, rounded,
-                                      lb.splat(partType, lb.f32(-127.0f))),
+          b,
+          arith::MaxNumFOp::create(b, rounded,
+                                   lb.splat(partType, lb.f32(-127.0f))),
           lb.splat(partType, lb.f32(127.0f)));
       Value isZero = lb.cmpF(arith::CmpFPredicate::OEQ, s1, lb.f32(0.0f));
       clamped = lb.select(isZero, lb.zeros(partType), clamped);
-      codes = vector::InsertStridedSliceOp::create(b, clamped, codes, g * group,
-                                                   1);
+      codes =
+          vector::InsertStridedSliceOp::create(b, clamped, codes, g * group, 1);
       groupScales.push_back(arith::MulFOp::create(b, s1, scaleValue));
     }
-    Value codesI32 = arith::FPToSIOp::create(
-        b, VectorType::get({headDim}, i32), codes);
+    Value codesI32 =
+        arith::FPToSIOp::create(b, VectorType::get({headDim}, i32), codes);
     Value scales = vector::FromElementsOp::create(
         b, VectorType::get({numGroups}, f32), groupScales);
     return {codesI32, scales};
@@ -230,13 +234,14 @@ private:
     int64_t numGroups = headDim / group;
     SmallVector<Value> row = {batch, kvHead, key, lb.idx(0)};
     Value k8 = tileRow(keyTileCodes, key, headDim);
-    Value scales = vector::LoadOp::create(
-        b, VectorType::get({numGroups}, f32), keyScale, row);
+    Value scales = vector::LoadOp::create(b, VectorType::get({numGroups}, f32),
+                                          keyScale, row);
     Value partial;
     if (op.getQkInt8()) {
       // int8 x int8 -> i32 per group; s1_Q * s1_K * scale after the sum.
       Value product = arith::MulIOp::create(b, queryRow[0], k8);
-      partial = arith::SIToFPOp::create(b, scales.getType(), groupSums(product));
+      partial =
+          arith::SIToFPOp::create(b, scales.getType(), groupSums(product));
       scales = arith::MulFOp::create(b, scales, queryRow[1]);
     } else {
       partial = groupSums(arith::MulFOp::create(b, queryRow[0], k8, fastMath));
@@ -265,8 +270,7 @@ private:
       return p;
     // The weights P V uses: round_half_even(p * 127) / 127.
     auto type = cast<VectorType>(p.getType());
-    Value scaled =
-        arith::MulFOp::create(b, p, lb.splat(type, lb.f32(127.0f)));
+    Value scaled = arith::MulFOp::create(b, p, lb.splat(type, lb.f32(127.0f)));
     return arith::MulFOp::create(b, math::RoundEvenOp::create(b, scaled),
                                  lb.splat(type, lb.f32(1.0f / 127.0f)));
   }
@@ -285,8 +289,8 @@ private:
         [&](Value g, ValueRange carried) -> SmallVector<Value> {
           SmallVector<Value> groupRow = {batch, kvHead, g, lb.idx(0)};
           Value begin = lb.maxIdx(lb.mul(g, lb.idx(group)), k0);
-          Value stop = lb.minIdx(lb.add(lb.mul(g, lb.idx(group)), lb.idx(group)),
-                                 end);
+          Value stop =
+              lb.minIdx(lb.add(lb.mul(g, lb.idx(group)), lb.idx(group)), end);
           Value init = integer ? lb.zeros(intRowType) : lb.zeros(rowType);
           Value sum = lb.forCarrying(
               begin, stop, lb.idx(1), init,
@@ -300,8 +304,7 @@ private:
                           b, arith::MulFOp::create(b, p, lb.f32(127.0f))));
                   return {arith::AddIOp::create(
                       b, partial[0],
-                      arith::MulIOp::create(
-                          b, lb.splat(intRowType, p8), v8))};
+                      arith::MulIOp::create(b, lb.splat(intRowType, p8), v8))};
                 }
                 return {vector::FMAOp::create(b, lb.splat(rowType, p), v8,
                                               partial[0])};

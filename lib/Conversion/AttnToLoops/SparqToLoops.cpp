@@ -549,11 +549,10 @@ void SparqLoopNestEmitter::emitExactAttention(int64_t t, Value numSelected,
         memref::StoreOp::create(b, score, exact, s);
         Value approx =
             memref::LoadOp::create(b, scores, ValueRange{lb.idx(t), key});
-        Value mass =
-            headsPerUnit > 1
-                ? arith::MulFOp::create(b, approx, invSum).getResult()
-                : lb.softmaxExp(arith::SubFOp::create(b, approx, lse),
-                                op.getSoftmaxExpAttr());
+        Value mass = headsPerUnit > 1
+                         ? arith::MulFOp::create(b, approx, invSum).getResult()
+                         : lb.softmaxExp(arith::SubFOp::create(b, approx, lse),
+                                         op.getSoftmaxExpAttr());
         return {arith::MaxNumFOp::create(b, acc[0], score),
                 arith::AddFOp::create(b, acc[1], mass)};
       });

@@ -409,9 +409,8 @@ SmallVector<float> mlir::attn::getPolyExpFitCoefficients(int64_t degree) {
   return {0.999899f, -0.691077f, 0.230595f, -0.039510f};
 }
 
-LogicalResult
-PolyExpAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                    int64_t degree, std::optional<int64_t> nMax) {
+LogicalResult PolyExpAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t degree, std::optional<int64_t> nMax) {
   if (degree != 2 && degree != 3)
     return emitError() << "poly_exp degree must be 2 or 3, got " << degree;
   if (nMax && *nMax < 1)
@@ -428,9 +427,9 @@ SmallVector<float> PolyExpOp::getEffectiveCoefficients() {
 LogicalResult PolyExpOp::verify() {
   if (std::optional<ArrayRef<float>> coefficients = getCoefficients()) {
     if (coefficients->size() != getDegree() + 1)
-      return emitOpError() << "a degree-" << getDegree()
-                           << " polynomial needs " << getDegree() + 1
-                           << " coefficients, got " << coefficients->size();
+      return emitOpError() << "a degree-" << getDegree() << " polynomial needs "
+                           << getDegree() + 1 << " coefficients, got "
+                           << coefficients->size();
   }
   return success();
 }
@@ -453,9 +452,8 @@ verifyQuantizedLayout(Operation *op, RankedTensorType floatType,
   if (rank < 1)
     return op->emitOpError() << what << " must have rank at least 1";
   if (axis >= rank)
-    return op->emitOpError()
-           << "axis " << axis << " is out of range for " << what
-           << " of rank " << rank;
+    return op->emitOpError() << "axis " << axis << " is out of range for "
+                             << what << " of rank " << rank;
   if ((bits < 8) != static_cast<bool>(stepType) ||
       static_cast<bool>(stepType) != static_cast<bool>(zeroType))
     return op->emitOpError()
@@ -465,20 +463,19 @@ verifyQuantizedLayout(Operation *op, RankedTensorType floatType,
   int64_t perByte = 8 / bits;
   if (bits < 8 && axis == rank - 1 && groupSize % perByte != 0)
     return op->emitOpError()
-           << "group_size " << groupSize << " must be a multiple of "
-           << perByte << " so that groups along the packed dim start a byte";
+           << "group_size " << groupSize << " must be a multiple of " << perByte
+           << " so that groups along the packed dim start a byte";
 
   auto expected = [&](RankedTensorType type, ArrayRef<int64_t> shape,
                       StringRef name) -> LogicalResult {
     if (type.getRank() != rank)
-      return op->emitOpError() << name << " must have rank " << rank
-                               << ", got " << type.getRank();
+      return op->emitOpError() << name << " must have rank " << rank << ", got "
+                               << type.getRank();
     for (int64_t d = 0; d < rank; ++d) {
       if (!dimsAgree(type.getDimSize(d), shape[d]))
-        return op->emitOpError()
-               << name << " dim " << d << " is "
-               << dimToString(type.getDimSize(d)) << ", expected "
-               << dimToString(shape[d]);
+        return op->emitOpError() << name << " dim " << d << " is "
+                                 << dimToString(type.getDimSize(d))
+                                 << ", expected " << dimToString(shape[d]);
     }
     return success();
   };
@@ -494,8 +491,7 @@ verifyQuantizedLayout(Operation *op, RankedTensorType floatType,
       failed(expected(scaleType, groupShape, "scale")))
     return failure();
   if (stepType &&
-      (failed(expected(cast<RankedTensorType>(stepType), groupShape,
-                       "step")) ||
+      (failed(expected(cast<RankedTensorType>(stepType), groupShape, "step")) ||
        failed(expected(cast<RankedTensorType>(zeroType), groupShape, "zero"))))
     return failure();
   return success();
@@ -527,11 +523,11 @@ LogicalResult QuantizeOp::verify() {
 }
 
 LogicalResult DequantizeOp::verify() {
-  return verifyQuantizedLayout(
-      *this, getOutput().getType(), getCodes().getType(),
-      getScale().getType(), getStep() ? getStep().getType() : Type(),
-      getZero() ? getZero().getType() : Type(), getAxis(), getGroupSize(),
-      getBits(), "output");
+  return verifyQuantizedLayout(*this, getOutput().getType(),
+                               getCodes().getType(), getScale().getType(),
+                               getStep() ? getStep().getType() : Type(),
+                               getZero() ? getZero().getType() : Type(),
+                               getAxis(), getGroupSize(), getBits(), "output");
 }
 
 //===----------------------------------------------------------------------===//
@@ -566,22 +562,21 @@ LogicalResult QuantizedSdpaOp::verify() {
   // The float tensors the codes stand for, to check as attn.sdpa would.
   Type elementType = queryType.getElementType();
   auto logical = [&](RankedTensorType codes, int64_t dim) {
-    return RankedTensorType::get({codes.getDimSize(0), codes.getDimSize(1),
-                                  codes.getDimSize(2), dim},
-                                 elementType);
+    return RankedTensorType::get(
+        {codes.getDimSize(0), codes.getDimSize(1), codes.getDimSize(2), dim},
+        elementType);
   };
   RankedTensorType keyType = logical(keyCodesType, headDim);
   RankedTensorType valueType = logical(valueCodesType, valueDim);
   auto typeOf = [](Value v) { return v ? v.getType() : Type(); };
-  if (failed(verifyQuantizedLayout(*this, keyType, keyCodesType,
-                                   getKeyScale().getType(),
-                                   typeOf(getKeyStep()), typeOf(getKeyZero()),
-                                   /*axis=*/3, getGroupSize(), getBits(),
-                                   "key")) ||
-      failed(verifyQuantizedLayout(
-          *this, valueType, valueCodesType, valueScaleType,
-          typeOf(getValueStep()), typeOf(getValueZero()), /*axis=*/2,
-          getGroupSize(), getBits(), "value")))
+  if (failed(verifyQuantizedLayout(
+          *this, keyType, keyCodesType, getKeyScale().getType(),
+          typeOf(getKeyStep()), typeOf(getKeyZero()),
+          /*axis=*/3, getGroupSize(), getBits(), "key")) ||
+      failed(verifyQuantizedLayout(*this, valueType, valueCodesType,
+                                   valueScaleType, typeOf(getValueStep()),
+                                   typeOf(getValueZero()), /*axis=*/2,
+                                   getGroupSize(), getBits(), "value")))
     return failure();
   if (failed(verifyAttentionTypes(*this, queryType, keyType, valueType,
                                   getOutput().getType())))
