@@ -26,8 +26,6 @@ Usage: /usr/bin/python3 benchmarks/bench_turbo.py --bin build/release/bin
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
 
@@ -35,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
 from attn_ref.turbo import quantize  # noqa: E402
+from bench_sparq import heavy_hitter_inputs, run  # noqa: E402
 
 HQ, HKV, D, GROUP = 32, 8, 128, 32
 
@@ -67,27 +66,6 @@ func.func @prefill(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
   return %o : tensor<1x8x?x64xf32>
 }}
 """
-
-
-def run(attn_run, mlir, function, paths, reps, out):
-    args = [attn_run, mlir, "--function=" + function,
-            "--benchmark=%d" % reps, "--output=@" + out]
-    args += ["--input=@" + p for p in paths]
-    text = subprocess.run(args, check=True, capture_output=True,
-                          text=True).stdout
-    return float(re.search(r"median ([0-9.]+) ms", text).group(1))
-
-
-def heavy_hitter_inputs(rng, lk, hitters=32):
-    q = rng.standard_normal((1, HQ, 1, D), np.float32)
-    k = rng.standard_normal((1, HKV, lk, D), np.float32) * np.float32(0.5)
-    group = q.reshape(HKV, HQ // HKV, D).mean(axis=1)
-    group /= np.linalg.norm(group, axis=-1, keepdims=True)
-    for g in range(HKV):
-        pos = rng.choice(lk, hitters, replace=False)
-        k[0, g, pos] += np.float32(2 * np.sqrt(D)) * group[g]
-    v = rng.standard_normal((1, HKV, lk, D), np.float32)
-    return q, k, v
 
 
 def tensor_type(array):
@@ -129,7 +107,8 @@ def decode(args, attn_run, work, rng):
           "speedup vs f32 | speedup vs f16 | rel. error |")
     print("|---:|:---|---:|---:|---:|---:|---:|---:|---:|")
     for lk in map(int, args.lens.split(",")):
-        q, k, v = heavy_hitter_inputs(rng, lk)
+        arrays = heavy_hitter_inputs(rng, HKV, lk, D)
+        q, k, v = arrays["q"], arrays["k"], arrays["v"]
         out = os.path.join(work, "out.npy")
         f32_bytes = 2 * k.nbytes
         times, results = {}, {}

@@ -23,24 +23,6 @@ using namespace mlir::attn;
 
 namespace {
 
-/// The result types of attn.quantize for `floatType` quantized along `axis`:
-/// codes, scale, step and zero (step and zero null at 8 bits).
-std::array<Type, 4> quantizedTypes(RankedTensorType floatType, int64_t axis,
-                                   int64_t groupSize, int64_t bits) {
-  MLIRContext *ctx = floatType.getContext();
-  auto i8 = IntegerType::get(ctx, 8);
-  SmallVector<int64_t> codes(floatType.getShape());
-  if (!ShapedType::isDynamic(codes.back()))
-    codes.back() = llvm::divideCeil(codes.back() * bits, 8);
-  SmallVector<int64_t> groups(floatType.getShape());
-  if (!ShapedType::isDynamic(groups[axis]))
-    groups[axis] = llvm::divideCeil(groups[axis], groupSize);
-  Type groupCodes = bits < 8 ? RankedTensorType::get(groups, i8) : Type();
-  return {RankedTensorType::get(codes, i8),
-          RankedTensorType::get(groups, Float32Type::get(ctx)), groupCodes,
-          groupCodes};
-}
-
 struct QuantizeRewritePass
     : attn::impl::QuantizeRewriteBase<QuantizeRewritePass> {
   using Base::Base;
@@ -101,7 +83,7 @@ struct QuantizeRewritePass
       lowHeads = b.getI64IntegerAttr(lowPriorityHeads);
     auto unit = [&](bool set) { return set ? b.getUnitAttr() : UnitAttr(); };
     auto quantize = [&](Value x, int64_t axis) {
-      auto [codes, scale, step, zero] = quantizedTypes(
+      auto [codes, scale, step, zero] = getQuantizedLayoutTypes(
           cast<RankedTensorType>(x.getType()), axis, groupSize, kvBits);
       return QuantizeOp::create(b, codes, scale, step, zero, x,
                                 b.getI64IntegerAttr(axis),

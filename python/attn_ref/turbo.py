@@ -117,8 +117,7 @@ def quantize(x, axis, group_size, bits, low_priority_heads=None):
 def _pack(codes, bits):
     if bits == 8:
         return codes.astype(np.int8)
-    per = 8 / bits
-    per = int(per)
+    per = 8 // bits
     n = codes.shape[-1]
     padded = np.zeros(codes.shape[:-1] + (-(-n // per) * per,), np.int64)
     padded[..., :n] = codes

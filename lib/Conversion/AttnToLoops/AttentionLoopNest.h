@@ -14,6 +14,8 @@
 #include "LoopBuilder.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
+#include "mlir/Transforms/DialectConversion.h"
+
 namespace mlir {
 namespace attn {
 
@@ -96,6 +98,25 @@ private:
   void emitPrefetchNextTile(Value next, Value keyEnd);
   void emitRowTileUpdate(Value r, Value k0, Value tileLen);
   void emitRowFinalize(Value r);
+};
+
+/// Lowers an attention op of type OpTy through the loop nest NestTy, built
+/// as NestTy(op, builder, rowBlock, keyTile).
+template <typename OpTy, typename NestTy>
+struct AttentionToLoops : OpConversionPattern<OpTy> {
+  AttentionToLoops(MLIRContext *ctx, int64_t rowBlock, int64_t keyTile)
+      : OpConversionPattern<OpTy>(ctx), rowBlock(rowBlock), keyTile(keyTile) {}
+
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    NestTy nest(op, b, rowBlock, keyTile);
+    rewriter.replaceOp(op, nest.emit());
+    return success();
+  }
+
+  int64_t rowBlock, keyTile;
 };
 
 } // namespace attn

@@ -42,6 +42,29 @@ Value LoopBuilder::fromF32(Value v, Type scalarType) {
   return arith::TruncFOp::create(b, target, v);
 }
 
+SmallVector<Value> LoopBuilder::dimSizes(Value buffer) {
+  SmallVector<Value> sizes;
+  for (int64_t d = 0; d < cast<MemRefType>(buffer.getType()).getRank(); ++d)
+    sizes.push_back(memref::DimOp::create(b, buffer, d));
+  return sizes;
+}
+
+Value LoopBuilder::allocLike(RankedTensorType type, ArrayRef<Value> sizes) {
+  SmallVector<Value> dynSizes;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynSizes.push_back(sizes[d]);
+  return memref::AllocOp::create(
+      b, MemRefType::get(type.getShape(), type.getElementType()), dynSizes,
+      b.getI64IntegerAttr(64));
+}
+
+Value LoopBuilder::toTensor(Type tensorType, Value buffer) {
+  return bufferization::ToTensorOp::create(b, tensorType, buffer,
+                                           /*restrict=*/true,
+                                           /*writable=*/true);
+}
+
 Value LoopBuilder::toBuffer(Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   auto memrefType = MemRefType::get(type.getShape(), type.getElementType());

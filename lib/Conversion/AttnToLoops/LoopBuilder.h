@@ -78,6 +78,14 @@ public:
   /// Narrows f32 scalars or vectors to `scalarType` (a float type).
   Value fromF32(Value v, Type scalarType);
 
+  /// The size of every dim of a buffer.
+  SmallVector<Value> dimSizes(Value buffer);
+  /// A fresh 64-byte-aligned buffer of `type`'s shape and element type;
+  /// `sizes` holds every dim's size (the dynamic ones are used).
+  Value allocLike(RankedTensorType type, ArrayRef<Value> sizes);
+  /// The tensor of a buffer this lowering filled (restrict, writable).
+  Value toTensor(Type tensorType, Value buffer);
+
   /// A read-only identity-layout buffer of a tensor operand.
   Value toBuffer(Value tensor);
 

@@ -98,13 +98,7 @@ struct PolyExpToArith : OpConversionPattern<PolyExpOp> {
 
     // Tensors: flatten, then 16 lanes at a time with a masked tail.
     Value input = lb.toBuffer(op.getInput());
-    SmallVector<Value> dynSizes;
-    for (int64_t d = 0; d < tensorType.getRank(); ++d)
-      if (tensorType.isDynamicDim(d))
-        dynSizes.push_back(memref::DimOp::create(b, input, d));
-    Value output = memref::AllocOp::create(
-        b, MemRefType::get(tensorType.getShape(), elementType), dynSizes,
-        b.getI64IntegerAttr(64));
+    Value output = lb.allocLike(tensorType, lb.dimSizes(input));
     if (tensorType.getRank() == 0) {
       Value x = lb.toF32(memref::LoadOp::create(b, input, ValueRange{}));
       memref::StoreOp::create(
@@ -135,9 +129,7 @@ struct PolyExpToArith : OpConversionPattern<PolyExpOp> {
                                       lb.fromF32(result, elementType));
       });
     }
-    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
-                               b, tensorType, output, /*restrict=*/true,
-                               /*writable=*/true));
+    rewriter.replaceOp(op, lb.toTensor(tensorType, output));
     return success();
   }
 };

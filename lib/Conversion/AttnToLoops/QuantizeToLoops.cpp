@@ -45,31 +45,6 @@ struct IntOps {
   ImplicitLocOpBuilder &b;
 };
 
-/// Sizes of every dim of a buffer, and the dynamic ones among them for
-/// `type`.
-SmallVector<Value> dimSizes(LoopBuilder &lb, Value buffer) {
-  SmallVector<Value> sizes;
-  auto type = cast<MemRefType>(buffer.getType());
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    sizes.push_back(memref::DimOp::create(lb.b, buffer, d));
-  return sizes;
-}
-
-Value allocLike(LoopBuilder &lb, RankedTensorType type, ArrayRef<Value> sizes) {
-  SmallVector<Value> dynSizes;
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    if (type.isDynamicDim(d))
-      dynSizes.push_back(sizes[d]);
-  return memref::AllocOp::create(
-      lb.b, MemRefType::get(type.getShape(), type.getElementType()), dynSizes,
-      lb.b.getI64IntegerAttr(64));
-}
-
-Value toTensor(ImplicitLocOpBuilder &b, Type type, Value buffer) {
-  return bufferization::ToTensorOp::create(b, type, buffer, /*restrict=*/true,
-                                           /*writable=*/true);
-}
-
 /// Bit widths per head (dim 1 of a [B, H, L, D] input) for
 /// low_priority_heads: head h has priority std_c(gap_c), gap_c the range of
 /// channel c over batch and positions; the `numLow` lowest (ties: lower
@@ -175,7 +150,7 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
     Type i8 = b.getI8Type(), i32 = b.getI32Type();
 
     Value input = lb.toBuffer(op.getInput());
-    SmallVector<Value> sizes = dimSizes(lb, input);
+    SmallVector<Value> sizes = lb.dimSizes(input);
     Value headBits;
     if (std::optional<uint64_t> numLow = op.getLowPriorityHeads())
       headBits = emitHeadBits(lb, io, input, sizes, *numLow);
@@ -185,12 +160,12 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
 
     // Unpacked codes (one per element) first; packing reads them after.
     auto unpackedType = RankedTensorType::get(inputType.getShape(), i8);
-    Value unpacked = allocLike(lb, unpackedType, sizes);
-    Value scale = allocLike(lb, op.getScale().getType(), groupSizes);
+    Value unpacked = lb.allocLike(unpackedType, sizes);
+    Value scale = lb.allocLike(op.getScale().getType(), groupSizes);
     Value step, zero;
     if (bits < 8) {
-      step = allocLike(lb, op.getStep().getType(), groupSizes);
-      zero = allocLike(lb, op.getZero().getType(), groupSizes);
+      step = lb.allocLike(op.getStep().getType(), groupSizes);
+      zero = lb.allocLike(op.getZero().getType(), groupSizes);
     }
 
     lb.parallelFor(groupSizes, [&](ValueRange group) {
@@ -272,7 +247,7 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
       Value lastSize = sizes[rank - 1];
       packedSizes[rank - 1] =
           arith::CeilDivUIOp::create(b, lastSize, lb.idx(perByte));
-      codes = allocLike(lb, op.getCodes().getType(), packedSizes);
+      codes = lb.allocLike(op.getCodes().getType(), packedSizes);
       lb.parallelFor(packedSizes, [&](ValueRange byteIndex) {
         Value byte = io.c(0);
         for (int64_t k = 0; k < perByte; ++k) {
@@ -292,11 +267,11 @@ struct QuantizeToLoops : OpConversionPattern<QuantizeOp> {
       });
     }
 
-    SmallVector<Value> results = {toTensor(b, op.getCodes().getType(), codes),
-                                  toTensor(b, op.getScale().getType(), scale)};
+    SmallVector<Value> results = {lb.toTensor(op.getCodes().getType(), codes),
+                                  lb.toTensor(op.getScale().getType(), scale)};
     if (bits < 8) {
-      results.push_back(toTensor(b, op.getStep().getType(), step));
-      results.push_back(toTensor(b, op.getZero().getType(), zero));
+      results.push_back(lb.toTensor(op.getStep().getType(), step));
+      results.push_back(lb.toTensor(op.getZero().getType(), zero));
     }
     rewriter.replaceOp(op, results);
     return success();
@@ -324,7 +299,7 @@ struct DequantizeToLoops : OpConversionPattern<DequantizeOp> {
     Value zero = op.getZero() ? lb.toBuffer(op.getZero()) : Value();
     // Output sizes: the scale's, with the group dim and the packed dim taken
     // from the result type where static and from the codes otherwise.
-    SmallVector<Value> sizes = dimSizes(lb, scale);
+    SmallVector<Value> sizes = lb.dimSizes(scale);
     for (int64_t d = 0; d < rank; ++d) {
       if (!outputType.isDynamicDim(d))
         sizes[d] = lb.idx(outputType.getDimSize(d));
@@ -333,7 +308,7 @@ struct DequantizeToLoops : OpConversionPattern<DequantizeOp> {
       else if (d == axis)
         sizes[d] = memref::DimOp::create(b, codes, d);
     }
-    Value output = allocLike(lb, outputType, sizes);
+    Value output = lb.allocLike(outputType, sizes);
 
     lb.parallelFor(sizes, [&](ValueRange index) {
       SmallVector<Value> byteIndex(index), groupIndex(index);
@@ -369,7 +344,7 @@ struct DequantizeToLoops : OpConversionPattern<DequantizeOp> {
       memref::StoreOp::create(b, lb.fromF32(x, outputType.getElementType()),
                               output, index);
     });
-    rewriter.replaceOp(op, toTensor(b, outputType, output));
+    rewriter.replaceOp(op, lb.toTensor(outputType, output));
     return success();
   }
 };

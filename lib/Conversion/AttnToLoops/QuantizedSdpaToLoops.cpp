@@ -330,25 +330,10 @@ private:
   Value keyTileCodes, valueTileCodes, tileStart;
 };
 
-struct QuantizedSdpaToLoops : OpConversionPattern<QuantizedSdpaOp> {
-  QuantizedSdpaToLoops(MLIRContext *ctx, int64_t rowBlock, int64_t keyTile)
-      : OpConversionPattern(ctx), rowBlock(rowBlock), keyTile(keyTile) {}
-
-  LogicalResult
-  matchAndRewrite(QuantizedSdpaOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    QuantizedAttentionLoopNest nest(op, b, rowBlock, keyTile);
-    rewriter.replaceOp(op, nest.emit());
-    return success();
-  }
-
-  int64_t rowBlock, keyTile;
-};
-
 } // namespace
 
 void mlir::attn::populateQuantizedSdpaToLoopsPatterns(
     RewritePatternSet &patterns, int64_t rowBlock, int64_t keyTile) {
-  patterns.add<QuantizedSdpaToLoops>(patterns.getContext(), rowBlock, keyTile);
+  patterns.add<AttentionToLoops<QuantizedSdpaOp, QuantizedAttentionLoopNest>>(
+      patterns.getContext(), rowBlock, keyTile);
 }

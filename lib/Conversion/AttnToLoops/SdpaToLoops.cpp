@@ -84,26 +84,11 @@ private:
   Value keyBuf, valueBuf;
 };
 
-struct SdpaToLoops : OpConversionPattern<SdpaOp> {
-  SdpaToLoops(MLIRContext *ctx, int64_t rowBlock, int64_t keyTile)
-      : OpConversionPattern(ctx), rowBlock(rowBlock), keyTile(keyTile) {}
-
-  LogicalResult
-  matchAndRewrite(SdpaOp op, OpAdaptor adaptor,
-                  ConversionPatternRewriter &rewriter) const override {
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    DenseAttentionLoopNest nest(op, b, rowBlock, keyTile);
-    rewriter.replaceOp(op, nest.emit());
-    return success();
-  }
-
-  int64_t rowBlock, keyTile;
-};
-
 } // namespace
 
 void mlir::attn::populateSdpaToLoopsPatterns(RewritePatternSet &patterns,
                                              int64_t rowBlock,
                                              int64_t keyTile) {
-  patterns.add<SdpaToLoops>(patterns.getContext(), rowBlock, keyTile);
+  patterns.add<AttentionToLoops<SdpaOp, DenseAttentionLoopNest>>(
+      patterns.getContext(), rowBlock, keyTile);
 }

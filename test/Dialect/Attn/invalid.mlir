@@ -631,3 +631,15 @@ func.func @quantized_sdpa_heads(%q: tensor<1x3x1x64xf32>,
       -> tensor<1x3x1x64xf32>
   return
 }
+
+// -----
+
+// Checks that low_priority_heads needs groups within a head.
+func.func @quantize_low_heads_axis(%x: tensor<1x4x8x16xf32>) {
+  // expected-error @+1 {{low_priority_heads needs groups along axis 2 or 3 (within a head), got axis 1}}
+  %c, %s, %st, %z = attn.quantize %x axis(1) group_size(2) bits(4)
+      low_priority_heads(1)
+      : tensor<1x4x8x16xf32> -> tensor<1x4x8x8xi8>, tensor<1x2x8x16xf32>,
+        tensor<1x2x8x16xi8>, tensor<1x2x8x16xi8>
+  return
+}

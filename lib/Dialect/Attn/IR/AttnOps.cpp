@@ -438,6 +438,24 @@ LogicalResult PolyExpOp::verify() {
 // QuantizeOp and DequantizeOp
 //===----------------------------------------------------------------------===//
 
+std::array<RankedTensorType, 4>
+mlir::attn::getQuantizedLayoutTypes(RankedTensorType floatType, int64_t axis,
+                                    int64_t groupSize, int64_t bits) {
+  MLIRContext *ctx = floatType.getContext();
+  auto i8 = IntegerType::get(ctx, 8);
+  SmallVector<int64_t> codes(floatType.getShape());
+  if (!ShapedType::isDynamic(codes.back()))
+    codes.back() = llvm::divideCeil(codes.back() * bits, 8);
+  SmallVector<int64_t> groups(floatType.getShape());
+  if (!ShapedType::isDynamic(groups[axis]))
+    groups[axis] = llvm::divideCeil(groups[axis], groupSize);
+  RankedTensorType groupCodes =
+      bits < 8 ? RankedTensorType::get(groups, i8) : RankedTensorType();
+  return {RankedTensorType::get(codes, i8),
+          RankedTensorType::get(groups, Float32Type::get(ctx)), groupCodes,
+          groupCodes};
+}
+
 /// Checks the packed layout of attn.quantize for a float tensor of type
 /// `floatType`: codes packed along the last dim, scale/step/zero with the
 /// `axis` dim replaced by its group count, step and zero iff bits < 8.
@@ -479,14 +497,9 @@ verifyQuantizedLayout(Operation *op, RankedTensorType floatType,
     }
     return success();
   };
-  SmallVector<int64_t> codesShape(floatType.getShape());
-  int64_t last = codesShape.back();
-  codesShape.back() = ShapedType::isDynamic(last)
-                          ? ShapedType::kDynamic
-                          : llvm::divideCeil(last * bits, 8);
-  SmallVector<int64_t> groupShape(floatType.getShape());
-  if (!ShapedType::isDynamic(groupShape[axis]))
-    groupShape[axis] = llvm::divideCeil(groupShape[axis], groupSize);
+  auto layout = getQuantizedLayoutTypes(floatType, axis, groupSize, bits);
+  ArrayRef<int64_t> codesShape = layout[0].getShape();
+  ArrayRef<int64_t> groupShape = layout[1].getShape();
   if (failed(expected(codesType, codesShape, "codes")) ||
       failed(expected(scaleType, groupShape, "scale")))
     return failure();
@@ -513,6 +526,10 @@ LogicalResult QuantizeOp::verify() {
       return emitOpError() << "low_priority_heads needs a rank-4 [B, H, L, D] "
                               "input, got rank "
                            << inputType.getRank();
+    if (getAxis() < 2)
+      return emitOpError() << "low_priority_heads needs groups along axis 2 "
+                              "or 3 (within a head), got axis "
+                           << getAxis();
     int64_t heads = inputType.getDimSize(1);
     if (!ShapedType::isDynamic(heads) &&
         static_cast<int64_t>(*lowHeads) > heads)

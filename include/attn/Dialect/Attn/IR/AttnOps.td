@@ -463,7 +463,7 @@ def Attn_QuantizeOp : Attn_Op<"quantize", [Pure, AttrSizedResultSegments]> {
     with the `axis` dimension replaced by its group count.
 
     `low_priority_heads` (optional, `bits = 4`, rank-4 `[B, H, L, D]`
-    input): TurboAttention's head-wise mixed precision. Head `h` has priority
+    input, `axis` 2 or 3): TurboAttention's head-wise mixed precision. Head `h` has priority
     `std_c(max_t x[., h, t, c] - min_t x[., h, t, c])` (over batch and
     positions `t`, per channel `c` of the last dim); the `n` heads of lowest
     priority (ties: the lower head) use the levels of 2 bits (codes 0..3)
