@@ -7,6 +7,9 @@
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -64,7 +67,48 @@ void attn::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
+void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
+                                    const LowerToNVVMOptions &options) {
+  ConvertAttnToGPUOptions gpuOptions;
+  gpuOptions.numSMs = options.numSMs;
+  gpuOptions.decodeStages = options.decodeStages;
+  gpuOptions.prefillStages = options.prefillStages;
+  gpuOptions.prefillRowTiles = options.prefillRowTiles;
+  pm.addPass(createConvertAttnToGPU(gpuOptions));
+  pm.addPass(createCanonicalizerPass());
+
+  // Tensors -> buffers; results become out-params, so the result buffers
+  // the kernels write are the caller's (device memory) and the host code
+  // allocates nothing but split-KV scratch.
+  bufferization::OneShotBufferizePassOptions bufferizeOptions;
+  bufferizeOptions.bufferizeFunctionBoundaries = true;
+  bufferizeOptions.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.hoistDynamicAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  pm.addPass(createCanonicalizerPass());
+  // _mlir_ciface_<name>(descriptor pointers...): the documented C ABI.
+  pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.chip;
+  nvvm.cubinFeatures = options.features;
+  nvvm.cubinFormat = options.format;
+  nvvm.optLevel = options.optLevel;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
+
 void attn::registerPipelines() {
+  PassPipelineRegistration<LowerToNVVMOptions>(
+      "attn-lower-to-nvvm",
+      "Lower a module with attn.sdpa on tensors to host code in the LLVM "
+      "dialect and NVVM kernels in a gpu.binary (tensor-core flash "
+      "attention, split-KV decode); results become out-params",
+      buildLowerToNVVMPipeline);
   PassPipelineRegistration<LowerToLLVMOptions>(
       "attn-lower-to-llvm",
       "Lower a module with attn ops on tensors to the LLVM dialect (tiled "

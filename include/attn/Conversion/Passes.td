@@ -103,4 +103,96 @@ def ExpandMath : Pass<"attn-expand-math"> {
   ];
 }
 
+def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
+  let summary = "Lower attn.sdpa to GPU kernels (gpu.launch on one stream)";
+  let description = [{
+    Replaces every `attn.sdpa` with host code that launches kernels designed
+    for NVIDIA GPUs, in `gpu.launch` regions that `gpu-kernel-outlining`
+    turns into `gpu.func`s of a `gpu.module`:
+
+    - f16/bf16 with head dims that are multiples of 16 (up to 256): a
+      FlashAttention-2-style tensor-core kernel. Each warp owns 16 query
+      rows; key and value tiles of 64 keys stream through swizzled shared
+      memory with `cp.async`; `S = Q K^T` and `O += P V` run on
+      `mma.sync.m16n8k16` (`nvvm.mma.sync`, operands by `nvgpu.ldmatrix`)
+      with f32 accumulators and the online softmax on the accumulator
+      fragments. Causal tiles past a block's last visible key are never
+      loaded.
+      - decode (at most 16 query rows per key/value head, i.e. the query
+        heads of a GQA group times Lq): one warp per block, so the query
+        heads of a group share each key/value tile they read;
+      - prefill: four warps (64 query rows) per block.
+      When Lq is dynamic both are emitted and the host picks one at run
+      time (the other gets an empty grid).
+    - Anything else (f32, other head dims): a CUDA-core kernel, one warp per
+      query row.
+
+    When a launch would not fill `num-sms` multiprocessors, the keys are
+    split (split-KV): each split writes its normalized output and
+    log-sum-exp to scratch from `gpu.alloc`, and `attn_split_merge`
+    combines them. All launches, allocations and frees are `async` on one
+    stream that the function waits for before it returns.
+
+    The result buffers are `memref.alloc`s that
+    `buffer-results-to-out-params` turns into the caller's buffers
+    (`--attn-lower-to-nvvm` does this), so every attention result must be a
+    result of its function. `attn.sdpa` with a `mask` or `softmax_exp`, and
+    the other attn ops, have no GPU lowering yet: the pass reports them as
+    errors.
+
+    Before:
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v causal
+        : tensor<4x32x?x128xbf16>, tensor<4x32x?x128xbf16>,
+          tensor<4x32x?x128xbf16> -> tensor<4x32x?x128xbf16>
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %qb = bufferization.to_buffer %q read_only : ... to memref<4x32x?x128xbf16>
+    %out = memref.alloc(%lq) {alignment = 64 : i64} : memref<4x32x?x128xbf16>
+    %t0 = gpu.wait async
+    %part, %t1 = gpu.alloc async [%t0] (%n) : memref<?xf32>
+    ...
+    %t3 = gpu.launch async [%t2] blocks(%bx, %by, %bz) in (%gx = %rowblocks, ...)
+        threads(%tx, %ty, %tz) in (%sx = %c128, ...) dynamic_shared_memory_size %c81920_i32
+        {kernelFunc = @attn_sdpa_prefill, kernelModule = @attn_sdpa_prefill_kernels} {
+      ... nvgpu.device_async_copy ... nvgpu.ldmatrix ... nvvm.mma.sync ...
+      gpu.terminator
+    }
+    %t4 = gpu.launch async [%t3] ... {kernelFunc = @attn_split_merge, ...} { ... }
+    %t5 = gpu.dealloc async [%t4] %part : memref<?xf32>
+    ...
+    gpu.wait [%t6]
+    %o = bufferization.to_tensor %out restrict writable : ...
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+  let options = [
+    Option<"numSMs", "num-sms", "int64_t", /*default=*/"132",
+           "Multiprocessors to fill: launches smaller than this split the "
+           "keys (> 0)">,
+    Option<"decodeStages", "decode-stages", "int64_t", /*default=*/"2",
+           "Key/value tiles in flight in the decode kernel (2 to 4)">,
+    Option<"prefillStages", "prefill-stages", "int64_t", /*default=*/"2",
+           "Key/value tiles in flight in the prefill kernel (2 to 4)">,
+    Option<"prefillRowTiles", "prefill-row-tiles", "int64_t",
+           /*default=*/"1",
+           "16-row query tiles per warp in the prefill kernel (1 or 2)">,
+  ];
+}
+
 #endif // ATTN_CONVERSION_PASSES_TD

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Checks and times the GPU kernels of --attn-lower-to-nvvm on an NVIDIA GPU.
+
+Loads build/gpu-bench/libattn_gpu_kernels.so (benchmarks/gpu/build.sh) with
+ctypes and calls its functions on PyTorch CUDA tensors through the C ABI of
+include/attn/Runtime/AttnCudaRuntime.h (memref descriptors of device
+pointers), on PyTorch's current stream. In one run it
+
+  1. checks every compiled function against a float32 PyTorch reference of
+     ALGORITHMS.md §1 on fresh random inputs (outputs poisoned with NaN
+     first), over shapes that reach every kernel path;
+  2. times decode (B=1, Hq=32, Hkv=8, D=128, bf16) and prefill (B=4, H=32,
+     D=128, bf16) next to torch.nn.functional.scaled_dot_product_attention
+     with the cuDNN and FLASH backends, on the same inputs, and checks each
+     timed result too.
+
+Needs a CUDA GPU and PyTorch; prints a table and writes JSON to --json.
+"""
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def descriptor_type(rank):
+    class Descriptor(ctypes.Structure):
+        _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                    ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * rank),
+                    ("strides", ctypes.c_int64 * rank)]
+    return Descriptor
+
+
+class Kernels:
+    """The compiled functions, called on contiguous CUDA tensors."""
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        self.lib.attnCudaGetLastError.restype = ctypes.c_char_p
+        self.lib.attnCudaSetStream.argtypes = [ctypes.c_void_p]
+        self.types = {r: descriptor_type(r) for r in range(1, 5)}
+
+    def use_stream(self, stream):
+        self.lib.attnCudaSetStream(ctypes.c_void_p(stream.cuda_stream))
+
+    def descriptor(self, t):
+        assert t.is_cuda and t.is_contiguous()
+        d = self.types[t.dim()]()
+        d.allocated = d.aligned = t.data_ptr()
+        d.offset = 0
+        for i, (size, stride) in enumerate(zip(t.shape, t.stride())):
+            d.sizes[i], d.strides[i] = size, stride
+        return d
+
+    def call(self, name, inputs, outputs):
+        descriptors = [self.descriptor(t) for t in list(inputs) + list(outputs)]
+        getattr(self.lib, "_mlir_ciface_" + name)(
+            *[ctypes.byref(d) for d in descriptors])
+        error = self.lib.attnCudaGetLastError()
+        if error:
+            raise RuntimeError(error.decode())
+
+
+def reference(q, k, v, causal, scale=None):
+    """float32 attention of ALGORITHMS.md §1: GQA by head groups, causal
+    aligned at the bottom right, rows with no visible key give 0 and -inf."""
+    q, k, v = q.float(), k.float(), v.float()
+    group = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(group, dim=1)
+    v = v.repeat_interleave(group, dim=1)
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = (q @ k.transpose(-1, -2)) * scale
+    lq, lk = q.shape[2], k.shape[2]
+    if causal:
+        i = torch.arange(lq, device=q.device)[:, None]
+        j = torch.arange(lk, device=q.device)[None, :]
+        s = s.masked_fill(j > i + (lk - lq), float("-inf"))
+    lse = torch.logsumexp(s, dim=-1)
+    p = torch.exp(s - torch.where(torch.isinf(lse), 0, lse)[..., None])
+    return p @ v, lse
+
+
+def rel_error(out, ref):
+    out, ref = out.double(), ref.double()
+    return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+
+
+def poisoned(shape, dtype):
+    return torch.full(shape, float("nan"), dtype=dtype, device="cuda")
+
+
+def check(kernels, name, q, k, v, causal, out_dv, with_lse, scale=None,
+          tolerance=1e-2):
+    b, hq, lq, _ = q.shape
+    out = poisoned((b, hq, lq, out_dv), q.dtype)
+    outputs = [out]
+    if with_lse:
+        lse = poisoned((b, hq, lq), torch.float32)
+        outputs.append(lse)
+    kernels.call(name, [q, k, v], outputs)
+    torch.cuda.synchronize()
+    ref, ref_lse = reference(q, k, v, causal, scale)
+    errors = {"out": rel_error(out, ref)}
+    ok = not torch.isnan(out).any().item() and errors["out"] < tolerance
+    if with_lse:
+        finite = torch.isfinite(ref_lse)
+        same_inf = bool((torch.isinf(lse) == ~finite).all().item())
+        errors["lse"] = (rel_error(lse[finite], ref_lse[finite])
+                         if finite.any() else 0.0)
+        ok = ok and same_inf and errors["lse"] < tolerance / 10
+    return ok, errors
+
+
+def correctness(kernels):
+    torch.manual_seed(0)
+    bf16, f16, f32 = torch.bfloat16, torch.float16, torch.float32
+    rnd = lambda *s, dtype=bf16: torch.randn(*s, device="cuda", dtype=dtype)
+    cases = []
+    for lk in (1, 37, 1000, 8197):
+        cases.append(("decode", f"Lk={lk}", (rnd(1, 32, 1, 128), rnd(1, 8, lk, 128),
+                                             rnd(1, 8, lk, 128)), False, 128, False))
+    for lq, lk in ((1, 1), (100, 100), (300, 300), (1024, 1024), (100, 300),
+                   (300, 100), (17, 2000)):
+        for causal in (False, True):
+            name = "prefill_causal" if causal else "prefill"
+            cases.append((name, f"B=2 Lq={lq} Lk={lk}",
+                          (rnd(2, 32, lq, 128), rnd(2, 32, lk, 128),
+                           rnd(2, 32, lk, 128)), causal, 128, False))
+    for lq, lk in ((1, 5), (3, 700), (50, 50), (8, 3000)):
+        cases.append(("gqa_f16_lse", f"Lq={lq} Lk={lk}",
+                      (rnd(2, 8, lq, 64, dtype=f16), rnd(2, 2, lk, 64, dtype=f16),
+                       rnd(2, 2, lk, 32, dtype=f16)), True, 32, True))
+    for lq, lk in ((1, 10), (33, 33), (5, 900)):
+        cases.append(("simt_f32", f"Lq={lq} Lk={lk}",
+                      (rnd(2, 4, lq, 40, dtype=f32), rnd(2, 2, lk, 40, dtype=f32),
+                       rnd(2, 2, lk, 24, dtype=f32)), True, 24, True))
+    results, failed = [], 0
+    for name, label, (q, k, v), causal, dv, lse in cases:
+        scale = 0.2 if name == "gqa_f16_lse" else None
+        tolerance = 1e-4 if name == "simt_f32" else 1e-2
+        try:
+            ok, errors = check(kernels, name, q, k, v, causal, dv, lse, scale,
+                               tolerance)
+        except Exception as e:  # report and go on: one run must say it all
+            ok, errors = False, {"exception": str(e)}
+        failed += not ok
+        results.append({"function": name, "shape": label, "ok": ok, **errors})
+        print(f"{'ok  ' if ok else 'FAIL'} {name:16s} {label:24s} {errors}",
+              flush=True)
+    return results, failed
+
+
+def time_ms(fn, reps, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def sdpa(backend, q, k, v, causal):
+    def run():
+        with sdpa_kernel(backend):
+            return F.scaled_dot_product_attention(
+                q, k, v, is_causal=causal, enable_gqa=k.shape[1] != q.shape[1])
+    return run
+
+
+def copy_bandwidth():
+    src = torch.empty(2 << 30, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    ms = time_ms(lambda: dst.copy_(src), 10)
+    return 2 * src.numel() / ms / 1e9  # TB/s: bytes read plus written
+
+
+def measure(kernels, name, make_inputs, causal, units, reps, sets):
+    """Times our kernel, cuDNN and FLASH on the same rotating input sets;
+    checks each result on the first set against the float32 reference
+    (restricted to a few heads when it would not fit)."""
+    inputs = [make_inputs() for _ in range(sets)]
+    q0, k0, v0 = inputs[0]
+    out = torch.full_like(q0, float("nan"))  # every element must be written
+    row = {}
+    i = [0]
+
+    def ours():
+        q, k, v = inputs[i[0] % sets]
+        i[0] += 1
+        kernels.call(name, [q, k, v], [out])
+
+    heads = slice(0, 2)
+    ref, _ = reference(q0[:1, heads], k0[:1, :1] if k0.shape[1] < q0.shape[1]
+                       else k0[:1, heads], v0[:1, :1] if k0.shape[1] < q0.shape[1]
+                       else v0[:1, heads], causal)
+    contenders = [("attn", ours)]
+    for label, backend in (("cuDNN", SDPBackend.CUDNN_ATTENTION),
+                           ("FLASH", SDPBackend.FLASH_ATTENTION)):
+        def run(backend=backend):
+            q, k, v = inputs[i[0] % sets]
+            i[0] += 1
+            return sdpa(backend, q, k, v, causal)()
+        contenders.append((label, run))
+    for label, fn in contenders:
+        try:
+            i[0] = 0
+            result = fn()
+            torch.cuda.synchronize()
+            got = out if label == "attn" else result
+            err = rel_error(got[:1, heads], ref)
+            unwritten = int(torch.isnan(got).sum().item())
+            if unwritten:
+                raise RuntimeError(f"{unwritten} NaN outputs, first at "
+                                   f"{torch.isnan(got).nonzero()[0].tolist()}")
+            ms = time_ms(fn, reps)
+            row[label] = {"ms": ms, "rate": units / ms / 1e9, "rel_err": err}
+        except Exception as e:
+            row[label] = {"error": str(e).splitlines()[0][:120]}
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lib", default=os.path.join(
+        HERE, "..", "build", "gpu-bench", "libattn_gpu_kernels.so"))
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--skip-bench", action="store_true")
+    args = parser.parse_args()
+
+    kernels = Kernels(os.path.abspath(args.lib))
+    kernels.use_stream(torch.cuda.current_stream())
+    print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}",
+          flush=True)
+    checks, failed = correctness(kernels)
+    report = {"checks": checks, "failed": failed}
+    if not args.skip_bench:
+        report["copy_tb_s"] = copy_bandwidth()
+        bf16 = torch.bfloat16
+        rnd = lambda *s: torch.randn(*s, device="cuda", dtype=bf16)
+        rows = []
+        for lk in (8192, 32768, 131072):
+            make = lambda lk=lk: (rnd(1, 32, 1, 128), rnd(1, 8, lk, 128),
+                                  rnd(1, 8, lk, 128))
+            nbytes = 2 * (2 * 8 * lk * 128) + 2 * (2 * 32 * 128)
+            sets = max(2, min(8, (256 << 20) // nbytes + 1))
+            r = measure(kernels, "decode", make, False, nbytes,
+                        args.reps * 5, sets)
+            rows.append({"case": f"decode Lk={lk // 1024}k", "unit": "TB/s", **r})
+            print(rows[-1], flush=True)
+        for length in (4096, 16384):
+            for causal in (False, True):
+                make = lambda L=length: (rnd(4, 32, L, 128), rnd(4, 32, L, 128),
+                                         rnd(4, 32, L, 128))
+                flops = 4 * 4 * 32 * length * length * 128 / (2 if causal else 1)
+                r = measure(kernels, "prefill_causal" if causal else "prefill",
+                            make, causal, flops, args.reps, 2)
+                rows.append({"case": f"prefill L={length // 1024}k"
+                             f"{' causal' if causal else ''}", "unit": "TFLOP/s",
+                             **r})
+                print(rows[-1], flush=True)
+        report["bench"] = rows
+        print(f"\ndevice copy: {report['copy_tb_s']:.2f} TB/s")
+        print(f"{'case':22s} {'unit':8s} {'attn':>8s} {'cuDNN':>8s} {'FLASH':>8s}"
+              f" {'vs cuDNN':>9s} {'attn err':>9s}")
+        for row in rows:
+            rate = {k: row[k].get("rate") for k in ("attn", "cuDNN", "FLASH")}
+            fmt = lambda x: f"{x:8.2f}" if x else f"{'n/a':>8s}"
+            ratio = (rate["attn"] / rate["cuDNN"]) if rate["attn"] and rate["cuDNN"] else None
+            err = row["attn"].get("rel_err")
+            print(f"{row['case']:22s} {row['unit']:8s} {fmt(rate['attn'])} "
+                  f"{fmt(rate['cuDNN'])} {fmt(rate['FLASH'])} "
+                  f"{(f'{ratio:9.2f}' if ratio else 'n/a'):>9s} "
+                  f"{(f'{err:9.1e}' if err is not None else 'n/a'):>9s}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    print(f"\n{len(checks) - failed}/{len(checks)} checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

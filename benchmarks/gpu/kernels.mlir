@@ -1,0 +1,51 @@
+// The functions bench_gpu.py compiles with --attn-lower-to-nvvm and runs on
+// the GPU: the measured shapes (decode, prefill) and small cases that cover
+// the other kernel paths (split-KV with lse, GQA prefill with Lq != Lk,
+// f32 on CUDA cores).
+
+// Decode step, GQA 32/8, D = 128, bf16: one query per head against Lk keys.
+func.func @decode(%q: tensor<1x32x1x128xbf16>, %k: tensor<1x8x?x128xbf16>,
+                  %v: tensor<1x8x?x128xbf16>) -> tensor<1x32x1x128xbf16> {
+  %o = attn.sdpa %q, %k, %v : tensor<1x32x1x128xbf16>, tensor<1x8x?x128xbf16>,
+      tensor<1x8x?x128xbf16> -> tensor<1x32x1x128xbf16>
+  return %o : tensor<1x32x1x128xbf16>
+}
+
+// Prefill, H = 32, D = 128, bf16, batch and length dynamic.
+func.func @prefill(%q: tensor<?x32x?x128xbf16>, %k: tensor<?x32x?x128xbf16>,
+                   %v: tensor<?x32x?x128xbf16>) -> tensor<?x32x?x128xbf16> {
+  %o = attn.sdpa %q, %k, %v : tensor<?x32x?x128xbf16>, tensor<?x32x?x128xbf16>,
+      tensor<?x32x?x128xbf16> -> tensor<?x32x?x128xbf16>
+  return %o : tensor<?x32x?x128xbf16>
+}
+
+func.func @prefill_causal(%q: tensor<?x32x?x128xbf16>,
+                          %k: tensor<?x32x?x128xbf16>,
+                          %v: tensor<?x32x?x128xbf16>)
+    -> tensor<?x32x?x128xbf16> {
+  %o = attn.sdpa %q, %k, %v causal : tensor<?x32x?x128xbf16>,
+      tensor<?x32x?x128xbf16>, tensor<?x32x?x128xbf16>
+      -> tensor<?x32x?x128xbf16>
+  return %o : tensor<?x32x?x128xbf16>
+}
+
+// f16, GQA 8/2, D = 64, Dv = 32, a few queries (decode kernel, split-KV),
+// causal with the lse, scale given.
+func.func @gqa_f16_lse(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>,
+                       %v: tensor<2x2x?x32xf16>)
+    -> (tensor<2x8x?x32xf16>, tensor<2x8x?xf32>) {
+  %o, %lse = attn.sdpa %q, %k, %v causal scale(0.2)
+      : tensor<2x8x?x64xf16>, tensor<2x2x?x64xf16>, tensor<2x2x?x32xf16>
+      -> tensor<2x8x?x32xf16>, tensor<2x8x?xf32>
+  return %o, %lse : tensor<2x8x?x32xf16>, tensor<2x8x?xf32>
+}
+
+// f32 on CUDA cores, GQA 4/2, D = 40, Dv = 24, causal with the lse.
+func.func @simt_f32(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
+                    %v: tensor<2x2x?x24xf32>)
+    -> (tensor<2x4x?x24xf32>, tensor<2x4x?xf32>) {
+  %o, %lse = attn.sdpa %q, %k, %v causal
+      : tensor<2x4x?x40xf32>, tensor<2x2x?x40xf32>, tensor<2x2x?x24xf32>
+      -> tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
+  return %o, %lse : tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
+}

@@ -1,0 +1,39 @@
+//===- AttnToGPU.h - attn to GPU kernels ------------------------*- C++ -*-===//
+
+#ifndef ATTN_CONVERSION_ATTNTOGPU_H
+#define ATTN_CONVERSION_ATTNTOGPU_H
+
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir {
+namespace attn {
+
+class SdpaOp;
+
+/// Tuning of the attn.sdpa kernels (options of convert-attn-to-gpu).
+struct SdpaGpuOptions {
+  /// Multiprocessors of the target GPU: key/value splits are chosen so that
+  /// small launches still fill them.
+  int64_t numSMs = 132;
+  /// Shared-memory key/value tiles in flight in the decode (one warp) and
+  /// prefill (four warps) tensor-core kernels.
+  int64_t decodeStages = 2;
+  int64_t prefillStages = 2;
+  /// 16-row query tiles per warp of the prefill kernel (1 or 2): two reuse
+  /// every K/V fragment twice but re-read Q from shared memory.
+  int64_t prefillRowTiles = 1;
+};
+
+/// Whether attn.sdpa takes the tensor-core kernel (f16/bf16, head dims
+/// multiples of 16 up to 256) rather than the CUDA-core one.
+bool sdpaUsesTensorCores(SdpaOp op);
+
+/// attn.sdpa (no mask, no softmax_exp) -> gpu.launch kernels on tensors'
+/// buffers.
+void populateSdpaToGPUPatterns(RewritePatternSet &patterns,
+                               const SdpaGpuOptions &options);
+
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_CONVERSION_ATTNTOGPU_H

@@ -1,0 +1,90 @@
+//===- ConvertAttnToGPU.cpp - attn ops to GPU kernels -----------*- C++ -*-===//
+//
+// The convert-attn-to-gpu pass. attn.sdpa is the op with GPU kernels; the
+// pass reports every attn op it cannot lower instead of leaving it behind.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attn/Conversion/AttnToGPU.h"
+#include "attn/Conversion/Passes.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir {
+namespace attn {
+#define GEN_PASS_DEF_CONVERTATTNTOGPU
+#include "attn/Conversion/Passes.h.inc"
+} // namespace attn
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+struct ConvertAttnToGPUPass
+    : attn::impl::ConvertAttnToGPUBase<ConvertAttnToGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (numSMs <= 0 || decodeStages < 2 || decodeStages > 4 ||
+        prefillStages < 2 || prefillStages > 4 || prefillRowTiles < 1 ||
+        prefillRowTiles > 2) {
+      module.emitError() << "convert-attn-to-gpu: num-sms must be positive, "
+                            "decode-stages/prefill-stages in [2, 4] and "
+                            "prefill-row-tiles 1 or 2";
+      return signalPassFailure();
+    }
+    bool unsupported = false;
+    module.walk([&](Operation *op) {
+      if (!isa<AttnDialect>(op->getDialect()))
+        return;
+      auto sdpa = dyn_cast<SdpaOp>(op);
+      if (!sdpa) {
+        op->emitError() << "'" << op->getName()
+                        << "' has no GPU lowering yet; lower it on the CPU "
+                           "(--attn-lower-to-llvm)";
+        unsupported = true;
+      } else if (sdpa.getMask()) {
+        op->emitError("attn.sdpa with a mask has no GPU lowering yet (use "
+                      "causal, or the CPU pipeline)");
+        unsupported = true;
+      } else if (sdpa.getSoftmaxExp()) {
+        op->emitError("attn.sdpa with softmax_exp has no GPU lowering yet");
+        unsupported = true;
+      }
+    });
+    if (unsupported)
+      return signalPassFailure();
+
+    SdpaGpuOptions options;
+    options.numSMs = numSMs;
+    options.decodeStages = decodeStages;
+    options.prefillStages = prefillStages;
+    options.prefillRowTiles = prefillRowTiles;
+    RewritePatternSet patterns(&getContext());
+    populateSdpaToGPUPatterns(patterns, options);
+    if (failed(applyPatternsGreedily(module, std::move(patterns))))
+      return signalPassFailure();
+    WalkResult left = module.walk([](SdpaOp op) {
+      op.emitError("attn.sdpa could not be lowered to GPU kernels (its tiles "
+                   "exceed shared memory)");
+      return WalkResult::interrupt();
+    });
+    if (left.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,202 @@
+//===- GpuBuilder.cpp - helpers for the attn GPU kernels --------*- C++ -*-===//
+
+#include "GpuBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
+  int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
+  return elementBytes * (rowBlock() * plan.headDim +
+                         stages * plan.keyTile * (plan.headDim + plan.valueDim));
+}
+
+Value GpuBuilder::i32(int64_t v) {
+  return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+}
+
+Value GpuBuilder::divIdx(Value x, int64_t d) { return divIdx(x, idx(d)); }
+Value GpuBuilder::remIdx(Value x, int64_t d) { return remIdx(x, idx(d)); }
+
+Value GpuBuilder::ceilDiv(Value x, Value d) {
+  return arith::CeilDivUIOp::create(b, x, d);
+}
+
+Value GpuBuilder::andIdx(Value x, int64_t mask) {
+  return arith::AndIOp::create(b, x, idx(mask));
+}
+
+// The PTX instructions themselves: convert-gpu-to-nvvm would turn math.exp2
+// and llvm.intr.exp2 into libdevice calls, which format=isa (no CUDA
+// toolkit) cannot link. ex2(-inf) = 0 and lg2(0) = -inf, as the softmax
+// needs.
+static Value approx(ImplicitLocOpBuilder &b, StringRef instruction, Value x) {
+  return LLVM::InlineAsmOp::create(
+             b, b.getF32Type(), x, (instruction + " $0, $1;").str(), "=f,f",
+             /*has_side_effects=*/false, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None,
+             /*asm_dialect=*/LLVM::AsmDialectAttr(),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+Value GpuBuilder::exp2(Value x) {
+  return approx(b, "ex2.approx.ftz.f32", x);
+}
+Value GpuBuilder::log2(Value x) {
+  return approx(b, "lg2.approx.ftz.f32", x);
+}
+
+Value GpuBuilder::shuffleXor(Value x, int64_t mask) {
+  return gpu::ShuffleOp::create(b, x, i32(mask), i32(32),
+                                gpu::ShuffleMode::XOR)
+      .getShuffleResult();
+}
+
+Value GpuBuilder::warpMax(Value x, ArrayRef<int64_t> masks) {
+  for (int64_t mask : masks)
+    x = fmax(x, shuffleXor(x, mask));
+  return x;
+}
+
+Value GpuBuilder::warpSum(Value x, ArrayRef<int64_t> masks) {
+  for (int64_t mask : masks)
+    x = fadd(x, shuffleXor(x, mask));
+  return x;
+}
+
+SmallVector<Value> GpuBuilder::ldmatrix(Value smem, ValueRange indices,
+                                        int64_t numTiles, bool transpose) {
+  Type elementType = cast<MemRefType>(smem.getType()).getElementType();
+  auto fragType = VectorType::get({numTiles, 2}, elementType);
+  Value frag = nvgpu::LdMatrixOp::create(b, fragType, smem, indices, transpose,
+                                         numTiles);
+  // One i32 per matrix: extract the row first, as vector-to-llvm only
+  // bitcasts 1-D vectors.
+  SmallVector<Value> regs;
+  for (int64_t i = 0; i < numTiles; ++i) {
+    Value pair = vector::ExtractOp::create(b, frag, i);
+    Value word = vector::BitCastOp::create(
+        b, VectorType::get({1}, b.getI32Type()), pair);
+    regs.push_back(vector::ExtractOp::create(b, word, 0));
+  }
+  return regs;
+}
+
+SmallVector<Value> GpuBuilder::mma(Type elementType, ArrayRef<Value> a,
+                                   ArrayRef<Value> bFrag,
+                                   ArrayRef<Value> acc) {
+  Type f32 = b.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                     {f32, f32, f32, f32});
+  NVVM::MMATypes ptxType =
+      elementType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  // nvvm.mma.sync takes bf16 pairs as i32 but f16 pairs as vector<2xf16>.
+  auto operands = [&](ArrayRef<Value> regs) {
+    SmallVector<Value> out(regs);
+    if (elementType.isF16())
+      for (Value &reg : out)
+        reg = LLVM::BitcastOp::create(
+            b, VectorType::get({2}, elementType), reg);
+    return out;
+  };
+  Value d = NVVM::MmaOp::create(
+      b, resultType, operands(a), operands(bFrag), acc, /*shape=*/{16, 8, 16},
+      /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
+      std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, d, i));
+  return out;
+}
+
+Value GpuBuilder::packPair(Type elementType, Value lo, Value hi) {
+  Value pair = vector::FromElementsOp::create(
+      b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
+  Value narrow = arith::TruncFOp::create(
+      b, VectorType::get({2}, elementType), pair);
+  Value word = vector::BitCastOp::create(
+      b, VectorType::get({1}, b.getI32Type()), narrow);
+  return vector::ExtractOp::create(b, word, 0);
+}
+
+void GpuBuilder::copyAsync16(Value dst, ValueRange dstIndices, Value src,
+                             ValueRange srcIndices, int64_t elements,
+                             Value valid) {
+  Value srcElements = select(valid, idx(elements), idx(0));
+  nvgpu::DeviceAsyncCopyOp::create(
+      b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, dstIndices,
+      src, srcIndices, b.getIndexAttr(elements), srcElements,
+      /*bypassL1=*/b.getUnitAttr());
+}
+
+/// Flat index of (batch, head, query, split) in the split-KV partials.
+static Value partialRow(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
+                        Value head, Value queryIdx, Value split) {
+  Value row = gb.add(gb.mul(batch, gb.idx(plan.queryHeads)), head);
+  row = gb.add(gb.mul(row, plan.queryLen), queryIdx);
+  return gb.add(gb.mul(row, plan.splits), split);
+}
+
+void mlir::attn::storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan,
+                                Value batch, Value head, Value queryIdx,
+                                Value split, Value dim,
+                                ArrayRef<Value> values, Value sum) {
+  ImplicitLocOpBuilder &b = gb.b;
+  // A row that saw no key gives 0 (and lse = -inf).
+  Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
+  Value inverse = gb.select(
+      seen, arith::DivFOp::create(b, gb.f32(1), sum), gb.f32(0));
+  SmallVector<Value> scaled;
+  for (Value v : values)
+    scaled.push_back(gb.fmul(v, inverse));
+  auto f32Vector =
+      VectorType::get({(int64_t)values.size()}, b.getF32Type());
+  Value vec = vector::FromElementsOp::create(b, f32Vector, scaled);
+  Value single = gb.cmp(arith::CmpIPredicate::eq, plan.splits, gb.idx(1));
+  gb.ifThenElse(
+      single,
+      [&] {
+        Value out = vec;
+        if (!plan.elementType.isF32())
+          out = arith::TruncFOp::create(
+              b, VectorType::get(f32Vector.getShape(), plan.elementType),
+              vec);
+        vector::StoreOp::create(b, out, plan.output,
+                                ValueRange{batch, head, queryIdx, dim});
+      },
+      [&] {
+        Value row = partialRow(gb, plan, batch, head, queryIdx, split);
+        Value flat = gb.add(gb.mul(row, gb.idx(plan.valueDim)), dim);
+        vector::StoreOp::create(b, vec, plan.partialOutput, flat);
+      });
+}
+
+void mlir::attn::storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan,
+                             Value batch, Value head, Value queryIdx,
+                             Value split, Value max2, Value sum) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
+  Value lse2 = gb.fadd(max2, gb.log2(gb.select(seen, sum, gb.f32(1))));
+  Value lse = gb.select(seen, gb.fmul(lse2, gb.f32(M_LN2)), gb.negInf());
+  Value single = gb.cmp(arith::CmpIPredicate::eq, plan.splits, gb.idx(1));
+  gb.ifThenElse(
+      single,
+      [&] {
+        if (plan.lse)
+          memref::StoreOp::create(b, lse, plan.lse,
+                                  ValueRange{batch, head, queryIdx});
+      },
+      [&] {
+        Value row = partialRow(gb, plan, batch, head, queryIdx, split);
+        memref::StoreOp::create(b, lse, plan.partialLse, row);
+      });
+}

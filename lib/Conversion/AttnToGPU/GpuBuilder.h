@@ -1,0 +1,136 @@
+//===- GpuBuilder.h - helpers for the attn GPU kernels ----------*- C++ -*-===//
+//
+// What the attention kernels of convert-attn-to-gpu share: the sizes and
+// buffers one attn.sdpa hands to its kernels (SdpaGpuPlan), warp-level
+// builders (shuffles, ldmatrix, mma.sync, cp.async), and the kernel
+// emitters, one per file.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTN_LIB_CONVERSION_ATTNTOGPU_GPUBUILDER_H
+#define ATTN_LIB_CONVERSION_ATTNTOGPU_GPUBUILDER_H
+
+#include "../AttnToLoops/LoopBuilder.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+namespace mlir {
+namespace attn {
+
+/// One attn.sdpa as its kernels see it. Buffers are identity-layout
+/// memrefs in device memory; sizes are index values computed on the host
+/// and captured by the kernels.
+struct SdpaGpuPlan {
+  // query [B, Hq, Lq, D], key [B, Hkv, Lk, D], value [B, Hkv, Lk, Dv].
+  Value query, key, value;
+  // output [B, Hq, Lq, Dv]; lse [B, Hq, Lq] or null.
+  Value output, lse;
+  // Split-KV partial results (flat f32): the output of each split
+  // normalized by its own softmax sum, [B, Hq, Lq, splits, Dv], and its
+  // log-sum-exp, [B, Hq, Lq, splits]. Read only when splits > 1.
+  Value partialOutput, partialLse;
+  Value batch, queryLen, keyLen;
+  // Key/value splits of each row block and key tiles per split.
+  Value splits, tilesPerSplit;
+  int64_t queryHeads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
+  // Keys per tile; splits cut the keys at multiples of tilesPerSplit tiles.
+  int64_t keyTile = 64;
+  Type elementType;
+  float scale = 1.0f;
+  bool causal = false;
+
+  int64_t groupSize() const { return queryHeads / kvHeads; }
+};
+
+/// Tiling of the tensor-core kernel.
+struct MmaKernelConfig {
+  int64_t warps;        // warps per block
+  int64_t stages;       // shared-memory key/value tiles in flight (>= 2)
+  int64_t rowTiles = 1; // 16-row tiles of queries per warp
+
+  int64_t rowBlock() const { return 16 * rowTiles * warps; }
+  /// Dynamic shared memory in bytes: the query block and `stages` key and
+  /// value tiles.
+  int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
+};
+
+/// Query rows per block of the CUDA-core kernel (one warp per row).
+constexpr int64_t kSimtRowsPerBlock = 4;
+
+/// LoopBuilder plus thread indices and warp-level operations.
+class GpuBuilder : public LoopBuilder {
+public:
+  explicit GpuBuilder(ImplicitLocOpBuilder &b) : LoopBuilder(b) {}
+
+  Value i32(int64_t v);
+  Value divIdx(Value x, int64_t d);
+  Value remIdx(Value x, int64_t d);
+  Value divIdx(Value x, Value d) { return arith::DivUIOp::create(b, x, d); }
+  Value remIdx(Value x, Value d) { return arith::RemUIOp::create(b, x, d); }
+  Value ceilDiv(Value x, Value d);
+  Value xorIdx(Value x, Value y) { return arith::XOrIOp::create(b, x, y); }
+  Value andIdx(Value x, int64_t mask);
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
+  Value exp2(Value x);
+  Value log2(Value x);
+
+  /// The value of `x` in lane `lane ^ mask` of the warp.
+  Value shuffleXor(Value x, int64_t mask);
+  /// Reduces `x` over the lanes that differ in the bits of `masks`.
+  Value warpMax(Value x, ArrayRef<int64_t> masks);
+  Value warpSum(Value x, ArrayRef<int64_t> masks);
+
+  /// ldmatrix of `numTiles` 8x8 b16 matrices from shared memory; the lane
+  /// supplies the address of one row. Returns one i32 (two packed b16
+  /// values) per matrix.
+  SmallVector<Value> ldmatrix(Value smem, ValueRange indices, int64_t numTiles,
+                              bool transpose);
+  /// mma.sync m16n8k16 (row x col) on packed f16/bf16 operands with f32
+  /// accumulators: returns `acc + a * b` (4 values per lane).
+  SmallVector<Value> mma(Type elementType, ArrayRef<Value> a,
+                         ArrayRef<Value> bFrag, ArrayRef<Value> acc);
+  /// Two f32 values rounded to `elementType` and packed into an i32.
+  Value packPair(Type elementType, Value lo, Value hi);
+  /// cp.async of 16 bytes; `valid` false zero-fills the destination.
+  void copyAsync16(Value dst, ValueRange dstIndices, Value src,
+                   ValueRange srcIndices, int64_t elements, Value valid);
+};
+
+/// Emits the tensor-core attention kernel into the body of `launch`.
+/// Grid: (row blocks of the query rows of one key/value head, Hkv,
+/// B * splits); block: 32 * config.warps threads.
+void emitMmaAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                            const SdpaGpuPlan &plan,
+                            const MmaKernelConfig &config);
+
+/// Emits the CUDA-core attention kernel (any element type and head dim).
+/// Grid: (row blocks of kSimtRowsPerBlock rows, Hkv, B * splits); block:
+/// 32 * kSimtRowsPerBlock threads.
+void emitSimtAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                             const SdpaGpuPlan &plan);
+
+/// Emits the split-KV merge kernel (ALGORITHMS.md §2). Grid: (B * Hq * Lq);
+/// block: Dv threads.
+void emitSplitMergeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                          const SdpaGpuPlan &plan);
+
+/// Writes one finished value pair of a query row: into `output` when the
+/// row has one split, else into the split's partial result. `values` are
+/// the unnormalized accumulators of dims [dim, dim + values.size()) and
+/// `sum` the row's softmax sum.
+void storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
+                    Value head, Value queryIdx, Value split, Value dim,
+                    ArrayRef<Value> values, Value sum);
+/// Writes a query row's log-sum-exp, `(max + log2(sum)) * ln 2` with `max`
+/// in the log2 domain, where it belongs (lse or the split's partial).
+void storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
+                 Value head, Value queryIdx, Value split, Value max2,
+                 Value sum);
+
+} // namespace attn
+} // namespace mlir
+
+#endif // ATTN_LIB_CONVERSION_ATTNTOGPU_GPUBUILDER_H

@@ -1,0 +1,550 @@
+//===- MmaAttentionKernel.cpp - tensor-core attention kernel ----*- C++ -*-===//
+//
+// The f16/bf16 attention kernel of convert-attn-to-gpu, in the manner of
+// FlashAttention-2: each warp owns 16 query rows whose Q fragments stay in
+// registers; key and value tiles stream through shared memory with cp.async,
+// `stages` tiles deep; S = Q K^T and O += P V run on mma.sync m16n8k16 with
+// f32 accumulators, and the online softmax works on the accumulator
+// fragments directly (P's accumulator layout is the A-operand layout of the
+// P V product, so P never touches shared memory).
+//
+// Shared-memory rows are swizzled (16-byte chunk c of row r lives at chunk
+// c ^ (r & mask)) so that ldmatrix's eight row reads hit distinct banks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+#include <cmath>
+#include <map>
+#include <memory>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// Swizzle mask of a tile row of `chunksPerRow` 16-byte chunks: the largest
+/// power of two up to 8 dividing it, minus one.
+int64_t swizzleMask(int64_t chunksPerRow) {
+  int64_t span = 1;
+  while (span < 8 && chunksPerRow % (span * 2) == 0)
+    span *= 2;
+  return span - 1;
+}
+
+/// Element offsets into a swizzled tile whose rows hold `chunksPerRow`
+/// chunks of 8 elements, for the ldmatrix pattern: row = laneRow + rowConst
+/// and chunk = laneChunk + chunkConst, with laneChunk in {0, 1}, chunkConst
+/// even and rowConst a multiple of 8. The lane-dependent part takes one of
+/// at most four values (cached), so the offsets of a whole tile cost four
+/// registers and the rest folds into immediates.
+class SwizzledOffsets {
+public:
+  SwizzledOffsets(GpuBuilder &gb, Value laneRow, Value laneChunk,
+                  int64_t chunksPerRow)
+      : gb(gb), laneRow(laneRow), chunksPerRow(chunksPerRow),
+        mask(swizzleMask(chunksPerRow)) {
+    x = gb.xorIdx(laneChunk, gb.andIdx(laneRow, mask));
+  }
+
+  Value get(int64_t rowConst, int64_t chunkConst) {
+    int64_t low = chunkConst & mask;
+    Value &base = laneBase[low];
+    if (!base) {
+      OpBuilder::InsertionGuard guard(gb.b);
+      gb.b.setInsertionPointAfterValue(x);
+      base = gb.add(gb.mul(laneRow, gb.idx(chunksPerRow * 8)),
+                    gb.mul(gb.xorIdx(x, gb.idx(low)), gb.idx(8)));
+    }
+    return gb.add(base, gb.idx(rowConst * chunksPerRow * 8 +
+                               (chunkConst & ~mask) * 8));
+  }
+
+private:
+  GpuBuilder &gb;
+  Value laneRow, x;
+  int64_t chunksPerRow, mask;
+  llvm::DenseMap<int64_t, Value> laneBase;
+};
+
+/// Element offsets of the 16-byte chunks a thread copies into a swizzled
+/// tile: with the block's threads a multiple of the chunks per row, a
+/// thread always copies the same chunk of rows row0 + rowConst, and the
+/// swizzle of row0 + rowConst depends on rowConst only modulo 8. Null when
+/// that does not hold (the copy then computes each offset).
+class CopyOffsets {
+public:
+  CopyOffsets(GpuBuilder &gb, Value tid, int64_t threads, int64_t chunksPerRow)
+      : gb(gb), chunksPerRow(chunksPerRow), mask(swizzleMask(chunksPerRow)) {
+    if (threads % chunksPerRow)
+      return;
+    row0 = gb.divIdx(tid, chunksPerRow);
+    chunk = gb.remIdx(tid, chunksPerRow);
+  }
+
+  explicit operator bool() const { return (bool)row0; }
+  /// Row of the thread's first chunk and its chunk within the row.
+  Value firstRow() const { return row0; }
+  Value chunkInRow() const { return chunk; }
+
+  Value get(int64_t rowConst) {
+    int64_t low = rowConst & mask;
+    Value &base = laneBase[low];
+    if (!base) {
+      OpBuilder::InsertionGuard guard(gb.b);
+      gb.b.setInsertionPointAfterValue(chunk);
+      Value swizzle = gb.andIdx(gb.add(row0, gb.idx(low)), mask);
+      base = gb.add(gb.mul(row0, gb.idx(chunksPerRow * 8)),
+                    gb.mul(gb.xorIdx(chunk, swizzle), gb.idx(8)));
+    }
+    return gb.add(base, gb.idx(rowConst * chunksPerRow * 8));
+  }
+
+private:
+  GpuBuilder &gb;
+  int64_t chunksPerRow, mask;
+  Value row0, chunk;
+  llvm::DenseMap<int64_t, Value> laneBase;
+};
+
+/// The loop-carried state of a lane, flat as scf.for carries it: per row
+/// tile the running max (log2 domain) and the lane's partial sum of its two
+/// rows, then the output accumulator fragments [row tile][value n-tile][4].
+struct CarriedState {
+  CarriedState(ValueRange carried, int64_t rowTiles, int64_t valueTiles)
+      : values(carried.begin(), carried.end()), rowTiles(rowTiles),
+        valueTiles(valueTiles) {}
+  Value &max(int64_t mt, int64_t half) { return values[2 * mt + half]; }
+  Value &sum(int64_t mt, int64_t half) {
+    return values[2 * rowTiles + 2 * mt + half];
+  }
+  Value &acc(int64_t mt, int64_t dt, int64_t e) {
+    return values[4 * rowTiles + 4 * (mt * valueTiles + dt) + e];
+  }
+
+  SmallVector<Value> values;
+  int64_t rowTiles, valueTiles;
+};
+
+class MmaKernelEmitter {
+public:
+  MmaKernelEmitter(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                   const SdpaGpuPlan &plan, const MmaKernelConfig &config)
+      : b(b), gb(b), launch(launch), plan(plan), config(config) {}
+
+  void emit();
+
+private:
+  void createSharedMemoryViews();
+  /// Copies tile `tile` of keys and values (from key `firstKey + tile *
+  /// keyTile`) into stage `tile % stages`, zero-filling keys >= keyEnd.
+  void loadKeyValueTile(Value tile);
+  /// Copies `rowsPerTile` rows of `chunksPerRow` chunks from `src` into
+  /// `smem` at element `smemOffset` with cp.async; `source(row, column)`
+  /// gives the indices into `src` and whether the row exists (else it is
+  /// zero-filled).
+  void copyTile(Value smem, Value smemOffset, int64_t rowsPerTile,
+                int64_t chunksPerRow, Value src,
+                llvm::function_ref<std::pair<SmallVector<Value>, Value>(
+                    Value, Value)>
+                    source);
+  SmallVector<Value> processTile(Value tile, ValueRange carried);
+  void storeResults(ValueRange carried);
+  /// Query row (of the key/value head's group) of this lane's `half` of
+  /// row tile `rowTile`.
+  Value threadRow(int64_t rowTile, int64_t half);
+  /// Q's A fragments: [row tile][head-dim step][4 registers].
+  SmallVector<SmallVector<SmallVector<Value>>> loadQueryFragments();
+
+  ImplicitLocOpBuilder &b;
+  GpuBuilder gb;
+  gpu::LaunchOp launch;
+  const SdpaGpuPlan &plan;
+  const MmaKernelConfig &config;
+
+  // Per-thread values.
+  Value lane, warp, kvHead, batch, split, firstRow, rows;
+  Value firstKey, keyEnd;
+  Value querySmem, keySmem, valueSmem;
+  // Swizzled offsets: cp.async destinations per chunks-per-row, and the
+  // ldmatrix rows of K, V (and Q, read once).
+  std::map<int64_t, std::unique_ptr<CopyOffsets>> copyOffsets;
+  std::unique_ptr<SwizzledOffsets> queryOffsets, keyOffsets, valueOffsets;
+  // Q fragments held for the whole loop (one row tile per warp only).
+  SmallVector<SmallVector<SmallVector<Value>>> queryFrags;
+};
+
+} // namespace
+
+void MmaKernelEmitter::createSharedMemoryViews() {
+  MLIRContext *ctx = b.getContext();
+  auto space =
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  Value raw = gpu::DynamicSharedMemoryOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                         MemRefLayoutAttrInterface(), space));
+  int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
+  int64_t offset = 0;
+  auto view = [&](int64_t elements) {
+    auto type = MemRefType::get({elements}, plan.elementType,
+                                MemRefLayoutAttrInterface(), space);
+    Value v = memref::ViewOp::create(b, type, raw, gb.idx(offset),
+                                     ValueRange{});
+    offset += type.getNumElements() * elementBytes;
+    return v;
+  };
+  querySmem = view(config.rowBlock() * plan.headDim);
+  keySmem = view(config.stages * plan.keyTile * plan.headDim);
+  valueSmem = view(config.stages * plan.keyTile * plan.valueDim);
+}
+
+void MmaKernelEmitter::copyTile(
+    Value smem, Value smemOffset, int64_t rowsPerTile, int64_t chunksPerRow,
+    Value src,
+    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value, Value)>
+        source) {
+  int64_t threads = 32 * config.warps;
+  int64_t chunks = rowsPerTile * chunksPerRow;
+  Value tid = launch.getThreadIds().x;
+  CopyOffsets &offsets = *copyOffsets.at(chunksPerRow);
+  for (int64_t first = 0; first < chunks; first += threads) {
+    auto copyOne = [&] {
+      Value row, chunk, dst;
+      if (offsets) {
+        int64_t rowConst = first / chunksPerRow;
+        row = gb.add(offsets.firstRow(), gb.idx(rowConst));
+        chunk = offsets.chunkInRow();
+        dst = offsets.get(rowConst);
+      } else {
+        Value c = gb.add(tid, gb.idx(first));
+        row = gb.divIdx(c, chunksPerRow);
+        chunk = gb.remIdx(c, chunksPerRow);
+        Value swizzled =
+            gb.xorIdx(chunk, gb.andIdx(row, swizzleMask(chunksPerRow)));
+        dst = gb.add(gb.mul(row, gb.idx(chunksPerRow * 8)),
+                     gb.mul(swizzled, gb.idx(8)));
+      }
+      auto [srcIndices, valid] = source(row, gb.mul(chunk, gb.idx(8)));
+      gb.copyAsync16(smem, gb.add(smemOffset, dst), src, srcIndices, 8,
+                     valid);
+    };
+    if (first + threads <= chunks)
+      copyOne();
+    else
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult,
+                       gb.add(tid, gb.idx(first)), gb.idx(chunks)),
+                copyOne);
+  }
+}
+
+void MmaKernelEmitter::loadKeyValueTile(Value tile) {
+  Value stage = gb.remIdx(tile, config.stages);
+  Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile)));
+  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+  auto rowSource = [&](Value row, Value column) {
+    Value key = gb.add(tileStart, row);
+    Value valid = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
+    SmallVector<Value> indices = {batch, kvHead, gb.minIdx(key, lastKey),
+                                  column};
+    return std::make_pair(indices, valid);
+  };
+  copyTile(keySmem, gb.mul(stage, gb.idx(plan.keyTile * plan.headDim)),
+           plan.keyTile, plan.headDim / 8, plan.key, rowSource);
+  copyTile(valueSmem, gb.mul(stage, gb.idx(plan.keyTile * plan.valueDim)),
+           plan.keyTile, plan.valueDim / 8, plan.value, rowSource);
+}
+
+SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
+                                                 ValueRange carried) {
+  const int64_t keyTile = plan.keyTile;
+  const int64_t headSteps = plan.headDim / 16;
+  const int64_t valueTiles = plan.valueDim / 8;
+  const int64_t rowTiles = config.rowTiles;
+  Type et = plan.elementType;
+  Value stage = gb.remIdx(tile, config.stages);
+  Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(keyTile)));
+  CarriedState state(carried, rowTiles, valueTiles);
+
+  // With several row tiles per warp, Q fragments are re-read from shared
+  // memory each tile instead of holding registers for the whole loop.
+  SmallVector<SmallVector<SmallVector<Value>>> query = queryFrags;
+  if (query.empty())
+    query = loadQueryFragments();
+
+  // S = Q K^T: n-tiles of 8 keys, two per ldmatrix.x4, each K fragment
+  // shared by the warp's row tiles.
+  Value zero = gb.f32(0);
+  SmallVector<SmallVector<SmallVector<Value>>> scores(
+      rowTiles, SmallVector<SmallVector<Value>>(keyTile / 8,
+                                                SmallVector<Value>(4, zero)));
+  Value keyStage = gb.mul(stage, gb.idx(keyTile * plan.headDim));
+  for (int64_t np = 0; np < keyTile / 16; ++np) {
+    for (int64_t ks = 0; ks < headSteps; ++ks) {
+      SmallVector<Value> f = gb.ldmatrix(
+          keySmem, gb.add(keyStage, keyOffsets->get(np * 16, 2 * ks)), 4,
+          /*transpose=*/false);
+      for (int64_t mt = 0; mt < rowTiles; ++mt) {
+        auto &row = scores[mt];
+        row[2 * np] = gb.mma(et, query[mt][ks], {f[0], f[1]}, row[2 * np]);
+        row[2 * np + 1] =
+            gb.mma(et, query[mt][ks], {f[2], f[3]}, row[2 * np + 1]);
+      }
+    }
+  }
+
+  // Scale into the log2 domain and mask: keys past keyEnd, and under
+  // causal masking keys past each row's diagonal.
+  Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
+  Value negInf = gb.negInf();
+  Value column0 = gb.add(tileStart, gb.mul(gb.remIdx(lane, 4), gb.idx(2)));
+  for (int64_t mt = 0; mt < rowTiles; ++mt) {
+    SmallVector<Value> lastVisible;
+    for (int64_t half = 0; half < 2; ++half) {
+      Value queryIdx = gb.remIdx(threadRow(mt, half), plan.queryLen);
+      lastVisible.push_back(
+          gb.add(queryIdx, gb.sub(plan.keyLen, plan.queryLen)));
+    }
+    for (int64_t nt = 0; nt < keyTile / 8; ++nt) {
+      for (int64_t e = 0; e < 4; ++e) {
+        Value key = gb.add(column0, gb.idx(nt * 8 + (e & 1)));
+        Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
+        if (plan.causal)
+          visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
+                                            lastVisible[e / 2]));
+        scores[mt][nt][e] = gb.select(
+            visible, gb.fmul(scores[mt][nt][e], scaleLog2), negInf);
+      }
+    }
+  }
+
+  // Online softmax on the fragments; each lane holds two rows of each row
+  // tile.
+  CarriedState next = state;
+  for (int64_t mt = 0; mt < rowTiles; ++mt) {
+    SmallVector<Value> alpha(2);
+    for (int64_t half = 0; half < 2; ++half) {
+      Value tileMax = negInf;
+      for (int64_t nt = 0; nt < keyTile / 8; ++nt)
+        tileMax = gb.fmax(tileMax, gb.fmax(scores[mt][nt][2 * half],
+                                           scores[mt][nt][2 * half + 1]));
+      tileMax = gb.warpMax(tileMax, {1, 2});
+      Value oldMax = state.max(mt, half);
+      Value newMax = gb.fmax(oldMax, tileMax);
+      // A row with nothing visible yet subtracts 0 instead of -inf.
+      Value base = gb.select(
+          gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf), zero, newMax);
+      alpha[half] = gb.exp2(gb.fsub(oldMax, base));
+      Value rowSum = zero;
+      for (int64_t nt = 0; nt < keyTile / 8; ++nt)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
+          scores[mt][nt][e] = gb.exp2(gb.fsub(scores[mt][nt][e], base));
+          rowSum = gb.fadd(rowSum, scores[mt][nt][e]);
+        }
+      next.max(mt, half) = newMax;
+      // The sum stays per lane; the quad adds it up once, at the end.
+      next.sum(mt, half) =
+          gb.fadd(gb.fmul(state.sum(mt, half), alpha[half]), rowSum);
+    }
+    for (int64_t dt = 0; dt < valueTiles; ++dt)
+      for (int64_t e = 0; e < 4; ++e)
+        next.acc(mt, dt, e) = gb.fmul(state.acc(mt, dt, e), alpha[e / 2]);
+  }
+
+  // O += P V: P's accumulator fragments of two key n-tiles form the A
+  // operand of one k-step of 16 keys; each V fragment serves every row
+  // tile.
+  Value valueStage = gb.mul(stage, gb.idx(keyTile * plan.valueDim));
+  for (int64_t kk = 0; kk < keyTile / 16; ++kk) {
+    SmallVector<SmallVector<Value>> pFrag;
+    for (int64_t mt = 0; mt < rowTiles; ++mt) {
+      auto &row = scores[mt];
+      pFrag.push_back({gb.packPair(et, row[2 * kk][0], row[2 * kk][1]),
+                       gb.packPair(et, row[2 * kk][2], row[2 * kk][3]),
+                       gb.packPair(et, row[2 * kk + 1][0], row[2 * kk + 1][1]),
+                       gb.packPair(et, row[2 * kk + 1][2],
+                                   row[2 * kk + 1][3])});
+    }
+    for (int64_t dp = 0; dp < valueTiles / 2; ++dp) {
+      SmallVector<Value> f = gb.ldmatrix(
+          valueSmem, gb.add(valueStage, valueOffsets->get(kk * 16, 2 * dp)),
+          4, /*transpose=*/true);
+      for (int64_t mt = 0; mt < rowTiles; ++mt)
+        for (int64_t j = 0; j < 2; ++j) {
+          SmallVector<Value> acc;
+          for (int64_t e = 0; e < 4; ++e)
+            acc.push_back(next.acc(mt, 2 * dp + j, e));
+          acc = gb.mma(et, pFrag[mt], {f[2 * j], f[2 * j + 1]}, acc);
+          for (int64_t e = 0; e < 4; ++e)
+            next.acc(mt, 2 * dp + j, e) = acc[e];
+        }
+    }
+  }
+  return next.values;
+}
+
+void MmaKernelEmitter::storeResults(ValueRange carried) {
+  CarriedState state(carried, config.rowTiles, plan.valueDim / 8);
+  Value leader =
+      gb.cmp(arith::CmpIPredicate::eq, gb.remIdx(lane, 4), gb.idx(0));
+  Value dim0 = gb.mul(gb.remIdx(lane, 4), gb.idx(2));
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
+    for (int64_t half = 0; half < 2; ++half) {
+      Value sum = gb.warpSum(state.sum(mt, half), {1, 2});
+      Value p = threadRow(mt, half);
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, p, rows), [&] {
+        Value group = gb.divIdx(p, plan.queryLen);
+        Value queryIdx = gb.remIdx(p, plan.queryLen);
+        Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
+        for (int64_t dt = 0; dt < plan.valueDim / 8; ++dt)
+          storeRowValues(gb, plan, batch, head, queryIdx, split,
+                         gb.add(dim0, gb.idx(dt * 8)),
+                         {state.acc(mt, dt, 2 * half),
+                          state.acc(mt, dt, 2 * half + 1)},
+                         sum);
+        gb.ifThen(leader, [&] {
+          storeRowLse(gb, plan, batch, head, queryIdx, split,
+                      state.max(mt, half), sum);
+        });
+      });
+    }
+  }
+}
+
+Value MmaKernelEmitter::threadRow(int64_t rowTile, int64_t half) {
+  Value warpRow = gb.mul(warp, gb.idx(16 * config.rowTiles));
+  return gb.add(firstRow,
+                gb.add(gb.add(warpRow, gb.divIdx(lane, 4)),
+                       gb.idx(16 * rowTile + 8 * half)));
+}
+
+SmallVector<SmallVector<SmallVector<Value>>>
+MmaKernelEmitter::loadQueryFragments() {
+  SmallVector<SmallVector<SmallVector<Value>>> frags(config.rowTiles);
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt)
+    for (int64_t ks = 0; ks < plan.headDim / 16; ++ks)
+      frags[mt].push_back(gb.ldmatrix(querySmem,
+                                      queryOffsets->get(16 * mt, 2 * ks), 4,
+                                      /*transpose=*/false));
+  return frags;
+}
+
+void MmaKernelEmitter::emit() {
+  Value tid = launch.getThreadIds().x;
+  lane = gb.remIdx(tid, 32);
+  warp = gb.divIdx(tid, 32);
+  kvHead = launch.getBlockIds().y;
+  batch = gb.divIdx(launch.getBlockIds().z, plan.splits);
+  split = gb.remIdx(launch.getBlockIds().z, plan.splits);
+  rows = gb.mul(gb.idx(plan.groupSize()), plan.queryLen);
+  const int64_t rowBlock = config.rowBlock();
+  firstRow = gb.mul(launch.getBlockIds().x, gb.idx(rowBlock));
+  createSharedMemoryViews();
+  // Created here so that the offsets they cache dominate every copy.
+  for (int64_t dims : {plan.headDim, plan.valueDim})
+    if (!copyOffsets.count(dims / 8))
+      copyOffsets[dims / 8] =
+          std::make_unique<CopyOffsets>(gb, tid, 32 * config.warps, dims / 8);
+
+  // The keys of this block: its split's tiles, cut at the last key any of
+  // its rows sees (rows are head-major (group, query) pairs).
+  Value keyTile = gb.idx(plan.keyTile);
+  Value splitKeys = gb.mul(plan.tilesPerSplit, keyTile);
+  firstKey = gb.mul(split, splitKeys);
+  Value visibleEnd = plan.keyLen;
+  if (plan.causal) {
+    Value lastRow = gb.sub(gb.minIdx(gb.add(firstRow, gb.idx(rowBlock)), rows),
+                           gb.idx(1));
+    Value sameGroup =
+        gb.cmp(arith::CmpIPredicate::eq, gb.divIdx(firstRow, plan.queryLen),
+               gb.divIdx(lastRow, plan.queryLen));
+    Value lastQuery =
+        gb.select(sameGroup, gb.remIdx(lastRow, plan.queryLen),
+                  gb.sub(plan.queryLen, gb.idx(1)));
+    visibleEnd = gb.clamp(
+        gb.add(lastQuery, gb.add(gb.sub(plan.keyLen, plan.queryLen),
+                                 gb.idx(1))),
+        gb.idx(0), plan.keyLen);
+  }
+  keyEnd = gb.minIdx(visibleEnd, gb.add(firstKey, splitKeys));
+  Value numTiles = gb.select(
+      gb.cmp(arith::CmpIPredicate::sgt, keyEnd, firstKey),
+      gb.ceilDiv(gb.sub(keyEnd, firstKey), keyTile), gb.idx(0));
+
+  // Q block -> shared memory -> registers, kept for the whole loop.
+  Value lastRowIdx = gb.sub(rows, gb.idx(1));
+  copyTile(querySmem, gb.idx(0), rowBlock, plan.headDim / 8, plan.query,
+           [&](Value row, Value column) {
+             Value p = gb.add(firstRow, row);
+             Value valid = gb.cmp(arith::CmpIPredicate::ult, p, rows);
+             p = gb.minIdx(p, lastRowIdx);
+             Value group = gb.divIdx(p, plan.queryLen);
+             Value head =
+                 gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
+             SmallVector<Value> indices = {
+                 batch, head, gb.remIdx(p, plan.queryLen), column};
+             return std::make_pair(indices, valid);
+           });
+  NVVM::CpAsyncCommitGroupOp::create(b);
+  NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  gpu::BarrierOp::create(b);
+  // ldmatrix.x4 row addresses. A (Q) and trans-B (V): matrices (rows
+  // 0-7, chunk 0), (rows 8-15, chunk 0), (rows 0-7, chunk 1), (rows 8-15,
+  // chunk 1). B (K): (keys 0-7, chunk 0), (keys 0-7, chunk 1), (keys 8-15,
+  // chunk 0), (keys 8-15, chunk 1): b0/b1 of two n-tiles.
+  Value rowOfAFragment = gb.add(
+      gb.remIdx(lane, 8), gb.mul(gb.remIdx(gb.divIdx(lane, 8), 2), gb.idx(8)));
+  Value chunkOfAFragment = gb.divIdx(lane, 16);
+  queryOffsets = std::make_unique<SwizzledOffsets>(
+      gb,
+      gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), rowOfAFragment),
+      chunkOfAFragment, plan.headDim / 8);
+  if (config.rowTiles == 1)
+    queryFrags = loadQueryFragments();
+  keyOffsets = std::make_unique<SwizzledOffsets>(
+      gb,
+      gb.add(gb.remIdx(lane, 8), gb.mul(gb.divIdx(lane, 16), gb.idx(8))),
+      gb.remIdx(gb.divIdx(lane, 8), 2), plan.headDim / 8);
+  valueOffsets = std::make_unique<SwizzledOffsets>(
+      gb, rowOfAFragment, chunkOfAFragment, plan.valueDim / 8);
+
+  // Prologue: the first stages - 1 tiles in flight, one commit group each.
+  for (int64_t s = 0; s + 1 < config.stages; ++s) {
+    Value tile = gb.idx(s);
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, tile, numTiles),
+              [&] { loadKeyValueTile(tile); });
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
+
+  SmallVector<Value> init;
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt)
+    init.append({gb.negInf(), gb.negInf()});
+  for (int64_t i = 0; i < config.rowTiles * (2 + plan.valueDim / 2); ++i)
+    init.push_back(gb.f32(0));
+  SmallVector<Value> result = gb.forCarrying(
+      gb.idx(0), numTiles, gb.idx(1), init,
+      [&](Value tile, ValueRange carried) {
+        Value ahead = gb.add(tile, gb.idx(config.stages - 1));
+        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, ahead, numTiles),
+                  [&] { loadKeyValueTile(ahead); });
+        NVVM::CpAsyncCommitGroupOp::create(b);
+        // Groups complete in order: all but the newest stages - 1 are done,
+        // so this tile has landed.
+        NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
+        gpu::BarrierOp::create(b);
+        SmallVector<Value> next = processTile(tile, carried);
+        // The next iteration refills this tile's stage.
+        gpu::BarrierOp::create(b);
+        return next;
+      });
+  storeResults(result);
+}
+
+void mlir::attn::emitMmaAttentionKernel(ImplicitLocOpBuilder &b,
+                                        gpu::LaunchOp launch,
+                                        const SdpaGpuPlan &plan,
+                                        const MmaKernelConfig &config) {
+  MmaKernelEmitter(b, launch, plan, config).emit();
+}

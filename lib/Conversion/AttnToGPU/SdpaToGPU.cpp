@@ -1,0 +1,247 @@
+//===- SdpaToGPU.cpp - attn.sdpa to GPU kernels -----------------*- C++ -*-===//
+//
+// Host side of the GPU lowering of attn.sdpa: sizes, the choice of kernel,
+// the key/value split, and the launches, all on one stream (async tokens).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+#include "attn/Conversion/AttnToGPU.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+/// Shared memory one block may use on sm_80 and later (227 KiB).
+static constexpr int64_t kMaxSharedMemoryBytes = 227 * 1024;
+
+bool mlir::attn::sdpaUsesTensorCores(SdpaOp op) {
+  auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+  auto valueType = cast<RankedTensorType>(op.getValue().getType());
+  Type et = queryType.getElementType();
+  int64_t headDim = queryType.getDimSize(3);
+  int64_t valueDim = valueType.getDimSize(3);
+  return (et.isF16() || et.isBF16()) && headDim % 16 == 0 &&
+         valueDim % 16 == 0 && headDim <= 256 && valueDim <= 256;
+}
+
+namespace {
+
+struct SdpaToGPU : OpRewritePattern<SdpaOp> {
+  SdpaToGPU(MLIRContext *ctx, const SdpaGpuOptions &options)
+      : OpRewritePattern(ctx), options(options) {}
+
+  /// Splits of the keys that give about `targetBlocks` blocks for `work`
+  /// blocks without splitting: (splits, tiles per split).
+  std::pair<Value, Value> chooseSplits(GpuBuilder &gb, Value work,
+                                       Value keyTiles,
+                                       int64_t targetBlocks) const {
+    Value wanted = gb.ceilDiv(gb.idx(targetBlocks), gb.maxIdx(work, gb.idx(1)));
+    Value splits = gb.clamp(wanted, gb.idx(1), keyTiles);
+    Value tilesPerSplit = gb.ceilDiv(keyTiles, splits);
+    // No empty split: recount with the rounded-up tiles per split.
+    return {gb.ceilDiv(keyTiles, tilesPerSplit), tilesPerSplit};
+  }
+
+  /// An async launch after `token` of kernel `name` (in gpu.module
+  /// `name`_kernels once outlined).
+  gpu::LaunchOp launch(ImplicitLocOpBuilder &b, const std::string &name,
+                       ArrayRef<Value> grid, int64_t threads,
+                       int64_t sharedBytes, Value &token) const {
+    GpuBuilder gb(b);
+    auto op = gpu::LaunchOp::create(
+        b, grid[0], grid[1], grid[2], gb.idx(threads), gb.idx(1), gb.idx(1),
+        sharedBytes ? gb.i32(sharedBytes) : Value(),
+        gpu::AsyncTokenType::get(b.getContext()), token,
+        /*workgroupAttributions=*/{}, /*privateAttributions=*/{},
+        /*clusterSizeX=*/nullptr, /*clusterSizeY=*/nullptr,
+        /*clusterSizeZ=*/nullptr,
+        FlatSymbolRefAttr::get(b.getContext(), name + "_kernels"),
+        FlatSymbolRefAttr::get(b.getContext(), name));
+    token = op.getAsyncToken();
+    return op;
+  }
+
+  template <typename BodyFn>
+  void emitBody(ImplicitLocOpBuilder &b, gpu::LaunchOp op,
+                BodyFn body) const {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getBody().front());
+    body();
+    gpu::TerminatorOp::create(b);
+  }
+
+  LogicalResult matchAndRewrite(SdpaOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getMask() || op.getSoftmaxExp())
+      return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    GpuBuilder gb(b);
+    // Kernels are named after their function: @f gets @f_sdpa_decode, ...
+    std::string kernelPrefix;
+    if (auto func = op->getParentOfType<FunctionOpInterface>())
+      kernelPrefix = (func.getName() + "_").str();
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    auto keyType = cast<RankedTensorType>(op.getKey().getType());
+    auto valueType = cast<RankedTensorType>(op.getValue().getType());
+    auto outType = cast<RankedTensorType>(op.getOutput().getType());
+
+    SdpaGpuPlan plan;
+    plan.query = gb.toBuffer(op.getQuery());
+    plan.key = gb.toBuffer(op.getKey());
+    plan.value = gb.toBuffer(op.getValue());
+    SmallVector<Value> querySizes = gb.dimSizes(plan.query);
+    plan.batch = querySizes[0];
+    plan.queryLen = querySizes[2];
+    plan.keyLen = gb.dimSizes(plan.key)[2];
+    plan.queryHeads = queryType.getDimSize(1);
+    plan.kvHeads = keyType.getDimSize(1);
+    plan.headDim = queryType.getDimSize(3);
+    plan.valueDim = valueType.getDimSize(3);
+    plan.elementType = queryType.getElementType();
+    plan.scale = op.getEffectiveScale();
+    plan.causal = op.getCausal();
+    plan.keyTile = 64;
+
+    // Results live in buffers the caller provides once results become
+    // out-params.
+    Value batch = plan.batch, queryLen = plan.queryLen;
+    plan.output = gb.allocLike(
+        outType, {batch, gb.idx(plan.queryHeads), queryLen,
+                  gb.idx(plan.valueDim)});
+    if (Value lse = op.getLse())
+      plan.lse = gb.allocLike(cast<RankedTensorType>(lse.getType()),
+                              {batch, gb.idx(plan.queryHeads), queryLen});
+
+    Value rows = gb.mul(gb.idx(plan.groupSize()), queryLen);
+    Value keyTiles =
+        gb.maxIdx(gb.ceilDiv(plan.keyLen, gb.idx(plan.keyTile)), gb.idx(1));
+    Value kvWork = gb.mul(batch, gb.idx(plan.kvHeads));
+    auto blocksPerSM = [](int64_t sharedBytes) {
+      return std::clamp<int64_t>(kMaxSharedMemoryBytes /
+                                     std::max<int64_t>(sharedBytes, 1),
+                                 1, 8);
+    };
+
+    // Kernel variants and the grid each would use; exactly one runs (the
+    // others get an empty grid, which the runtime does not launch).
+    struct Variant {
+      StringRef name;
+      MmaKernelConfig mma; // warps == 0: the CUDA-core kernel
+      Value chosen, rowBlocks, splits, tilesPerSplit;
+      int64_t sharedBytes, threads;
+    };
+    SmallVector<Variant> variants;
+    auto addVariant = [&](StringRef name, MmaKernelConfig mma, Value chosen) {
+      Variant v{name, mma, chosen, {}, {}, {}, 0, 32 * kSimtRowsPerBlock};
+      int64_t rowBlock = kSimtRowsPerBlock, perSM = 8;
+      if (mma.warps) {
+        rowBlock = mma.rowBlock();
+        v.sharedBytes = mma.sharedMemoryBytes(plan);
+        v.threads = 32 * mma.warps;
+        perSM = blocksPerSM(v.sharedBytes);
+      }
+      v.rowBlocks = gb.ceilDiv(rows, gb.idx(rowBlock));
+      std::tie(v.splits, v.tilesPerSplit) =
+          chooseSplits(gb, gb.mul(kvWork, v.rowBlocks), keyTiles,
+                       options.numSMs * perSM);
+      variants.push_back(v);
+    };
+    if (sdpaUsesTensorCores(op)) {
+      MmaKernelConfig decode{1, options.decodeStages};
+      MmaKernelConfig prefill{4, options.prefillStages,
+                              options.prefillRowTiles};
+      int64_t staticRows = queryType.isDynamicDim(2)
+                               ? ShapedType::kDynamic
+                               : plan.groupSize() * queryType.getDimSize(2);
+      Value small = gb.cmp(arith::CmpIPredicate::ule, rows, gb.idx(16));
+      if (staticRows == ShapedType::kDynamic || staticRows <= 16)
+        addVariant("sdpa_decode", decode, small);
+      if (staticRows == ShapedType::kDynamic || staticRows > 16)
+        addVariant("sdpa_prefill", prefill,
+                   arith::XOrIOp::create(
+                       b, small,
+                       arith::ConstantOp::create(b, b.getBoolAttr(true))));
+    } else {
+      addVariant("sdpa_simt", MmaKernelConfig{0, 0},
+                 arith::ConstantOp::create(b, b.getBoolAttr(true)));
+    }
+    for (MmaKernelConfig cfg : {MmaKernelConfig{1, options.decodeStages},
+                                MmaKernelConfig{4, options.prefillStages,
+                                                options.prefillRowTiles}})
+      if (cfg.sharedMemoryBytes(plan) > kMaxSharedMemoryBytes)
+        return rewriter.notifyMatchFailure(op, "tiles exceed shared memory");
+
+    plan.splits = variants[0].splits;
+    plan.tilesPerSplit = variants[0].tilesPerSplit;
+    for (const Variant &v : llvm::drop_begin(variants)) {
+      plan.splits = gb.select(v.chosen, v.splits, plan.splits);
+      plan.tilesPerSplit = gb.select(v.chosen, v.tilesPerSplit,
+                                     plan.tilesPerSplit);
+    }
+
+    // Partial results of the splits (one element when unsplit).
+    Value split = gb.cmp(arith::CmpIPredicate::ugt, plan.splits, gb.idx(1));
+    Value splitRows = gb.mul(
+        gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
+        plan.splits);
+    auto flatF32 = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+    auto tokenType = gpu::AsyncTokenType::get(b.getContext());
+    Value token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
+    auto allocPartial = [&](Value elements) {
+      auto alloc = gpu::AllocOp::create(
+          b, flatF32, tokenType, token,
+          gb.select(split, elements, gb.idx(1)), ValueRange{});
+      token = alloc.getAsyncToken();
+      return alloc.getMemref();
+    };
+    plan.partialOutput =
+        allocPartial(gb.mul(splitRows, gb.idx(plan.valueDim)));
+    plan.partialLse = allocPartial(splitRows);
+
+    for (const Variant &v : variants) {
+      Value gridX = gb.select(v.chosen, v.rowBlocks, gb.idx(0));
+      gpu::LaunchOp attention =
+          launch(b, kernelPrefix + v.name.str(),
+                 {gridX, gb.idx(plan.kvHeads), gb.mul(batch, v.splits)},
+                 v.threads, v.sharedBytes, token);
+      emitBody(b, attention, [&] {
+        if (v.mma.warps)
+          emitMmaAttentionKernel(b, attention, plan, v.mma);
+        else
+          emitSimtAttentionKernel(b, attention, plan);
+      });
+    }
+    Value mergeRows = gb.select(
+        split, gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
+        gb.idx(0));
+    gpu::LaunchOp merge =
+        launch(b, kernelPrefix + "sdpa_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
+               std::min<int64_t>(plan.valueDim, 256), 0, token);
+    emitBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
+
+    for (Value partial : {plan.partialOutput, plan.partialLse})
+      token = gpu::DeallocOp::create(b, tokenType, token, partial)
+                  .getAsyncToken();
+    gpu::WaitOp::create(b, Type(), token);
+
+    SmallVector<Value> results = {gb.toTensor(outType, plan.output)};
+    if (plan.lse)
+      results.push_back(gb.toTensor(op.getLse().getType(), plan.lse));
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+
+  SdpaGpuOptions options;
+};
+
+} // namespace
+
+void mlir::attn::populateSdpaToGPUPatterns(RewritePatternSet &patterns,
+                                           const SdpaGpuOptions &options) {
+  patterns.add<SdpaToGPU>(patterns.getContext(), options);
+}
