@@ -245,7 +245,12 @@ def main():
     args = parser.parse_args()
 
     kernels = Kernels(os.path.abspath(args.lib))
-    kernels.use_stream(torch.cuda.current_stream())
+    # A stream of our own (the legacy default stream is handle 0, which
+    # would mean "the runtime's stream"): inputs, our calls and SDPA are all
+    # ordered on it.
+    stream = torch.cuda.Stream()
+    torch.cuda.set_stream(stream)
+    kernels.use_stream(stream)
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}",
           flush=True)
     checks, failed = correctness(kernels)

@@ -35,6 +35,28 @@ config.substitutions.append(
                                  "check_attn.py")
      + " --attn-run " + os.path.join(config.attn_tools_dir, "attn-run")))
 
+# ptxas from a CUDA toolkit, for the tests that assemble the NVVM kernels
+# (skipped without one); a CUDA driver changes what the runtime tests see.
+import ctypes
+import shutil
+ptxas = shutil.which("ptxas") or (
+    "/usr/local/cuda/bin/ptxas"
+    if os.path.exists("/usr/local/cuda/bin/ptxas") else None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass
+config.substitutions.append(
+    ("%extract-ptx", python + " " + os.path.join(config.test_source_root,
+                                                 "lib", "extract_ptx.py")))
+config.substitutions.append(("%attn_lib_dir",
+                             os.path.join(config.attn_obj_root, "lib")))
+config.substitutions.append(("%attn_src_root", config.attn_src_root))
+
 tools = [
     ToolSubst("attn-opt", unresolved="fatal"),
     ToolSubst("attn-run", unresolved="fatal"),

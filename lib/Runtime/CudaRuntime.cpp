@@ -41,7 +41,6 @@ using CUstream = struct CUstream_st *;
 using CUevent = struct CUevent_st *;
 constexpr int kMaxDynamicSharedSizeBytes = 8; // CU_FUNC_ATTRIBUTE_...
 constexpr int kJitOptimizationLevel = 7;      // CU_JIT_OPTIMIZATION_LEVEL
-constexpr unsigned kStreamNonBlocking = 1;    // CU_STREAM_NON_BLOCKING
 constexpr unsigned kEventDisableTiming = 2;   // CU_EVENT_DISABLE_TIMING
 constexpr unsigned kMemAttachGlobal = 1;      // CU_MEM_ATTACH_GLOBAL
 
@@ -53,8 +52,7 @@ constexpr unsigned kMemAttachGlobal = 1;      // CU_MEM_ATTACH_GLOBAL
   X(cuCtxSetCurrent, (CUcontext))                                              \
   X(cuCtxSynchronize, ())                                                      \
   X(cuModuleLoadData, (CUmodule *, const void *))                              \
-  X(cuModuleLoadDataEx,                                                        \
-    (CUmodule *, const void *, unsigned, int *, void **))                      \
+  X(cuModuleLoadDataEx, (CUmodule *, const void *, unsigned, int *, void **))  \
   X(cuModuleUnload, (CUmodule))                                                \
   X(cuModuleGetFunction, (CUfunction *, CUmodule, const char *))               \
   X(cuFuncSetAttribute, (CUfunction, int, int))                                \
@@ -342,8 +340,9 @@ CUstream mgpuStreamCreate() {
   CUstream stream = userStream;
   if (!stream) {
     if (!ownStream)
-      check(driver.cuStreamCreate(&ownStream, kStreamNonBlocking),
-            "cuStreamCreate");
+      // A blocking stream: ordered after work on the legacy default stream
+      // (stream 0), where a caller's inputs may still be in flight.
+      check(driver.cuStreamCreate(&ownStream, 0), "cuStreamCreate");
     stream = ownStream;
   }
   pthread_mutex_unlock(&stateMutex);

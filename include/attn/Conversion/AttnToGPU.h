@@ -17,11 +17,11 @@ struct SdpaGpuOptions {
   int64_t numSMs = 132;
   /// Shared-memory key/value tiles in flight in the decode (one warp) and
   /// prefill (four warps) tensor-core kernels.
-  int64_t decodeStages = 2;
+  int64_t decodeStages = 3;
   int64_t prefillStages = 2;
   /// 16-row query tiles per warp of the prefill kernel (1 or 2): two reuse
   /// every K/V fragment twice but re-read Q from shared memory.
-  int64_t prefillRowTiles = 1;
+  int64_t prefillRowTiles = 2;
 };
 
 /// Whether attn.sdpa takes the tensor-core kernel (f16/bf16, head dims

@@ -121,7 +121,8 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
       - decode (at most 16 query rows per key/value head, i.e. the query
         heads of a GQA group times Lq): one warp per block, so the query
         heads of a group share each key/value tile they read;
-      - prefill: four warps (64 query rows) per block.
+      - prefill: four warps of `prefill-row-tiles` x 16 query rows (128
+        by default) per block.
       When Lq is dynamic both are emitted and the host picks one at run
       time (the other gets an empty grid).
     - Anything else (f32, other head dims): a CUDA-core kernel, one warp per
@@ -185,12 +186,12 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     Option<"numSMs", "num-sms", "int64_t", /*default=*/"132",
            "Multiprocessors to fill: launches smaller than this split the "
            "keys (> 0)">,
-    Option<"decodeStages", "decode-stages", "int64_t", /*default=*/"2",
+    Option<"decodeStages", "decode-stages", "int64_t", /*default=*/"3",
            "Key/value tiles in flight in the decode kernel (2 to 4)">,
     Option<"prefillStages", "prefill-stages", "int64_t", /*default=*/"2",
            "Key/value tiles in flight in the prefill kernel (2 to 4)">,
     Option<"prefillRowTiles", "prefill-row-tiles", "int64_t",
-           /*default=*/"1",
+           /*default=*/"2",
            "16-row query tiles per warp in the prefill kernel (1 or 2)">,
   ];
 }

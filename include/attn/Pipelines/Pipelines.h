@@ -51,7 +51,7 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
   PassOptions::Option<int64_t> decodeStages{
       *this, "decode-stages",
       llvm::cl::desc("Key/value tiles in flight in the decode kernel"),
-      llvm::cl::init(2)};
+      llvm::cl::init(3)};
   PassOptions::Option<int64_t> prefillStages{
       *this, "prefill-stages",
       llvm::cl::desc("Key/value tiles in flight in the prefill kernel"),
@@ -59,7 +59,7 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
   PassOptions::Option<int64_t> prefillRowTiles{
       *this, "prefill-row-tiles",
       llvm::cl::desc("16-row query tiles per warp in the prefill kernel"),
-      llvm::cl::init(1)};
+      llvm::cl::init(2)};
 };
 
 /// Builds the pipeline from a module with attn ops on tensors to the LLVM

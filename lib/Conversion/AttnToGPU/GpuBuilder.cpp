@@ -13,8 +13,9 @@ using namespace mlir::attn;
 
 int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
   int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
-  return elementBytes * (rowBlock() * plan.headDim +
-                         stages * plan.keyTile * (plan.headDim + plan.valueDim));
+  return elementBytes *
+         (rowBlock() * plan.headDim +
+          stages * plan.keyTile * (plan.headDim + plan.valueDim));
 }
 
 Value GpuBuilder::i32(int64_t v) {
@@ -46,16 +47,11 @@ static Value approx(ImplicitLocOpBuilder &b, StringRef instruction, Value x) {
       .getResult(0);
 }
 
-Value GpuBuilder::exp2(Value x) {
-  return approx(b, "ex2.approx.ftz.f32", x);
-}
-Value GpuBuilder::log2(Value x) {
-  return approx(b, "lg2.approx.ftz.f32", x);
-}
+Value GpuBuilder::exp2(Value x) { return approx(b, "ex2.approx.ftz.f32", x); }
+Value GpuBuilder::log2(Value x) { return approx(b, "lg2.approx.ftz.f32", x); }
 
 Value GpuBuilder::shuffleXor(Value x, int64_t mask) {
-  return gpu::ShuffleOp::create(b, x, i32(mask), i32(32),
-                                gpu::ShuffleMode::XOR)
+  return gpu::ShuffleOp::create(b, x, i32(mask), i32(32), gpu::ShuffleMode::XOR)
       .getShuffleResult();
 }
 
@@ -90,11 +86,10 @@ SmallVector<Value> GpuBuilder::ldmatrix(Value smem, ValueRange indices,
 }
 
 SmallVector<Value> GpuBuilder::mma(Type elementType, ArrayRef<Value> a,
-                                   ArrayRef<Value> bFrag,
-                                   ArrayRef<Value> acc) {
+                                   ArrayRef<Value> bFrag, ArrayRef<Value> acc) {
   Type f32 = b.getF32Type();
-  auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(),
-                                                     {f32, f32, f32, f32});
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {f32, f32, f32, f32});
   NVVM::MMATypes ptxType =
       elementType.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
   // nvvm.mma.sync takes bf16 pairs as i32 but f16 pairs as vector<2xf16>.
@@ -102,8 +97,8 @@ SmallVector<Value> GpuBuilder::mma(Type elementType, ArrayRef<Value> a,
     SmallVector<Value> out(regs);
     if (elementType.isF16())
       for (Value &reg : out)
-        reg = LLVM::BitcastOp::create(
-            b, VectorType::get({2}, elementType), reg);
+        reg =
+            LLVM::BitcastOp::create(b, VectorType::get({2}, elementType), reg);
     return out;
   };
   Value d = NVVM::MmaOp::create(
@@ -121,8 +116,8 @@ SmallVector<Value> GpuBuilder::mma(Type elementType, ArrayRef<Value> a,
 Value GpuBuilder::packPair(Type elementType, Value lo, Value hi) {
   Value pair = vector::FromElementsOp::create(
       b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
-  Value narrow = arith::TruncFOp::create(
-      b, VectorType::get({2}, elementType), pair);
+  Value narrow =
+      arith::TruncFOp::create(b, VectorType::get({2}, elementType), pair);
   Value word = vector::BitCastOp::create(
       b, VectorType::get({1}, b.getI32Type()), narrow);
   return vector::ExtractOp::create(b, word, 0);
@@ -133,8 +128,8 @@ void GpuBuilder::copyAsync16(Value dst, ValueRange dstIndices, Value src,
                              Value valid) {
   Value srcElements = select(valid, idx(elements), idx(0));
   nvgpu::DeviceAsyncCopyOp::create(
-      b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, dstIndices,
-      src, srcIndices, b.getIndexAttr(elements), srcElements,
+      b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, dstIndices, src,
+      srcIndices, b.getIndexAttr(elements), srcElements,
       /*bypassL1=*/b.getUnitAttr());
 }
 
@@ -148,18 +143,17 @@ static Value partialRow(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
 
 void mlir::attn::storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan,
                                 Value batch, Value head, Value queryIdx,
-                                Value split, Value dim,
-                                ArrayRef<Value> values, Value sum) {
+                                Value split, Value dim, ArrayRef<Value> values,
+                                Value sum) {
   ImplicitLocOpBuilder &b = gb.b;
   // A row that saw no key gives 0 (and lse = -inf).
   Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
-  Value inverse = gb.select(
-      seen, arith::DivFOp::create(b, gb.f32(1), sum), gb.f32(0));
+  Value inverse =
+      gb.select(seen, arith::DivFOp::create(b, gb.f32(1), sum), gb.f32(0));
   SmallVector<Value> scaled;
   for (Value v : values)
     scaled.push_back(gb.fmul(v, inverse));
-  auto f32Vector =
-      VectorType::get({(int64_t)values.size()}, b.getF32Type());
+  auto f32Vector = VectorType::get({(int64_t)values.size()}, b.getF32Type());
   Value vec = vector::FromElementsOp::create(b, f32Vector, scaled);
   Value single = gb.cmp(arith::CmpIPredicate::eq, plan.splits, gb.idx(1));
   gb.ifThenElse(
@@ -168,8 +162,7 @@ void mlir::attn::storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan,
         Value out = vec;
         if (!plan.elementType.isF32())
           out = arith::TruncFOp::create(
-              b, VectorType::get(f32Vector.getShape(), plan.elementType),
-              vec);
+              b, VectorType::get(f32Vector.getShape(), plan.elementType), vec);
         vector::StoreOp::create(b, out, plan.output,
                                 ValueRange{batch, head, queryIdx, dim});
       },

@@ -59,8 +59,8 @@ public:
       base = gb.add(gb.mul(laneRow, gb.idx(chunksPerRow * 8)),
                     gb.mul(gb.xorIdx(x, gb.idx(low)), gb.idx(8)));
     }
-    return gb.add(base, gb.idx(rowConst * chunksPerRow * 8 +
-                               (chunkConst & ~mask) * 8));
+    return gb.add(
+        base, gb.idx(rowConst * chunksPerRow * 8 + (chunkConst & ~mask) * 8));
   }
 
 private:
@@ -146,11 +146,11 @@ private:
   /// `smem` at element `smemOffset` with cp.async; `source(row, column)`
   /// gives the indices into `src` and whether the row exists (else it is
   /// zero-filled).
-  void copyTile(Value smem, Value smemOffset, int64_t rowsPerTile,
-                int64_t chunksPerRow, Value src,
-                llvm::function_ref<std::pair<SmallVector<Value>, Value>(
-                    Value, Value)>
-                    source);
+  void copyTile(
+      Value smem, Value smemOffset, int64_t rowsPerTile, int64_t chunksPerRow,
+      Value src,
+      llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value, Value)>
+          source);
   SmallVector<Value> processTile(Value tile, ValueRange carried);
   void storeResults(ValueRange carried);
   /// Query row (of the key/value head's group) of this lane's `half` of
@@ -181,8 +181,7 @@ private:
 
 void MmaKernelEmitter::createSharedMemoryViews() {
   MLIRContext *ctx = b.getContext();
-  auto space =
-      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  auto space = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
   Value raw = gpu::DynamicSharedMemoryOp::create(
       b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                          MemRefLayoutAttrInterface(), space));
@@ -191,8 +190,8 @@ void MmaKernelEmitter::createSharedMemoryViews() {
   auto view = [&](int64_t elements) {
     auto type = MemRefType::get({elements}, plan.elementType,
                                 MemRefLayoutAttrInterface(), space);
-    Value v = memref::ViewOp::create(b, type, raw, gb.idx(offset),
-                                     ValueRange{});
+    Value v =
+        memref::ViewOp::create(b, type, raw, gb.idx(offset), ValueRange{});
     offset += type.getNumElements() * elementBytes;
     return v;
   };
@@ -228,14 +227,13 @@ void MmaKernelEmitter::copyTile(
                      gb.mul(swizzled, gb.idx(8)));
       }
       auto [srcIndices, valid] = source(row, gb.mul(chunk, gb.idx(8)));
-      gb.copyAsync16(smem, gb.add(smemOffset, dst), src, srcIndices, 8,
-                     valid);
+      gb.copyAsync16(smem, gb.add(smemOffset, dst), src, srcIndices, 8, valid);
     };
     if (first + threads <= chunks)
       copyOne();
     else
-      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult,
-                       gb.add(tid, gb.idx(first)), gb.idx(chunks)),
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, gb.add(tid, gb.idx(first)),
+                       gb.idx(chunks)),
                 copyOne);
   }
 }
@@ -314,8 +312,8 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
         if (plan.causal)
           visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
                                             lastVisible[e / 2]));
-        scores[mt][nt][e] = gb.select(
-            visible, gb.fmul(scores[mt][nt][e], scaleLog2), negInf);
+        scores[mt][nt][e] =
+            gb.select(visible, gb.fmul(scores[mt][nt][e], scaleLog2), negInf);
       }
     }
   }
@@ -334,8 +332,8 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
       Value oldMax = state.max(mt, half);
       Value newMax = gb.fmax(oldMax, tileMax);
       // A row with nothing visible yet subtracts 0 instead of -inf.
-      Value base = gb.select(
-          gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf), zero, newMax);
+      Value base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf),
+                             zero, newMax);
       alpha[half] = gb.exp2(gb.fsub(oldMax, base));
       Value rowSum = zero;
       for (int64_t nt = 0; nt < keyTile / 8; ++nt)
@@ -361,16 +359,16 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
     SmallVector<SmallVector<Value>> pFrag;
     for (int64_t mt = 0; mt < rowTiles; ++mt) {
       auto &row = scores[mt];
-      pFrag.push_back({gb.packPair(et, row[2 * kk][0], row[2 * kk][1]),
-                       gb.packPair(et, row[2 * kk][2], row[2 * kk][3]),
-                       gb.packPair(et, row[2 * kk + 1][0], row[2 * kk + 1][1]),
-                       gb.packPair(et, row[2 * kk + 1][2],
-                                   row[2 * kk + 1][3])});
+      pFrag.push_back(
+          {gb.packPair(et, row[2 * kk][0], row[2 * kk][1]),
+           gb.packPair(et, row[2 * kk][2], row[2 * kk][3]),
+           gb.packPair(et, row[2 * kk + 1][0], row[2 * kk + 1][1]),
+           gb.packPair(et, row[2 * kk + 1][2], row[2 * kk + 1][3])});
     }
     for (int64_t dp = 0; dp < valueTiles / 2; ++dp) {
       SmallVector<Value> f = gb.ldmatrix(
-          valueSmem, gb.add(valueStage, valueOffsets->get(kk * 16, 2 * dp)),
-          4, /*transpose=*/true);
+          valueSmem, gb.add(valueStage, valueOffsets->get(kk * 16, 2 * dp)), 4,
+          /*transpose=*/true);
       for (int64_t mt = 0; mt < rowTiles; ++mt)
         for (int64_t j = 0; j < 2; ++j) {
           SmallVector<Value> acc;
@@ -399,11 +397,11 @@ void MmaKernelEmitter::storeResults(ValueRange carried) {
         Value queryIdx = gb.remIdx(p, plan.queryLen);
         Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
         for (int64_t dt = 0; dt < plan.valueDim / 8; ++dt)
-          storeRowValues(gb, plan, batch, head, queryIdx, split,
-                         gb.add(dim0, gb.idx(dt * 8)),
-                         {state.acc(mt, dt, 2 * half),
-                          state.acc(mt, dt, 2 * half + 1)},
-                         sum);
+          storeRowValues(
+              gb, plan, batch, head, queryIdx, split,
+              gb.add(dim0, gb.idx(dt * 8)),
+              {state.acc(mt, dt, 2 * half), state.acc(mt, dt, 2 * half + 1)},
+              sum);
         gb.ifThen(leader, [&] {
           storeRowLse(gb, plan, batch, head, queryIdx, split,
                       state.max(mt, half), sum);
@@ -415,9 +413,8 @@ void MmaKernelEmitter::storeResults(ValueRange carried) {
 
 Value MmaKernelEmitter::threadRow(int64_t rowTile, int64_t half) {
   Value warpRow = gb.mul(warp, gb.idx(16 * config.rowTiles));
-  return gb.add(firstRow,
-                gb.add(gb.add(warpRow, gb.divIdx(lane, 4)),
-                       gb.idx(16 * rowTile + 8 * half)));
+  return gb.add(firstRow, gb.add(gb.add(warpRow, gb.divIdx(lane, 4)),
+                                 gb.idx(16 * rowTile + 8 * half)));
 }
 
 SmallVector<SmallVector<SmallVector<Value>>>
@@ -455,23 +452,22 @@ void MmaKernelEmitter::emit() {
   firstKey = gb.mul(split, splitKeys);
   Value visibleEnd = plan.keyLen;
   if (plan.causal) {
-    Value lastRow = gb.sub(gb.minIdx(gb.add(firstRow, gb.idx(rowBlock)), rows),
-                           gb.idx(1));
+    Value lastRow =
+        gb.sub(gb.minIdx(gb.add(firstRow, gb.idx(rowBlock)), rows), gb.idx(1));
     Value sameGroup =
         gb.cmp(arith::CmpIPredicate::eq, gb.divIdx(firstRow, plan.queryLen),
                gb.divIdx(lastRow, plan.queryLen));
-    Value lastQuery =
-        gb.select(sameGroup, gb.remIdx(lastRow, plan.queryLen),
-                  gb.sub(plan.queryLen, gb.idx(1)));
-    visibleEnd = gb.clamp(
-        gb.add(lastQuery, gb.add(gb.sub(plan.keyLen, plan.queryLen),
-                                 gb.idx(1))),
-        gb.idx(0), plan.keyLen);
+    Value lastQuery = gb.select(sameGroup, gb.remIdx(lastRow, plan.queryLen),
+                                gb.sub(plan.queryLen, gb.idx(1)));
+    visibleEnd =
+        gb.clamp(gb.add(lastQuery,
+                        gb.add(gb.sub(plan.keyLen, plan.queryLen), gb.idx(1))),
+                 gb.idx(0), plan.keyLen);
   }
   keyEnd = gb.minIdx(visibleEnd, gb.add(firstKey, splitKeys));
-  Value numTiles = gb.select(
-      gb.cmp(arith::CmpIPredicate::sgt, keyEnd, firstKey),
-      gb.ceilDiv(gb.sub(keyEnd, firstKey), keyTile), gb.idx(0));
+  Value numTiles =
+      gb.select(gb.cmp(arith::CmpIPredicate::sgt, keyEnd, firstKey),
+                gb.ceilDiv(gb.sub(keyEnd, firstKey), keyTile), gb.idx(0));
 
   // Q block -> shared memory -> registers, kept for the whole loop.
   Value lastRowIdx = gb.sub(rows, gb.idx(1));
@@ -483,8 +479,8 @@ void MmaKernelEmitter::emit() {
              Value group = gb.divIdx(p, plan.queryLen);
              Value head =
                  gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
-             SmallVector<Value> indices = {
-                 batch, head, gb.remIdx(p, plan.queryLen), column};
+             SmallVector<Value> indices = {batch, head,
+                                           gb.remIdx(p, plan.queryLen), column};
              return std::make_pair(indices, valid);
            });
   NVVM::CpAsyncCommitGroupOp::create(b);
@@ -498,14 +494,12 @@ void MmaKernelEmitter::emit() {
       gb.remIdx(lane, 8), gb.mul(gb.remIdx(gb.divIdx(lane, 8), 2), gb.idx(8)));
   Value chunkOfAFragment = gb.divIdx(lane, 16);
   queryOffsets = std::make_unique<SwizzledOffsets>(
-      gb,
-      gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), rowOfAFragment),
+      gb, gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), rowOfAFragment),
       chunkOfAFragment, plan.headDim / 8);
   if (config.rowTiles == 1)
     queryFrags = loadQueryFragments();
   keyOffsets = std::make_unique<SwizzledOffsets>(
-      gb,
-      gb.add(gb.remIdx(lane, 8), gb.mul(gb.divIdx(lane, 16), gb.idx(8))),
+      gb, gb.add(gb.remIdx(lane, 8), gb.mul(gb.divIdx(lane, 16), gb.idx(8))),
       gb.remIdx(gb.divIdx(lane, 8), 2), plan.headDim / 8);
   valueOffsets = std::make_unique<SwizzledOffsets>(
       gb, rowOfAFragment, chunkOfAFragment, plan.valueDim / 8);

@@ -67,8 +67,7 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
   }
 
   template <typename BodyFn>
-  void emitBody(ImplicitLocOpBuilder &b, gpu::LaunchOp op,
-                BodyFn body) const {
+  void emitBody(ImplicitLocOpBuilder &b, gpu::LaunchOp op, BodyFn body) const {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&op.getBody().front());
     body();
@@ -110,9 +109,8 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     // Results live in buffers the caller provides once results become
     // out-params.
     Value batch = plan.batch, queryLen = plan.queryLen;
-    plan.output = gb.allocLike(
-        outType, {batch, gb.idx(plan.queryHeads), queryLen,
-                  gb.idx(plan.valueDim)});
+    plan.output = gb.allocLike(outType, {batch, gb.idx(plan.queryHeads),
+                                         queryLen, gb.idx(plan.valueDim)});
     if (Value lse = op.getLse())
       plan.lse = gb.allocLike(cast<RankedTensorType>(lse.getType()),
                               {batch, gb.idx(plan.queryHeads), queryLen});
@@ -122,9 +120,8 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
         gb.maxIdx(gb.ceilDiv(plan.keyLen, gb.idx(plan.keyTile)), gb.idx(1));
     Value kvWork = gb.mul(batch, gb.idx(plan.kvHeads));
     auto blocksPerSM = [](int64_t sharedBytes) {
-      return std::clamp<int64_t>(kMaxSharedMemoryBytes /
-                                     std::max<int64_t>(sharedBytes, 1),
-                                 1, 8);
+      return std::clamp<int64_t>(
+          kMaxSharedMemoryBytes / std::max<int64_t>(sharedBytes, 1), 1, 8);
     };
 
     // Kernel variants and the grid each would use; exactly one runs (the
@@ -146,9 +143,8 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
         perSM = blocksPerSM(v.sharedBytes);
       }
       v.rowBlocks = gb.ceilDiv(rows, gb.idx(rowBlock));
-      std::tie(v.splits, v.tilesPerSplit) =
-          chooseSplits(gb, gb.mul(kvWork, v.rowBlocks), keyTiles,
-                       options.numSMs * perSM);
+      std::tie(v.splits, v.tilesPerSplit) = chooseSplits(
+          gb, gb.mul(kvWork, v.rowBlocks), keyTiles, options.numSMs * perSM);
       variants.push_back(v);
     };
     if (sdpaUsesTensorCores(op)) {
@@ -162,17 +158,17 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
       if (staticRows == ShapedType::kDynamic || staticRows <= 16)
         addVariant("sdpa_decode", decode, small);
       if (staticRows == ShapedType::kDynamic || staticRows > 16)
-        addVariant("sdpa_prefill", prefill,
-                   arith::XOrIOp::create(
-                       b, small,
-                       arith::ConstantOp::create(b, b.getBoolAttr(true))));
+        addVariant(
+            "sdpa_prefill", prefill,
+            arith::XOrIOp::create(
+                b, small, arith::ConstantOp::create(b, b.getBoolAttr(true))));
     } else {
       addVariant("sdpa_simt", MmaKernelConfig{0, 0},
                  arith::ConstantOp::create(b, b.getBoolAttr(true)));
     }
-    for (MmaKernelConfig cfg : {MmaKernelConfig{1, options.decodeStages},
-                                MmaKernelConfig{4, options.prefillStages,
-                                                options.prefillRowTiles}})
+    for (MmaKernelConfig cfg :
+         {MmaKernelConfig{1, options.decodeStages},
+          MmaKernelConfig{4, options.prefillStages, options.prefillRowTiles}})
       if (cfg.sharedMemoryBytes(plan) > kMaxSharedMemoryBytes)
         return rewriter.notifyMatchFailure(op, "tiles exceed shared memory");
 
@@ -180,27 +176,26 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     plan.tilesPerSplit = variants[0].tilesPerSplit;
     for (const Variant &v : llvm::drop_begin(variants)) {
       plan.splits = gb.select(v.chosen, v.splits, plan.splits);
-      plan.tilesPerSplit = gb.select(v.chosen, v.tilesPerSplit,
-                                     plan.tilesPerSplit);
+      plan.tilesPerSplit =
+          gb.select(v.chosen, v.tilesPerSplit, plan.tilesPerSplit);
     }
 
     // Partial results of the splits (one element when unsplit).
     Value split = gb.cmp(arith::CmpIPredicate::ugt, plan.splits, gb.idx(1));
     Value splitRows = gb.mul(
-        gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
-        plan.splits);
+        gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen), plan.splits);
     auto flatF32 = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
     auto tokenType = gpu::AsyncTokenType::get(b.getContext());
-    Value token = gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
+    Value token =
+        gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
     auto allocPartial = [&](Value elements) {
-      auto alloc = gpu::AllocOp::create(
-          b, flatF32, tokenType, token,
-          gb.select(split, elements, gb.idx(1)), ValueRange{});
+      auto alloc = gpu::AllocOp::create(b, flatF32, tokenType, token,
+                                        gb.select(split, elements, gb.idx(1)),
+                                        ValueRange{});
       token = alloc.getAsyncToken();
       return alloc.getMemref();
     };
-    plan.partialOutput =
-        allocPartial(gb.mul(splitRows, gb.idx(plan.valueDim)));
+    plan.partialOutput = allocPartial(gb.mul(splitRows, gb.idx(plan.valueDim)));
     plan.partialLse = allocPartial(splitRows);
 
     for (const Variant &v : variants) {
@@ -219,14 +214,14 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     Value mergeRows = gb.select(
         split, gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
         gb.idx(0));
-    gpu::LaunchOp merge =
-        launch(b, kernelPrefix + "sdpa_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
-               std::min<int64_t>(plan.valueDim, 256), 0, token);
+    gpu::LaunchOp merge = launch(
+        b, kernelPrefix + "sdpa_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
+        std::min<int64_t>(plan.valueDim, 256), 0, token);
     emitBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
 
     for (Value partial : {plan.partialOutput, plan.partialLse})
-      token = gpu::DeallocOp::create(b, tokenType, token, partial)
-                  .getAsyncToken();
+      token =
+          gpu::DeallocOp::create(b, tokenType, token, partial).getAsyncToken();
     gpu::WaitOp::create(b, Type(), token);
 
     SmallVector<Value> results = {gb.toTensor(outType, plan.output)};

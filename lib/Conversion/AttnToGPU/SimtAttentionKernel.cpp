@@ -26,8 +26,8 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
   Value batch = gb.divIdx(launch.getBlockIds().z, plan.splits);
   Value split = gb.remIdx(launch.getBlockIds().z, plan.splits);
   Value rows = gb.mul(gb.idx(plan.groupSize()), plan.queryLen);
-  Value row = gb.add(gb.mul(launch.getBlockIds().x, gb.idx(kSimtRowsPerBlock)),
-                     warp);
+  Value row =
+      gb.add(gb.mul(launch.getBlockIds().x, gb.idx(kSimtRowsPerBlock)), warp);
 
   // Whole warps take this branch or skip it, so shuffles stay converged.
   gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, row, rows), [&] {
@@ -39,10 +39,10 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
     Value keyEnd = gb.minIdx(plan.keyLen, gb.add(firstKey, splitKeys));
     if (plan.causal)
       keyEnd = gb.minIdx(
-          keyEnd, gb.maxIdx(gb.add(queryIdx, gb.add(gb.sub(plan.keyLen,
-                                                           plan.queryLen),
-                                                    gb.idx(1))),
-                            gb.idx(0)));
+          keyEnd,
+          gb.maxIdx(gb.add(queryIdx, gb.add(gb.sub(plan.keyLen, plan.queryLen),
+                                            gb.idx(1))),
+                    gb.idx(0)));
 
     // Lane l owns dims l, l + 32, ...; out-of-range dims load a clamped
     // element and contribute 0.
@@ -66,8 +66,7 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
     for (auto [dim, valid] : headDims)
       query.push_back(gb.select(
           valid,
-          gb.fmul(loadF32(plan.query, {batch, head, queryIdx, dim}),
-                  scaleLog2),
+          gb.fmul(loadF32(plan.query, {batch, head, queryIdx, dim}), scaleLog2),
           gb.f32(0)));
 
     SmallVector<Value> init = {gb.negInf(), gb.f32(0)};
@@ -78,8 +77,8 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
         [&](Value key, ValueRange carried) {
           Value dot = gb.f32(0);
           for (auto [i, dimValid] : llvm::enumerate(headDims))
-            dot = gb.fadd(dot, gb.fmul(query[i],
-                                       loadF32(plan.key, {batch, kvHead, key,
+            dot = gb.fadd(
+                dot, gb.fmul(query[i], loadF32(plan.key, {batch, kvHead, key,
                                                           dimValid.first})));
           Value score = gb.warpSum(dot, {16, 8, 4, 2, 1});
           Value newMax = gb.fmax(carried[0], score);
@@ -88,10 +87,9 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
           SmallVector<Value> next = {
               newMax, gb.fadd(gb.fmul(carried[1], alpha), weight)};
           for (auto [i, dimValid] : llvm::enumerate(valueDims)) {
-            Value v = loadF32(plan.value,
-                              {batch, kvHead, key, dimValid.first});
-            next.push_back(gb.fadd(gb.fmul(carried[2 + i], alpha),
-                                   gb.fmul(weight, v)));
+            Value v = loadF32(plan.value, {batch, kvHead, key, dimValid.first});
+            next.push_back(
+                gb.fadd(gb.fmul(carried[2 + i], alpha), gb.fmul(weight, v)));
           }
           return next;
         });
@@ -105,8 +103,7 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
       });
     }
     gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, lane, gb.idx(0)), [&] {
-      storeRowLse(gb, plan, batch, head, queryIdx, split, result[0],
-                  result[1]);
+      storeRowLse(gb, plan, batch, head, queryIdx, split, result[0], result[1]);
     });
   });
 }

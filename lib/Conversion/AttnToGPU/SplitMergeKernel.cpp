@@ -24,8 +24,7 @@ void mlir::attn::emitSplitMergeKernel(ImplicitLocOpBuilder &b,
   Value row = launch.getBlockIds().x;
   Value queryIdx = gb.remIdx(row, plan.queryLen);
   Value head = gb.remIdx(gb.divIdx(row, plan.queryLen), plan.queryHeads);
-  Value batch =
-      gb.divIdx(row, gb.mul(plan.queryLen, gb.idx(plan.queryHeads)));
+  Value batch = gb.divIdx(row, gb.mul(plan.queryLen, gb.idx(plan.queryHeads)));
   Value firstPartial = gb.mul(row, plan.splits);
 
   auto partialLse = [&](Value split) {
@@ -33,12 +32,11 @@ void mlir::attn::emitSplitMergeKernel(ImplicitLocOpBuilder &b,
                                   gb.add(firstPartial, split))
         .getResult();
   };
-  Value maxLse =
-      gb.forCarrying(gb.idx(0), plan.splits, gb.idx(1), {gb.negInf()},
-                     [&](Value split, ValueRange carried) {
-                       return SmallVector<Value>{
-                           gb.fmax(carried[0], partialLse(split))};
-                     })[0];
+  Value maxLse = gb.forCarrying(
+      gb.idx(0), plan.splits, gb.idx(1), {gb.negInf()},
+      [&](Value split, ValueRange carried) {
+        return SmallVector<Value>{gb.fmax(carried[0], partialLse(split))};
+      })[0];
   Value base =
       gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, maxLse, gb.negInf()),
                 gb.f32(0), maxLse);
@@ -53,34 +51,30 @@ void mlir::attn::emitSplitMergeKernel(ImplicitLocOpBuilder &b,
         [&](Value split, ValueRange carried) {
           Value weight = weightOf(split);
           Value flat = gb.add(
-              gb.mul(gb.add(firstPartial, split), gb.idx(plan.valueDim)),
-              dim);
+              gb.mul(gb.add(firstPartial, split), gb.idx(plan.valueDim)), dim);
           Value partial = memref::LoadOp::create(b, plan.partialOutput, flat);
           return SmallVector<Value>{
               gb.fadd(carried[0], weight),
               gb.fadd(carried[1], gb.fmul(weight, partial))};
         });
     Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sums[0], gb.f32(0));
-    Value out = gb.select(seen, arith::DivFOp::create(b, sums[1], sums[0]),
-                          gb.f32(0));
-    memref::StoreOp::create(b, gb.fromF32(out, plan.elementType),
-                            plan.output,
+    Value out =
+        gb.select(seen, arith::DivFOp::create(b, sums[1], sums[0]), gb.f32(0));
+    memref::StoreOp::create(b, gb.fromF32(out, plan.elementType), plan.output,
                             ValueRange{batch, head, queryIdx, dim});
   });
 
   if (!plan.lse)
     return;
   gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, tid, gb.idx(0)), [&] {
-    Value sum = gb.forCarrying(gb.idx(0), plan.splits, gb.idx(1),
-                               {gb.f32(0)},
+    Value sum = gb.forCarrying(gb.idx(0), plan.splits, gb.idx(1), {gb.f32(0)},
                                [&](Value split, ValueRange carried) {
                                  return SmallVector<Value>{
                                      gb.fadd(carried[0], weightOf(split))};
                                })[0];
     Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
     Value lse = gb.fadd(
-        base, gb.fmul(gb.log2(gb.select(seen, sum, gb.f32(1))),
-                      gb.f32(M_LN2)));
+        base, gb.fmul(gb.log2(gb.select(seen, sum, gb.f32(1))), gb.f32(M_LN2)));
     memref::StoreOp::create(b, gb.select(seen, lse, gb.negInf()), plan.lse,
                             ValueRange{batch, head, queryIdx});
   });

@@ -1,0 +1,40 @@
+// RUN: attn-opt %s --convert-attn-to-gpu --split-input-file -verify-diagnostics
+// RUN: not attn-opt %s --convert-attn-to-gpu="prefill-row-tiles=3" 2>&1 | FileCheck %s --check-prefix=OPTIONS
+// RUN: not attn-opt %s --convert-attn-to-gpu="decode-stages=1" 2>&1 | FileCheck %s --check-prefix=OPTIONS
+
+// OPTIONS: convert-attn-to-gpu: num-sms must be positive, decode-stages/prefill-stages in [2, 4] and prefill-row-tiles 1 or 2
+
+// Checks that a masked attn.sdpa is reported instead of left behind.
+func.func @mask(%q: tensor<1x2x4x16xbf16>, %k: tensor<1x2x8x16xbf16>,
+                %v: tensor<1x2x8x16xbf16>, %m: tensor<4x8xf32>)
+    -> tensor<1x2x4x16xbf16> {
+  // expected-error @below {{attn.sdpa with a mask has no GPU lowering yet}}
+  %o = attn.sdpa %q, %k, %v mask(%m : tensor<4x8xf32>)
+      : tensor<1x2x4x16xbf16>, tensor<1x2x8x16xbf16>, tensor<1x2x8x16xbf16>
+      -> tensor<1x2x4x16xbf16>
+  return %o : tensor<1x2x4x16xbf16>
+}
+
+// -----
+
+// Checks that softmax_exp (TurboAttention's polynomial) is reported.
+func.func @poly(%q: tensor<1x2x4x16xbf16>, %k: tensor<1x2x8x16xbf16>,
+                %v: tensor<1x2x8x16xbf16>) -> tensor<1x2x4x16xbf16> {
+  // expected-error @below {{attn.sdpa with softmax_exp has no GPU lowering yet}}
+  %o = attn.sdpa %q, %k, %v {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<1x2x4x16xbf16>, tensor<1x2x8x16xbf16>, tensor<1x2x8x16xbf16>
+      -> tensor<1x2x4x16xbf16>
+  return %o : tensor<1x2x4x16xbf16>
+}
+
+// -----
+
+// Checks that attn ops without GPU kernels are reported by name.
+func.func @merge(%o1: tensor<1x2x4x16xf32>, %l1: tensor<1x2x4xf32>,
+                 %o2: tensor<1x2x4x16xf32>, %l2: tensor<1x2x4xf32>)
+    -> tensor<1x2x4x16xf32> {
+  // expected-error @below {{'attn.merge' has no GPU lowering yet}}
+  %o, %l = attn.merge %o1, %l1, %o2, %l2
+      : tensor<1x2x4x16xf32>, tensor<1x2x4xf32>
+  return %o : tensor<1x2x4x16xf32>
+}
