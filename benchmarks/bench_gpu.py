@@ -205,10 +205,11 @@ def measure(kernels, name, make_inputs, causal, units, reps, sets):
         i[0] += 1
         kernels.call(name, [q, k, v], [out])
 
+    # Query heads 0 and 1 and the key/value heads they read.
     heads = slice(0, 2)
-    ref, _ = reference(q0[:1, heads], k0[:1, :1] if k0.shape[1] < q0.shape[1]
-                       else k0[:1, heads], v0[:1, :1] if k0.shape[1] < q0.shape[1]
-                       else v0[:1, heads], causal)
+    kv_heads = slice(0, 1) if k0.shape[1] < q0.shape[1] else heads
+    ref, _ = reference(q0[:1, heads], k0[:1, kv_heads], v0[:1, kv_heads],
+                       causal)
     contenders = [("attn", ours)]
     for label, backend in (("cuDNN", SDPBackend.CUDNN_ATTENTION),
                            ("FLASH", SDPBackend.FLASH_ATTENTION)):

@@ -17,6 +17,18 @@
 
 using namespace mlir;
 
+/// One-shot bufferization with function arguments and results as plain
+/// identity-layout memrefs: the calling convention of attn-run and of the
+/// C wrappers.
+static bufferization::OneShotBufferizePassOptions
+functionBoundaryBufferization() {
+  bufferization::OneShotBufferizePassOptions options;
+  options.bufferizeFunctionBoundaries = true;
+  options.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  return options;
+}
+
 void attn::buildLowerToLLVMPipeline(OpPassManager &pm,
                                     const LowerToLLVMOptions &options) {
   // attn -> scf/vector/memref loops and linalg on tensors.
@@ -26,12 +38,9 @@ void attn::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createConvertAttnToLoops(loopOptions));
   pm.addPass(createCanonicalizerPass());
 
-  // Tensors -> buffers. Function arguments and results become plain
-  // identity-layout memrefs, the calling convention attn-run relies on.
-  bufferization::OneShotBufferizePassOptions bufferizeOptions;
-  bufferizeOptions.bufferizeFunctionBoundaries = true;
-  bufferizeOptions.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
+  // Tensors -> buffers.
+  bufferization::OneShotBufferizePassOptions bufferizeOptions =
+      functionBoundaryBufferization();
   // Loops that carry tensors (HyperAttention's causal levels) yield fresh
   // buffers.
   bufferizeOptions.allowReturnAllocsFromLoops = true;
@@ -80,11 +89,8 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   // Tensors -> buffers; results become out-params, so the result buffers
   // the kernels write are the caller's (device memory) and the host code
   // allocates nothing but split-KV scratch.
-  bufferization::OneShotBufferizePassOptions bufferizeOptions;
-  bufferizeOptions.bufferizeFunctionBoundaries = true;
-  bufferizeOptions.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  pm.addPass(bufferization::createOneShotBufferizePass(
+      functionBoundaryBufferization()));
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;
   outParams.hoistDynamicAllocs = true;

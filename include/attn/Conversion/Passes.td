@@ -130,8 +130,10 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
 
     When a launch would not fill `num-sms` multiprocessors, the keys are
     split (split-KV): each split writes its normalized output and
-    log-sum-exp to scratch from `gpu.alloc`, and `attn_split_merge`
-    combines them. All launches, allocations and frees are `async` on one
+    log-sum-exp to scratch from `gpu.alloc`, and a merge kernel combines
+    them. Kernels are named after their function: `@f` gets
+    `@f_sdpa_decode`, `@f_sdpa_prefill`, `@f_sdpa_simt` and
+    `@f_sdpa_split_merge`. All launches, allocations and frees are `async` on one
     stream that the function waits for before it returns.
 
     The result buffers are `memref.alloc`s that
@@ -158,12 +160,12 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     %part, %t1 = gpu.alloc async [%t0] (%n) : memref<?xf32>
     ...
     %t3 = gpu.launch async [%t2] blocks(%bx, %by, %bz) in (%gx = %rowblocks, ...)
-        threads(%tx, %ty, %tz) in (%sx = %c128, ...) dynamic_shared_memory_size %c81920_i32
-        {kernelFunc = @attn_sdpa_prefill, kernelModule = @attn_sdpa_prefill_kernels} {
+        threads(%tx, %ty, %tz) in (%sx = %c128, ...) dynamic_shared_memory_size %c49152_i32
+        module(@f_sdpa_prefill_kernels) function(@f_sdpa_prefill) {
       ... nvgpu.device_async_copy ... nvgpu.ldmatrix ... nvvm.mma.sync ...
       gpu.terminator
     }
-    %t4 = gpu.launch async [%t3] ... {kernelFunc = @attn_split_merge, ...} { ... }
+    %t4 = gpu.launch async [%t3] ... function(@f_sdpa_split_merge) { ... }
     %t5 = gpu.dealloc async [%t4] %part : memref<?xf32>
     ...
     gpu.wait [%t6]

@@ -117,9 +117,9 @@ void emitSimtAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 void emitSplitMergeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                           const SdpaGpuPlan &plan);
 
-/// Writes one finished value pair of a query row: into `output` when the
-/// row has one split, else into the split's partial result. `values` are
-/// the unnormalized accumulators of dims [dim, dim + values.size()) and
+/// Writes finished values of a query row (consecutive dims): into `output`
+/// when the row has one split, else into the split's partial result. `values`
+/// are the unnormalized accumulators of dims [dim, dim + values.size()) and
 /// `sum` the row's softmax sum.
 void storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
                     Value head, Value queryIdx, Value split, Value dim,

@@ -78,25 +78,11 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
                                 PatternRewriter &rewriter) const override {
     if (op.getMask() || op.getSoftmaxExp())
       return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    GpuBuilder gb(b);
-    // Kernels are named after their function: @f gets @f_sdpa_decode, ...
-    std::string kernelPrefix;
-    if (auto func = op->getParentOfType<FunctionOpInterface>())
-      kernelPrefix = (func.getName() + "_").str();
     auto queryType = cast<RankedTensorType>(op.getQuery().getType());
     auto keyType = cast<RankedTensorType>(op.getKey().getType());
     auto valueType = cast<RankedTensorType>(op.getValue().getType());
     auto outType = cast<RankedTensorType>(op.getOutput().getType());
-
     SdpaGpuPlan plan;
-    plan.query = gb.toBuffer(op.getQuery());
-    plan.key = gb.toBuffer(op.getKey());
-    plan.value = gb.toBuffer(op.getValue());
-    SmallVector<Value> querySizes = gb.dimSizes(plan.query);
-    plan.batch = querySizes[0];
-    plan.queryLen = querySizes[2];
-    plan.keyLen = gb.dimSizes(plan.key)[2];
     plan.queryHeads = queryType.getDimSize(1);
     plan.kvHeads = keyType.getDimSize(1);
     plan.headDim = queryType.getDimSize(3);
@@ -105,6 +91,30 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     plan.scale = op.getEffectiveScale();
     plan.causal = op.getCausal();
     plan.keyTile = 64;
+
+    bool tensorCores = sdpaUsesTensorCores(op);
+    const MmaKernelConfig decode{1, options.decodeStages};
+    const MmaKernelConfig prefill{4, options.prefillStages,
+                                  options.prefillRowTiles};
+    // Checked before any IR is built: a failing pattern leaves none behind.
+    if (tensorCores &&
+        std::max(decode.sharedMemoryBytes(plan),
+                 prefill.sharedMemoryBytes(plan)) > kMaxSharedMemoryBytes)
+      return rewriter.notifyMatchFailure(op, "tiles exceed shared memory");
+
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    GpuBuilder gb(b);
+    // Kernels are named after their function: @f gets @f_sdpa_decode, ...
+    std::string kernelPrefix;
+    if (auto func = op->getParentOfType<FunctionOpInterface>())
+      kernelPrefix = (func.getName() + "_").str();
+    plan.query = gb.toBuffer(op.getQuery());
+    plan.key = gb.toBuffer(op.getKey());
+    plan.value = gb.toBuffer(op.getValue());
+    SmallVector<Value> querySizes = gb.dimSizes(plan.query);
+    plan.batch = querySizes[0];
+    plan.queryLen = querySizes[2];
+    plan.keyLen = gb.dimSizes(plan.key)[2];
 
     // Results live in buffers the caller provides once results become
     // out-params.
@@ -147,10 +157,7 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
           gb, gb.mul(kvWork, v.rowBlocks), keyTiles, options.numSMs * perSM);
       variants.push_back(v);
     };
-    if (sdpaUsesTensorCores(op)) {
-      MmaKernelConfig decode{1, options.decodeStages};
-      MmaKernelConfig prefill{4, options.prefillStages,
-                              options.prefillRowTiles};
+    if (tensorCores) {
       int64_t staticRows = queryType.isDynamicDim(2)
                                ? ShapedType::kDynamic
                                : plan.groupSize() * queryType.getDimSize(2);
@@ -158,20 +165,12 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
       if (staticRows == ShapedType::kDynamic || staticRows <= 16)
         addVariant("sdpa_decode", decode, small);
       if (staticRows == ShapedType::kDynamic || staticRows > 16)
-        addVariant(
-            "sdpa_prefill", prefill,
-            arith::XOrIOp::create(
-                b, small, arith::ConstantOp::create(b, b.getBoolAttr(true))));
+        addVariant("sdpa_prefill", prefill,
+                   gb.cmp(arith::CmpIPredicate::ugt, rows, gb.idx(16)));
     } else {
       addVariant("sdpa_simt", MmaKernelConfig{0, 0},
                  arith::ConstantOp::create(b, b.getBoolAttr(true)));
     }
-    for (MmaKernelConfig cfg :
-         {MmaKernelConfig{1, options.decodeStages},
-          MmaKernelConfig{4, options.prefillStages, options.prefillRowTiles}})
-      if (cfg.sharedMemoryBytes(plan) > kMaxSharedMemoryBytes)
-        return rewriter.notifyMatchFailure(op, "tiles exceed shared memory");
-
     plan.splits = variants[0].splits;
     plan.tilesPerSplit = variants[0].tilesPerSplit;
     for (const Variant &v : llvm::drop_begin(variants)) {
