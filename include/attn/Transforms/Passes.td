@@ -10,6 +10,81 @@
 
 include "mlir/Pass/PassBase.td"
 
+def RaiseSdpa : Pass<"attn-raise-sdpa"> {
+  let summary = "Find dense attention written with linalg and raise it to "
+                "attn.sdpa";
+  let description = [{
+    Rewrites `softmax(scale * Q K^T + mask) V`, as frontends such as
+    torch-mlir emit it on tensors, into `attn.sdpa`, so that the rewrites
+    (`--attn-sparq`, `--attn-hyper`, ...) and lowerings of this project apply
+    to it. The match starts at the `P V` contraction and walks up; it
+    recognises:
+
+    - Contractions (`Q K^T` and `P V`) as `linalg.matmul`,
+      `linalg.batch_matmul` (default or explicit `indexing_maps`) or a
+      `linalg.generic` multiply-add contraction, on 2-D, 3-D or 4-D tensors,
+      with a zero-filled accumulator. `K` is read as `[.., Lk, D]` by the
+      contraction's indexing map or through a `linalg.transpose` (or
+      transposing `linalg.generic`) of its last two dims.
+    - 4-D tensors collapsed to `[B*H, L, D]` around a batched matmul
+      (`tensor.collapse_shape` / `tensor.expand_shape`, as torch-mlir lowers
+      `torch.matmul`), traced back to the `[B, H, L, D]` operands.
+    - Grouped-query attention written as a broadcast of `K` and `V` over the
+      group: `[B, Hkv, L, D]` broadcast to `[B, Hkv, G, L, D]`
+      (`linalg.broadcast`, or a copying `linalg.generic` of an
+      `expand_shape`) and collapsed to `[B, Hkv*G, L, D]`.
+    - The scale as constant multiplies or divides (`linalg.generic`,
+      `linalg.mul`, `linalg.div`) on the scores, on `Q`, or on both `Q` and
+      `K`; their product becomes `scale` (1.0 when there is none).
+    - An additive mask on the scores (`arith.addf` in a `linalg.generic`,
+      or `linalg.add`), read right-aligned. A mask built in a
+      `linalg.generic` from `linalg.index`, `arith.cmpi` and `arith.select`
+      that is 0 where `j <= i` and `-inf` elsewhere becomes `causal` when
+      `Lq = Lk` is known statically; any other mask becomes the `mask`
+      operand.
+    - The softmax over the key (last) dimension as `linalg.softmax`, or
+      written out: row max, subtract, `math.exp`, row sum, divide (in one
+      or several `linalg.generic`s, keepdim or not, or `linalg.reduce`),
+      also without the max subtraction.
+
+    Near misses are left alone: a softmax over another dimension, a
+    contraction over the wrong dimension, a mask that is not added, a
+    non-causal mask under a scale (`attn.sdpa` does not scale its mask), a
+    contraction whose accumulator is not zero, or operands that `attn.sdpa`
+    cannot take (dynamic head counts or head dims, mixed element types).
+
+    Before (torch-mlir's `scaled_dot_product_attention`, shortened):
+
+    ```mlir
+    %kt = linalg.transpose ins(%k : tensor<1x8x128x64xf32>)
+        outs(%e0 : tensor<1x8x64x128xf32>) permutation = [0, 1, 3, 2]
+    %qc = tensor.collapse_shape %q [[0, 1], [2], [3]]
+        : tensor<1x8x128x64xf32> into tensor<8x128x64xf32>
+    %kc = tensor.collapse_shape %kt [[0, 1], [2], [3]] ...
+    %s3 = linalg.batch_matmul ins(%qc, %kc : ...) outs(%zero : ...)
+    %s = tensor.expand_shape %s3 [[0, 1], [2], [3]] ...
+    %scaled = linalg.generic ... { arith.mulf %in, %cst_0_125 }
+    %max = linalg.generic ... { arith.maximumf }  // row max
+    ...                                           // sub, exp, sum, div
+    %pc = tensor.collapse_shape %p [[0, 1], [2], [3]] ...
+    %o3 = linalg.batch_matmul ins(%pc, %vc : ...) outs(%zero2 : ...)
+    %o = tensor.expand_shape %o3 [[0, 1], [2], [3]] ...
+    ```
+
+    After (`--attn-raise-sdpa --canonicalize`):
+
+    ```mlir
+    %o = attn.sdpa %q, %k, %v scale(1.250000e-01)
+        : tensor<1x8x128x64xf32>, tensor<1x8x128x64xf32>,
+          tensor<1x8x128x64xf32> -> tensor<1x8x128x64xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::attn::AttnDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 def SparqRewrite : Pass<"attn-sparq"> {
   let summary = "Replace dense attention with SparQ attention";
   let description = [{
