@@ -10,8 +10,8 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "ATTN"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir", ".py"]
-config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lib"]
+config.suffixes = [".mlir", ".py", ".c"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "lib", "CMakeLists.txt"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.attn_obj_root, "test")
 
@@ -57,8 +57,11 @@ config.substitutions.append(("%attn_lib_dir",
                              os.path.join(config.attn_obj_root, "lib")))
 config.substitutions.append(("%attn_src_root", config.attn_src_root))
 
+config.substitutions.append(("%omp_lib", config.attn_omp_library))
+
 tools = [
     ToolSubst("attn-opt", unresolved="fatal"),
     ToolSubst("attn-run", unresolved="fatal"),
+    ToolSubst("attn-capi-test", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(tools, [config.attn_tools_dir])
