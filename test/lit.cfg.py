@@ -26,6 +26,17 @@ if config.attn_sanitizers:
     config.environment["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1"
     config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
 
+# Processes that are not built with the sanitizers (upstream mlir-opt,
+# Python) load sanitized libraries of this build only with the sanitizer
+# runtime preloaded; their own leaks are not this project's.
+if config.attn_sanitizers:
+    config.substitutions.append(
+        ("%sanitizer_preload",
+         "env LD_PRELOAD=" + config.attn_asan_runtime +
+         " ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"))
+else:
+    config.substitutions.append(("%sanitizer_preload", ""))
+
 # Tests use the interpreter lit itself runs under (Debian's, with NumPy).
 python = sys.executable
 config.substitutions.append(("%python", python))
@@ -64,4 +75,6 @@ tools = [
     ToolSubst("attn-run", unresolved="fatal"),
     ToolSubst("attn-capi-test", unresolved="fatal"),
 ]
+llvm_config.add_tool_substitutions(
+    [ToolSubst("mlir-opt", unresolved="fatal")], [config.llvm_tools_dir])
 llvm_config.add_tool_substitutions(tools, [config.attn_tools_dir])
