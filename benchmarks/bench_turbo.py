@@ -32,7 +32,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
-from attn_ref.turbo import quantize  # noqa: E402
+from attn_mlir.reference.turbo import quantize  # noqa: E402
 from bench_sparq import heavy_hitter_inputs, run  # noqa: E402
 
 HQ, HKV, D, GROUP = 32, 8, 128, 32

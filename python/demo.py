@@ -15,10 +15,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attn_ref import sdpa, sparq, sparq_transfer_ratio  # noqa: E402
-from attn_ref.turbo import quantize, quantized_sdpa  # noqa: E402
-from attn_ref.hyper import (hyper_attention, projection_margin,  # noqa: E402
-                            projections)
+from attn_mlir.reference import sdpa, sparq, sparq_transfer_ratio  # noqa: E402
+from attn_mlir.reference.turbo import quantize, quantized_sdpa  # noqa: E402
+from attn_mlir.reference.hyper import (  # noqa: E402
+    hyper_attention, projection_margin, projections)
 
 
 def banner(text):

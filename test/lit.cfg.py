@@ -17,8 +17,11 @@ config.test_exec_root = os.path.join(config.attn_obj_root, "test")
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+# The attn_mlir package as the build copies it (it knows this build's
+# libAttnCAPI.so).
 llvm_config.with_environment(
-    "PYTHONPATH", os.path.join(config.attn_src_root, "python"), append_path=True)
+    "PYTHONPATH", os.path.join(config.attn_obj_root, "python_packages"),
+    append_path=True)
 
 # The sanitized tools must not report the JIT-ed code's allocations or the
 # process-lifetime singletons of LLVM as leaks.

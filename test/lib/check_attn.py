@@ -74,11 +74,11 @@ import tempfile
 
 import numpy as np
 
-from attn_ref import gather, merge, sdpa, sparq, topk
-from attn_ref.turbo import dequantize, poly_exp, poly_exp64, quantize, \
-    quantized_sdpa
-from attn_ref.hyper import (hyper_attention, lsh_sort_bucket,
-                            projection_margin, projections)
+from attn_mlir.reference import gather, merge, sdpa, sparq, topk
+from attn_mlir.reference.turbo import (dequantize, poly_exp, poly_exp64,
+                                       quantize, quantized_sdpa)
+from attn_mlir.reference.hyper import (hyper_attention, lsh_sort_bucket,
+                                       projection_margin, projections)
 
 # |got - ref| <= ATOL + RTOL * |ref|. f32: the kernel accumulates in f32
 # (unit roundoff 6e-8) over dot products of D <= 128 terms and sums of

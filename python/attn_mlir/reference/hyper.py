@@ -8,7 +8,7 @@ samples bit for bit and its outputs to rounding.
 
 import numpy as np
 
-from .reference import merge, sdpa
+from .dense import merge, sdpa
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

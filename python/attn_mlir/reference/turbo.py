@@ -8,7 +8,7 @@ float32 and integers, so that compiled results match them bit for bit.
 
 import numpy as np
 
-from .reference import sdpa
+from .dense import sdpa
 
 LOG2E = np.float32(1.4426950408889634)
 FITS = {
