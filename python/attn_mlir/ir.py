@@ -23,6 +23,18 @@ class Diagnostic:
     __repr__ = __str__
 
 
+def _record(sink, diagnostic):
+    lib = _capi.lib()
+    severity = lib.mlirDiagnosticGetSeverity(diagnostic)
+    location = _capi.print_with(lib.mlirLocationPrint,
+                                lib.mlirDiagnosticGetLocation(diagnostic))
+    message = _capi.print_with(lib.mlirDiagnosticPrint, diagnostic)
+    sink.append(Diagnostic(
+        _SEVERITIES[severity] if severity < len(_SEVERITIES) else "?",
+        location, message))
+    return 1  # Handled.
+
+
 class Context:
     """An MLIRContext with every upstream dialect and the attn dialect.
 
@@ -38,29 +50,25 @@ class Context:
         self._handle = lib.mlirContextCreateWithRegistry(registry, threading)
         lib.mlirDialectRegistryDestroy(registry)
         lib.attnRegisterAllLLVMTranslations(self._handle)
-        self.diagnostics = []
-        # Kept alive as long as the context: MLIR calls it.
-        self._handler = _capi.DiagnosticHandler(self._on_diagnostic)
+        # The handler appends to a list, not to self: a cycle through the
+        # context would let the garbage collector destroy it before the
+        # modules that use it.
+        sink = self._sink = []
+        self._handler = _capi.DiagnosticHandler(
+            lambda diagnostic, _: _record(sink, diagnostic))
         lib.mlirContextAttachDiagnosticHandler(
             self._handle, self._handler, None,
             ctypes.cast(None, _capi.DeleteUserData))
 
-    def _on_diagnostic(self, diagnostic, _):
-        lib = _capi.lib()
-        severity = lib.mlirDiagnosticGetSeverity(diagnostic)
-        location = _capi.print_with(lib.mlirLocationPrint,
-                                    lib.mlirDiagnosticGetLocation(diagnostic))
-        message = _capi.print_with(lib.mlirDiagnosticPrint, diagnostic)
-        self.diagnostics.append(Diagnostic(
-            _SEVERITIES[severity] if severity < len(_SEVERITIES) else "?",
-            location, message))
-        return 1  # Handled.
+    @property
+    def diagnostics(self):
+        return self._sink
 
     @contextmanager
     def reporting(self, what):
         """Runs a block that reports failure by returning False; raises
         MlirError with the errors collected meanwhile."""
-        self.diagnostics = []
+        del self._sink[:]
         failed = []
         yield failed
         if failed:
@@ -68,11 +76,22 @@ class Context:
                       if d.severity == "error"] or ["(no diagnostic)"]
             raise MlirError("%s failed:\n%s" % (what, "\n".join(errors)))
 
-    def __del__(self):
+    # The garbage collector may finalize a context before modules that use
+    # it (both in one unreachable cycle): the MLIR context is destroyed only
+    # once the Python context is finalized and no module is left.
+    _live_modules = 0
+    _finalized = False
+
+    def _release(self):
         handle = getattr(self, "_handle", None)
-        if handle is not None and handle.ptr:
+        if self._finalized and not self._live_modules and \
+                handle is not None and handle.ptr:
             _capi.lib().mlirContextDestroy(handle)
             self._handle = None
+
+    def __del__(self):
+        self._finalized = True
+        self._release()
 
 
 _default_context = None
@@ -92,6 +111,7 @@ class Module:
     def __init__(self, context, handle):
         self.context = context
         self._handle = handle
+        context._live_modules += 1
 
     @property
     def operation(self):
@@ -185,6 +205,8 @@ class Module:
         if handle is not None and handle.ptr:
             _capi.lib().mlirModuleDestroy(handle)
             self._handle = None
+        self.context._live_modules -= 1
+        self.context._release()
 
 
 def parse(text, context=None):
