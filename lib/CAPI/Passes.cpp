@@ -14,8 +14,8 @@ using namespace mlir::attn;
 #include "attn/Conversion/Passes.capi.cpp.inc"
 #include "attn/Transforms/Passes.capi.cpp.inc"
 
-// Registering a pipeline twice is fatal in MLIR: each registration runs once
-// however often (and from however many places) it is called.
+// Embedders may call these from several places: each registration runs once
+// (a pass or pipeline name is registered only once).
 void attnRegisterPipelines(void) {
   static const bool registered = (registerPipelines(), true);
   (void)registered;

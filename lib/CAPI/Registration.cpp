@@ -19,7 +19,7 @@ void attnRegisterAllDialects(MlirDialectRegistry registry) {
 }
 
 void attnRegisterAllPasses(void) {
-  // Upstream pipelines may be registered only once, too.
+  // Once, like attnRegisterPasses.
   static const bool registered = (mlir::registerAllPasses(), true);
   (void)registered;
   attnRegisterPasses();

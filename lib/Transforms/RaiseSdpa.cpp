@@ -303,11 +303,17 @@ Value matchScaled(Value value, double &factor) {
     auto named = cast<linalg::LinalgOp>(def);
     if (named.getNumDpsInputs() != 2)
       return nullptr;
+    Value input = named.getDpsInputs()[0];
     std::optional<double> c = getSplatConstant(named.getDpsInputs()[1]);
+    // Multiplication commutes; division only scales its numerator.
+    if (!c && isa<linalg::MulOp>(def)) {
+      input = named.getDpsInputs()[1];
+      c = getSplatConstant(named.getDpsInputs()[0]);
+    }
     if (!c)
       return nullptr;
     factor *= isa<linalg::MulOp>(def) ? *c : 1.0 / *c;
-    return named.getDpsInputs()[0];
+    return input;
   }
   linalg::GenericOp generic = getElementwise(value);
   if (!generic)

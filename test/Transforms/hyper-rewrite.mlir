@@ -4,7 +4,7 @@
 
 // Checks the non-causal rewrite of a static 8k prefill: the projections are
 // a constant drawn from seed 0 (R[0, 0..2] = -0.455219, 0.775653, -0.982062
-// per ALGORITHMS.md §6, as python/attn_ref/hyper.py computes them; printed
+// per ALGORITHMS.md §6, as python/attn_mlir/reference/hyper.py computes them; printed
 // as little-endian hex, and seed 42 gives -0.105692, 1.597037, -0.788609);
 // queries
 // are sorted with their rank, keys without; blocks of 256 sorted keys are

@@ -181,9 +181,10 @@ func.func @generic_4d_masked(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x4x?x32xbf16
 
 // Checks grouped-query attention written as linalg.broadcast of K and V over
 // the group and collapse_shape, the scale split as sqrt(scale) on Q and on
-// K (linalg.mul with splat constants, as PyTorch's math kernel does), a
-// causal mask from linalg.index/cmpi/select added with linalg.add, and
-// linalg.softmax: one causal attn.sdpa on the 2 key/value heads.
+// K (linalg.mul with splat constants on either side, as PyTorch's math
+// kernel scales), a causal mask from linalg.index/cmpi/select added with
+// linalg.add, and linalg.softmax: one causal attn.sdpa on the 2 key/value
+// heads.
 
 #id = affine_map<(b, h, i, j) -> (b, h, i, j)>
 
@@ -204,7 +205,7 @@ func.func @gqa_causal(%q: tensor<1x8x16x16xf32>, %k: tensor<1x2x16x16xf32>,
   %e = tensor.empty() : tensor<1x8x16x16xf32>
   %qs = linalg.mul ins(%q, %root : tensor<1x8x16x16xf32>, tensor<1x8x16x16xf32>) outs(%e : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
   %kt = linalg.transpose ins(%kr : tensor<1x8x16x16xf32>) outs(%e : tensor<1x8x16x16xf32>) permutation = [0, 1, 3, 2]
-  %kts = linalg.mul ins(%kt, %root : tensor<1x8x16x16xf32>, tensor<1x8x16x16xf32>) outs(%e : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
+  %kts = linalg.mul ins(%root, %kt : tensor<1x8x16x16xf32>, tensor<1x8x16x16xf32>) outs(%e : tensor<1x8x16x16xf32>) -> tensor<1x8x16x16xf32>
   %qc = tensor.collapse_shape %qs [[0, 1], [2], [3]] : tensor<1x8x16x16xf32> into tensor<8x16x16xf32>
   %kc = tensor.collapse_shape %kts [[0, 1], [2], [3]] : tensor<1x8x16x16xf32> into tensor<8x16x16xf32>
   %e3 = tensor.empty() : tensor<8x16x16xf32>
