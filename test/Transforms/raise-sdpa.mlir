@@ -229,3 +229,36 @@ func.func @gqa_causal(%q: tensor<1x8x16x16xf32>, %k: tensor<1x2x16x16xf32>,
   %o = tensor.expand_shape %o3 [[0, 1], [2], [3]] output_shape [1, 8, 16, 16] : tensor<8x16x16xf32> into tensor<1x8x16x16xf32>
   return %o : tensor<1x8x16x16xf32>
 }
+
+// -----
+
+// Checks Q.K^T as a linalg.matmul whose indexing maps read K as [Lk, D]
+// (no transpose op), with a divide by sqrt(D) on Q.
+
+#mk = affine_map<(m, n, k) -> (m, k)>
+#nk = affine_map<(m, n, k) -> (n, k)>
+#mn = affine_map<(m, n, k) -> (m, n)>
+#id2 = affine_map<(i, j) -> (i, j)>
+
+// CHECK-LABEL: func.func @matmul_maps(
+// CHECK:         attn.sdpa {{.*}} scale(1.250000e-01) : tensor<1x1x16x64xf32>, tensor<1x1x32x64xf32>, tensor<1x1x32x64xf32> -> tensor<1x1x16x64xf32>
+func.func @matmul_maps(%q: tensor<16x64xf32>, %k: tensor<32x64xf32>,
+                       %v: tensor<32x64xf32>) -> tensor<16x64xf32> {
+  %zero = arith.constant 0.0 : f32
+  %eight = arith.constant 8.0 : f32
+  %eq = tensor.empty() : tensor<16x64xf32>
+  %qs = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]}
+      ins(%q : tensor<16x64xf32>) outs(%eq : tensor<16x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %d = arith.divf %in, %eight : f32
+    linalg.yield %d : f32
+  } -> tensor<16x64xf32>
+  %es = tensor.empty() : tensor<16x32xf32>
+  %fs = linalg.fill ins(%zero : f32) outs(%es : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %s = linalg.matmul indexing_maps = [#mk, #nk, #mn]
+      ins(%qs, %k : tensor<16x64xf32>, tensor<32x64xf32>) outs(%fs : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %p = linalg.softmax dimension(1) ins(%s : tensor<16x32xf32>) outs(%es : tensor<16x32xf32>) -> tensor<16x32xf32>
+  %fo = linalg.fill ins(%zero : f32) outs(%eq : tensor<16x64xf32>) -> tensor<16x64xf32>
+  %o = linalg.matmul ins(%p, %v : tensor<16x32xf32>, tensor<32x64xf32>) outs(%fo : tensor<16x64xf32>) -> tensor<16x64xf32>
+  return %o : tensor<16x64xf32>
+}
