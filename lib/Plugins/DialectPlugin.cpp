@@ -1,8 +1,9 @@
 //===- DialectPlugin.cpp - the attn dialect for mlir-opt --------*- C++ -*-===//
 //
-// Lets upstream tools parse and print attn IR:
+// Lets upstream tools parse and print attn IR (AttnPlugin.so, with
+// PassPlugin.cpp):
 //
-//   mlir-opt --load-dialect-plugin=build/release/lib/AttnDialectPlugin.so
+//   mlir-opt --load-dialect-plugin=build/release/lib/AttnPlugin.so
 //
 //===----------------------------------------------------------------------===//
 

@@ -3,8 +3,8 @@
 // Lets upstream tools run the passes and pipelines of the project (with the
 // dialect plugin, to parse attn IR):
 //
-//   mlir-opt --load-dialect-plugin=build/release/lib/AttnDialectPlugin.so \
-//            --load-pass-plugin=build/release/lib/AttnPassPlugin.so \
+//   mlir-opt --load-dialect-plugin=build/release/lib/AttnPlugin.so \
+//            --load-pass-plugin=build/release/lib/AttnPlugin.so \
 //            --pass-pipeline='builtin.module(attn-raise-sdpa)'
 //
 //===----------------------------------------------------------------------===//

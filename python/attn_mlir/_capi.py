@@ -36,12 +36,16 @@ Location = _handle("MlirLocation")
 
 
 class StringRef(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_char_p), ("length", ctypes.c_size_t)]
+    # Not c_char_p: MLIR's strings are not NUL-terminated.
+    _fields_ = [("data", ctypes.c_void_p), ("length", ctypes.c_size_t)]
 
     @classmethod
     def of(cls, text):
         data = text.encode() if isinstance(text, str) else text
-        return cls(data, len(data))
+        buffer = ctypes.create_string_buffer(data, len(data))
+        ref = cls(ctypes.cast(buffer, ctypes.c_void_p), len(data))
+        ref._buffer = buffer  # Lives as long as the reference.
+        return ref
 
     def str(self):
         return ctypes.string_at(self.data, self.length).decode()

@@ -1,4 +1,4 @@
-// RUN: %sanitizer_preload mlir-opt %s --load-dialect-plugin=%attn_lib_dir/AttnDialectPlugin.so \
+// RUN: %sanitizer_preload mlir-opt %s --load-dialect-plugin=%attn_lib_dir/AttnPlugin.so \
 // RUN:   --verify-diagnostics
 
 // Checks that the dialect plugin brings the verifier along.

@@ -1,13 +1,13 @@
-// RUN: %sanitizer_preload mlir-opt %s --load-dialect-plugin=%attn_lib_dir/AttnDialectPlugin.so \
-// RUN:   --load-pass-plugin=%attn_lib_dir/AttnPassPlugin.so \
+// RUN: %sanitizer_preload mlir-opt %s --load-dialect-plugin=%attn_lib_dir/AttnPlugin.so \
+// RUN:   --load-pass-plugin=%attn_lib_dir/AttnPlugin.so \
 // RUN:   --pass-pipeline='builtin.module(attn-raise-sdpa,canonicalize,attn-sparq{rank=8 top-k=16})' \
 // RUN:   2>/dev/null | FileCheck %s
-// RUN: %sanitizer_preload mlir-opt %s --load-dialect-plugin=%attn_lib_dir/AttnDialectPlugin.so \
-// RUN:   --load-pass-plugin=%attn_lib_dir/AttnPassPlugin.so \
+// RUN: %sanitizer_preload mlir-opt %s --load-dialect-plugin=%attn_lib_dir/AttnPlugin.so \
+// RUN:   --load-pass-plugin=%attn_lib_dir/AttnPlugin.so \
 // RUN:   --pass-pipeline='builtin.module(attn-lower-to-llvm)' | FileCheck %s --check-prefix=LLVM
 
-// Checks that upstream mlir-opt with the dialect plugin parses and prints
-// attn IR, and with the pass plugin runs --attn-raise-sdpa,
+// Checks that upstream mlir-opt with AttnPlugin.so as dialect plugin parses
+// and prints attn IR and, as pass plugin, runs --attn-raise-sdpa,
 // --attn-sparq and the --attn-lower-to-llvm pipeline.
 
 // CHECK-LABEL: func.func @decode(
