@@ -16,7 +16,8 @@ class MlirError(RuntimeError):
 
 
 def _handle(name):
-    return type(name, (ctypes.Structure,), {"_fields_": [("ptr", ctypes.c_void_p)]})
+    return type(name, (ctypes.Structure,),
+                {"_fields_": [("ptr", ctypes.c_void_p)]})
 
 
 Context = _handle("MlirContext")
@@ -58,7 +59,8 @@ class LogicalResult(ctypes.Structure):
 StringCallback = ctypes.CFUNCTYPE(None, StringRef, ctypes.c_void_p)
 # MlirLogicalResult is returned as its one int8 field (same ABI): ctypes
 # callbacks cannot return structures.
-DiagnosticHandler = ctypes.CFUNCTYPE(ctypes.c_int8, Diagnostic, ctypes.c_void_p)
+DiagnosticHandler = ctypes.CFUNCTYPE(ctypes.c_int8, Diagnostic,
+                                     ctypes.c_void_p)
 DeleteUserData = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 _c = ctypes
