@@ -234,19 +234,24 @@ std::optional<std::pair<Value, Value>> matchRowBinary(linalg::GenericOp generic,
 // Softmax
 //===----------------------------------------------------------------------===//
 
+/// Matches the body value `bodyValue` of `generic` as `x - rowmax(x)`;
+/// returns x.
+Value matchMinusRowMax(linalg::GenericOp generic, Value bodyValue) {
+  auto sub = matchRowBinary<arith::SubFOp>(generic, bodyValue);
+  if (!sub)
+    return nullptr;
+  auto [scores, rowMax] = *sub;
+  return matchRowReduction(rowMax, RowReduction::Max) == scores ? scores
+                                                                : nullptr;
+}
+
 /// Matches `shifted` as `scores - rowmax(scores)`, or takes it as the scores
 /// themselves (a softmax written without the max subtraction).
 Value matchShiftedScores(Value shifted) {
   linalg::GenericOp generic = getElementwise(shifted);
-  if (!generic)
+  if (!generic || !matchRowBinary<arith::SubFOp>(generic, getYielded(generic)))
     return shifted;
-  auto sub = matchRowBinary<arith::SubFOp>(generic, getYielded(generic));
-  if (!sub)
-    return shifted;
-  auto [scores, rowMax] = *sub;
-  if (matchRowReduction(rowMax, RowReduction::Max) != scores)
-    return nullptr;
-  return scores;
+  return matchMinusRowMax(generic, getYielded(generic));
 }
 
 /// Matches `exps = exp(scores [- rowmax(scores)])`, with the subtraction in
@@ -260,13 +265,7 @@ Value matchExpScores(Value exps) {
     return nullptr;
   if (Value input = getIdentityInput(generic, exp.getOperand()))
     return matchShiftedScores(input);
-  auto sub = matchRowBinary<arith::SubFOp>(generic, exp.getOperand());
-  if (!sub)
-    return nullptr;
-  auto [scores, rowMax] = *sub;
-  if (matchRowReduction(rowMax, RowReduction::Max) != scores)
-    return nullptr;
-  return scores;
+  return matchMinusRowMax(generic, exp.getOperand());
 }
 
 /// Matches `probs = softmax(scores)` over the last (key) dimension, as
@@ -336,7 +335,7 @@ Value matchScaled(Value value, double &factor) {
 /// An additive mask found on the scores.
 struct AdditiveMask {
   Value tensor;
-  /// The mask reads only dims [rank - tensorRank, rank) of the scores.
+  /// The rank of the scores it is added to (it reads their last dims).
   int64_t rank;
 };
 
@@ -426,7 +425,6 @@ bool isCausalMask(Value mask) {
 /// A batched contraction out[b.., m, n] = sum_k lhs[b.., m, k] * rhs[...],
 /// with rhs read as [b.., k, n] or, `rhsTransposed`, as [b.., n, k].
 struct Contraction {
-  linalg::LinalgOp op;
   Value lhs, rhs;
   bool rhsTransposed;
   int64_t rank;
@@ -465,8 +463,7 @@ std::optional<Contraction> matchContraction(Value result) {
   bool rhsTransposed = hasResults(maps[1], {n, k});
   if (!rhsTransposed && !hasResults(maps[1], {k, n}))
     return std::nullopt;
-  return Contraction{op, op.getDpsInputs()[0], op.getDpsInputs()[1],
-                     rhsTransposed,
+  return Contraction{op.getDpsInputs()[0], op.getDpsInputs()[1], rhsTransposed,
                      static_cast<int64_t>(dims->batch.size() + 2)};
 }
 
@@ -764,6 +761,10 @@ std::optional<AttentionMatch> matchAttention(Value output) {
   if (match.causal && (queryType.isDynamicDim(2) ||
                        queryType.getDimSize(2) != keyType.getDimSize(2)))
     match.causal = false;
+  // attn.sdpa takes masks of rank 2 to 4 (scores have rank 4 at most).
+  if (match.mask && !match.causal &&
+      cast<RankedTensorType>(match.mask->tensor.getType()).getRank() < 2)
+    return std::nullopt;
   return match;
 }
 
@@ -778,8 +779,6 @@ struct RaiseAttentionPattern
     std::optional<AttentionMatch> match = matchAttention(op->getResult(0));
     if (!match)
       return rewriter.notifyMatchFailure(op, "not dense attention");
-    if (match->mask && !match->causal && !isSupportedMask(*match))
-      return rewriter.notifyMatchFailure(op, "mask layout not supported");
 
     Location loc = op.getLoc();
     Value mask;
@@ -800,14 +799,8 @@ struct RaiseAttentionPattern
   }
 
 private:
-  /// A mask attn.sdpa can take: rank 2 ([Lq, Lk]) as it is, the rank of
-  /// 4-D scores as it is, or 3-D scores over [B*H, Lq, Lk] reshaped.
-  static bool isSupportedMask(const AttentionMatch &match) {
-    int64_t rank =
-        cast<RankedTensorType>(match.mask->tensor.getType()).getRank();
-    return rank == 2 || rank == 3 || match.mask->rank == 4;
-  }
-
+  /// The mask as an attn.sdpa operand, aligned on the right with
+  /// [B, H, Lq, Lk].
   static Value buildSdpaMask(OpBuilder &builder, Location loc,
                              const AttentionMatch &match) {
     Value mask = match.mask->tensor;

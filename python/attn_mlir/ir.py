@@ -156,48 +156,53 @@ class Module:
             lib.mlirPassManagerDestroy(pm)
         return self
 
+    def _top_level_operations(self):
+        lib = _capi.lib()
+        op = lib.mlirBlockGetFirstOperation(lib.mlirModuleGetBody(
+            self._handle))
+        while op.ptr:
+            yield op
+            op = lib.mlirOperationGetNextInBlock(op)
+
+    def _symbol_name(self, op):
+        lib = _capi.lib()
+        symbol = lib.mlirOperationGetAttributeByName(
+            op, StringRef.of("sym_name"))
+        if symbol.ptr and lib.mlirAttributeIsAString(symbol):
+            return lib.mlirStringAttrGetValue(symbol).str()
+        return None
+
     def functions(self):
         """{name: (argument types, result types)} of the func.func ops at
         the top level, types as MLIR prints them."""
         lib = _capi.lib()
         functions = {}
-        op = lib.mlirBlockGetFirstOperation(lib.mlirModuleGetBody(
-            self._handle))
-        while op.ptr:
+        for op in self._top_level_operations():
             name = lib.mlirIdentifierStr(lib.mlirOperationGetName(op)).str()
-            if name == "func.func":
-                symbol = lib.mlirStringAttrGetValue(
-                    lib.mlirOperationGetAttributeByName(
-                        op, StringRef.of("sym_name"))).str()
-                ftype = lib.mlirTypeAttrGetValue(
-                    lib.mlirOperationGetAttributeByName(
-                        op, StringRef.of("function_type")))
-                printed = [
-                    [_capi.print_with(lib.mlirTypePrint, get(ftype, i))
-                     for i in range(count(ftype))]
-                    for get, count in (
-                        (lib.mlirFunctionTypeGetInput,
-                         lib.mlirFunctionTypeGetNumInputs),
-                        (lib.mlirFunctionTypeGetResult,
-                         lib.mlirFunctionTypeGetNumResults))]
-                functions[symbol] = tuple(printed)
-            op = lib.mlirOperationGetNextInBlock(op)
+            if name != "func.func":
+                continue
+            ftype = lib.mlirTypeAttrGetValue(
+                lib.mlirOperationGetAttributeByName(
+                    op, StringRef.of("function_type")))
+            printed = [
+                [_capi.print_with(lib.mlirTypePrint, get(ftype, i))
+                 for i in range(count(ftype))]
+                for get, count in (
+                    (lib.mlirFunctionTypeGetInput,
+                     lib.mlirFunctionTypeGetNumInputs),
+                    (lib.mlirFunctionTypeGetResult,
+                     lib.mlirFunctionTypeGetNumResults))]
+            functions[self._symbol_name(op)] = tuple(printed)
         return functions
 
     def _set_unit_attribute(self, function, attribute):
         lib = _capi.lib()
-        op = lib.mlirBlockGetFirstOperation(lib.mlirModuleGetBody(
-            self._handle))
-        while op.ptr:
-            symbol = lib.mlirOperationGetAttributeByName(
-                op, StringRef.of("sym_name"))
-            if symbol.ptr and lib.mlirAttributeIsAString(symbol) and \
-                    lib.mlirStringAttrGetValue(symbol).str() == function:
+        for op in self._top_level_operations():
+            if self._symbol_name(op) == function:
                 lib.mlirOperationSetAttributeByName(
                     op, StringRef.of(attribute),
                     lib.mlirUnitAttrGet(self.context._handle))
                 return
-            op = lib.mlirOperationGetNextInBlock(op)
         raise MlirError("no function @%s in the module" % function)
 
     def __del__(self):

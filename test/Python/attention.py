@@ -68,10 +68,11 @@ check("turbo int2 causal", q, k, v, variant="turbo", kv_bits=2,
       group_size=16, causal=True)
 
 # Compiled once per configuration.
-before = len(attn_mlir.attention.__globals__["_cache"])
+cache = sys.modules["attn_mlir.attention"]._cache
+before = len(cache)
 attn_mlir.attention(q, k, v, causal=True)
 # CHECK: cached: True
-print("cached:", len(attn_mlir.attention.__globals__["_cache"]) == before)
+print("cached:", len(cache) == before)
 
 
 def error(call):
