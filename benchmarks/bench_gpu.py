@@ -24,12 +24,17 @@ import math
 import os
 import statistics
 import sys
+from functools import partial
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from attn_mlir.reference.sparq import sparq as sparq_numpy  # noqa: E402
+from attn_mlir.reference.turbo import poly_exp64  # noqa: E402
 
 
 def descriptor_type(rank):
@@ -120,7 +125,7 @@ def check(kernels, name, q, k, v, causal, out_dv, with_lse, scale=None,
     return ok, errors
 
 
-def correctness(kernels):
+def correctness(kernels, only=""):
     torch.manual_seed(0)
     bf16, f16, f32 = torch.bfloat16, torch.float16, torch.float32
     rnd = lambda *s, dtype=bf16: torch.randn(*s, device="cuda", dtype=dtype)
@@ -143,13 +148,89 @@ def correctness(kernels):
         cases.append(("simt_f32", f"Lq={lq} Lk={lk}",
                       (rnd(2, 4, lq, 40, dtype=f32), rnd(2, 2, lk, 40, dtype=f32),
                        rnd(2, 2, lk, 24, dtype=f32)), True, 24, True))
-    results, failed = [], 0
+    results, failed = sparq_correctness(kernels, only)
     for name, label, (q, k, v), causal, dv, lse in cases:
+        if only not in name:
+            continue
         scale = 0.2 if name == "gqa_f16_lse" else None
         tolerance = 1e-4 if name == "simt_f32" else 1e-2
         try:
             ok, errors = check(kernels, name, q, k, v, causal, dv, lse, scale,
                                tolerance)
+        except Exception as e:  # report and go on: one run must say it all
+            ok, errors = False, {"exception": str(e)}
+        failed += not ok
+        results.append({"function": name, "shape": label, "ok": ok, **errors})
+        print(f"{'ok  ' if ok else 'FAIL'} {name:16s} {label:24s} {errors}",
+              flush=True)
+    return results, failed
+
+
+def numpy64(t):
+    return t.double().cpu().numpy()
+
+
+# The attn.sparq functions of kernels.mlir: their attributes, and whether
+# they take key_transposed and value_mean.
+SPARQ = {
+    "sparq_decode": dict(rank=16, top_k=128, group_shared=True,
+                         bandwidth_form=True),
+    "sparq_heads": dict(rank=8, top_k=64, local_window=16, causal=True),
+    "sparq_poly": dict(rank=8, top_k=20, local_window=4, group_shared=True,
+                       causal=True, exp=partial(poly_exp64, degree=3,
+                                                n_max=12)),
+}
+
+
+def sparq_inputs(name, q, k, v):
+    if not SPARQ[name].get("bandwidth_form"):
+        return [q, k, v]
+    value_mean = v.float().mean(dim=2).to(v.dtype)
+    return [q, k, v, k.transpose(2, 3).contiguous(), value_mean]
+
+
+def sparq_reference(name, inputs):
+    """ALGORITHMS.md §3 in float64 NumPy (attn_mlir.reference.sparq)."""
+    options = {k: v for k, v in SPARQ[name].items() if k != "bandwidth_form"}
+    value_mean = (numpy64(inputs[4]) if SPARQ[name].get("bandwidth_form")
+                  else None)
+    return torch.from_numpy(sparq_numpy(
+        *(numpy64(t) for t in inputs[:3]), value_mean=value_mean, **options))
+
+
+def sparq_correctness(kernels, only=""):
+    rnd = lambda *s, dtype: torch.randn(*s, device="cuda", dtype=dtype)
+    bf16, f16, f32 = torch.bfloat16, torch.float16, torch.float32
+    cases = [("sparq_decode", lk, (rnd(1, 32, 1, 128, dtype=bf16),
+                                   rnd(1, 8, lk, 128, dtype=bf16),
+                                   rnd(1, 8, lk, 128, dtype=bf16)))
+             for lk in (1, 100, 2048, 5000, 20000)]
+    cases += [("sparq_heads", f"Lq={lq} Lk={lk}",
+               (rnd(2, 8, lq, 64, dtype=f16), rnd(2, 2, lk, 64, dtype=f16),
+                rnd(2, 2, lk, 64, dtype=f16)))
+              for lq, lk in ((1, 10), (4, 300), (3, 4500))]
+    cases += [("sparq_poly", f"Lq={lq} Lk={lk}",
+               (rnd(1, 4, lq, 40, dtype=f32), rnd(1, 2, lk, 40, dtype=f32),
+                rnd(1, 2, lk, 24, dtype=f32)))
+              for lq, lk in ((1, 7), (5, 50), (2, 3000))]
+    results, failed = [], 0
+    for name, label, (q, k, v) in cases:
+        if only not in name:
+            continue
+        label = label if isinstance(label, str) else f"Lk={label}"
+        try:
+            inputs = sparq_inputs(name, q, k, v)
+            out = poisoned(q.shape[:3] + v.shape[3:], q.dtype)
+            kernels.call(name, inputs, [out])
+            torch.cuda.synchronize()
+            err = rel_error(out.cpu(), sparq_reference(name, inputs))
+            # bf16/f16 outputs round at 4e-3. The polynomial exp fits 2^-f
+            # within 1e-4 and the kernels' running rescale multiplies two
+            # such values where the reference evaluates one.
+            tolerance = (1e-2 if q.dtype != torch.float32 else
+                         1e-3 if "exp" in SPARQ[name] else 1e-4)
+            ok = not torch.isnan(out).any().item() and err < tolerance
+            errors = {"out": err}
         except Exception as e:  # report and go on: one run must say it all
             ok, errors = False, {"exception": str(e)}
         failed += not ok
@@ -236,6 +317,74 @@ def measure(kernels, name, make_inputs, causal, units, reps, sets):
     return row
 
 
+def sparq_bench(kernels, reps):
+    """SparQ decode (B=1, Hq=32, Hkv=8, D=128, bf16, r=16, k=128,
+    group-shared, bandwidth form) next to cuDNN's and our dense decode on
+    the same q, K, V; the error is against the NumPy SparQ reference."""
+    rnd = lambda *s: torch.randn(*s, device="cuda", dtype=torch.bfloat16)
+    rows = []
+    for lk in (32768, 131072):
+        sets = 4
+        inputs = [sparq_inputs("sparq_decode", rnd(1, 32, 1, 128),
+                               rnd(1, 8, lk, 128), rnd(1, 8, lk, 128))
+                  for _ in range(sets)]
+        out = torch.full_like(inputs[0][0], float("nan"))
+        i = [0]
+
+        def rotating(fn):
+            def run():
+                x = inputs[i[0] % sets]
+                i[0] += 1
+                return fn(x)
+            return run
+        ours = rotating(lambda x: kernels.call("sparq_decode", x, [out]))
+        dense = rotating(lambda x: kernels.call("decode", x[:3], [out]))
+        cudnn = rotating(lambda x: sdpa(SDPBackend.CUDNN_ATTENTION, *x[:3],
+                                        False)())
+        row = {"case": f"sparq decode Lk={lk // 1024}k"}
+        try:
+            i[0] = 0
+            ours()
+            torch.cuda.synchronize()
+            row["rel_err"] = rel_error(out.cpu(),
+                                       sparq_reference("sparq_decode",
+                                                       inputs[0]))
+            dense_ref, _ = reference(*inputs[0][:3], False)
+            row["rel_err_vs_dense"] = rel_error(out, dense_ref)
+            for label, fn in (("sparq", ours), ("cuDNN", cudnn),
+                              ("attn dense", dense)):
+                row[label + " ms"] = time_ms(fn, reps)
+            row["speedup vs cuDNN"] = row["cuDNN ms"] / row["sparq ms"]
+            row["speedup vs attn dense"] = (row["attn dense ms"]
+                                            / row["sparq ms"])
+        except Exception as e:
+            row["error"] = str(e).splitlines()[0][:160]
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def profile(kernels, name):
+    """Kernel times of `name` at its largest benchmarked shape."""
+    rnd = lambda *s: torch.randn(*s, device="cuda", dtype=torch.bfloat16)
+    if name.startswith("sparq"):
+        inputs = sparq_inputs(name, rnd(1, 32, 1, 128), rnd(1, 8, 131072, 128),
+                              rnd(1, 8, 131072, 128))
+        out = torch.empty_like(inputs[0])
+    else:
+        raise SystemExit(f"no profile shape for {name}")
+    for _ in range(3):
+        kernels.call(name, inputs, [out])
+    torch.cuda.synchronize()
+    from torch.profiler import ProfilerActivity
+    with torch.profiler.profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(10):
+            kernels.call(name, inputs, [out])
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12))
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lib", default=os.path.join(
@@ -243,6 +392,14 @@ def main():
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--json", default=None)
     parser.add_argument("--skip-bench", action="store_true")
+    parser.add_argument("--profile", default="",
+                        help="print the kernel times of one benchmarked "
+                             "function (torch.profiler) and stop")
+    parser.add_argument("--checks", default="",
+                        help="only the checks of functions containing this")
+    parser.add_argument("--bench", default="dense,sparq",
+                        help="comma-separated benchmarks to run "
+                             "(dense, sparq)")
     args = parser.parse_args()
 
     kernels = Kernels(os.path.abspath(args.lib))
@@ -254,9 +411,14 @@ def main():
     kernels.use_stream(stream)
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}",
           flush=True)
-    checks, failed = correctness(kernels)
+    if args.profile:
+        return profile(kernels, args.profile)
+    checks, failed = correctness(kernels, args.checks)
     report = {"checks": checks, "failed": failed}
-    if not args.skip_bench:
+    benches = set(args.bench.split(","))
+    if not args.skip_bench and "sparq" in benches:
+        report["sparq"] = sparq_bench(kernels, args.reps * 5)
+    if not args.skip_bench and "dense" in benches:
         report["copy_tb_s"] = copy_bandwidth()
         bf16 = torch.bfloat16
         rnd = lambda *s: torch.randn(*s, device="cuda", dtype=bf16)

@@ -49,3 +49,37 @@ func.func @simt_f32(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
       -> tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
   return %o, %lse : tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
 }
+
+// SparQ decode, the bandwidth form (key_transposed, value_mean), GQA 32/8
+// with the selection shared by each group: the measured shape.
+func.func @sparq_decode(%q: tensor<1x32x1x128xbf16>, %k: tensor<1x8x?x128xbf16>,
+                        %v: tensor<1x8x?x128xbf16>,
+                        %kt: tensor<1x8x128x?xbf16>,
+                        %vm: tensor<1x8x128xbf16>) -> tensor<1x32x1x128xbf16> {
+  %o = attn.sparq %q, %k, %v key_transposed(%kt : tensor<1x8x128x?xbf16>)
+      value_mean(%vm : tensor<1x8x128xbf16>) rank(16) top_k(128) group_shared
+      : tensor<1x32x1x128xbf16>, tensor<1x8x?x128xbf16>,
+        tensor<1x8x?x128xbf16> -> tensor<1x32x1x128xbf16>
+  return %o : tensor<1x32x1x128xbf16>
+}
+
+// SparQ per query head, components read from K, the mean of V computed,
+// a local window, causal, several queries, f16.
+func.func @sparq_heads(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>,
+                       %v: tensor<2x2x?x64xf16>) -> tensor<2x8x?x64xf16> {
+  %o = attn.sparq %q, %k, %v rank(8) top_k(64) local_window(16) causal
+      : tensor<2x8x?x64xf16>, tensor<2x2x?x64xf16>, tensor<2x2x?x64xf16>
+      -> tensor<2x8x?x64xf16>
+  return %o : tensor<2x8x?x64xf16>
+}
+
+// SparQ in f32 with TurboAttention's polynomial exp in both softmaxes,
+// group-shared, causal, with a window; head dims not multiples of 8.
+func.func @sparq_poly(%q: tensor<1x4x?x40xf32>, %k: tensor<1x2x?x40xf32>,
+                      %v: tensor<1x2x?x24xf32>) -> tensor<1x4x?x24xf32> {
+  %o = attn.sparq %q, %k, %v rank(8) top_k(20) local_window(4) group_shared
+      causal {softmax_exp = #attn.poly_exp<degree = 3, n_max = 12>}
+      : tensor<1x4x?x40xf32>, tensor<1x2x?x40xf32>, tensor<1x2x?x24xf32>
+      -> tensor<1x4x?x24xf32>
+  return %o : tensor<1x4x?x24xf32>
+}

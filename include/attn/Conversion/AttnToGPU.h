@@ -5,10 +5,14 @@
 
 #include "mlir/IR/PatternMatch.h"
 
+#include <optional>
+#include <string>
+
 namespace mlir {
 namespace attn {
 
 class SdpaOp;
+class SparqOp;
 
 /// Tuning of the attn.sdpa kernels (options of convert-attn-to-gpu).
 struct SdpaGpuOptions {
@@ -32,6 +36,14 @@ bool sdpaUsesTensorCores(SdpaOp op);
 /// buffers.
 void populateSdpaToGPUPatterns(RewritePatternSet &patterns,
                                const SdpaGpuOptions &options);
+
+/// Why attn.sparq has no GPU kernel (head dims above 256, top_k above 4096,
+/// or selected keys and values that do not fit in shared memory), or
+/// nothing when it has one.
+std::optional<std::string> sparqGpuUnsupported(SparqOp op);
+
+/// attn.sparq -> the three SparQ kernels (scores, chunk select, attend).
+void populateSparqToGPUPatterns(RewritePatternSet &patterns);
 
 } // namespace attn
 } // namespace mlir

@@ -50,6 +50,13 @@ struct ConvertAttnToGPUPass
     module.walk([&](Operation *op) {
       if (!isa<AttnDialect>(op->getDialect()))
         return;
+      if (auto sparq = dyn_cast<SparqOp>(op)) {
+        if (std::optional<std::string> why = sparqGpuUnsupported(sparq)) {
+          op->emitError() << "attn.sparq has no GPU kernel for " << *why;
+          unsupported = true;
+        }
+        return;
+      }
       auto sdpa = dyn_cast<SdpaOp>(op);
       if (!sdpa) {
         op->emitError() << "'" << op->getName()
@@ -75,6 +82,7 @@ struct ConvertAttnToGPUPass
     options.prefillRowTiles = prefillRowTiles;
     RewritePatternSet patterns(&getContext());
     populateSdpaToGPUPatterns(patterns, options);
+    populateSparqToGPUPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
     WalkResult left = module.walk([](SdpaOp op) {

@@ -4,7 +4,9 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 #include <cmath>
 
@@ -49,6 +51,54 @@ static Value approx(ImplicitLocOpBuilder &b, StringRef instruction, Value x) {
 
 Value GpuBuilder::exp2(Value x) { return approx(b, "ex2.approx.ftz.f32", x); }
 Value GpuBuilder::log2(Value x) { return approx(b, "lg2.approx.ftz.f32", x); }
+
+Value GpuBuilder::softmaxExp2(Value x, PolyExpAttr polyExp) {
+  if (!polyExp)
+    return exp2(x);
+  // attn.poly_exp of x * ln 2, in the log2 domain: y = -min(x, 0), n =
+  // floor(y) (a truncation, y >= 0), 2^-n from the exponent bits times p(f).
+  SmallVector<float> coefficients =
+      getPolyExpFitCoefficients(polyExp.getDegree());
+  int64_t limit = std::min<int64_t>(polyExp.getNMax().value_or(127), 127);
+  Value y = fsub(f32(0), arith::MinimumFOp::create(b, x, f32(0)));
+  Value limitF = f32(static_cast<float>(limit));
+  Value n = arith::FPToSIOp::create(b, b.getI32Type(),
+                                    arith::MinNumFOp::create(b, y, limitF));
+  Value f = fsub(y, arith::SIToFPOp::create(b, b.getF32Type(), n));
+  Value p = f32(coefficients.back());
+  for (float c : llvm::reverse(ArrayRef(coefficients).drop_back()))
+    p = fadd(fmul(p, f), f32(c));
+  Value bits =
+      arith::ShLIOp::create(b, arith::SubIOp::create(b, i32(127), n), i32(23));
+  Value power = arith::BitcastOp::create(b, b.getF32Type(), bits);
+  Value dropped = cmpF(arith::CmpFPredicate::OGE, y, limitF);
+  return select(dropped, f32(0), fmul(p, power));
+}
+
+SmallVector<Value>
+GpuBuilder::ifElseYield(Value cond, TypeRange types,
+                        llvm::function_ref<SmallVector<Value>()> then,
+                        llvm::function_ref<SmallVector<Value>()> otherwise) {
+  auto op = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(op.thenBlock());
+  scf::YieldOp::create(b, then());
+  b.setInsertionPointToStart(op.elseBlock());
+  scf::YieldOp::create(b, otherwise());
+  return SmallVector<Value>(op.getResults());
+}
+
+Value GpuBuilder::ballot(Value pred) {
+  return NVVM::VoteSyncOp::create(b, b.getI32Type(), i32(-1), pred,
+                                  NVVM::VoteSyncKind::ballot);
+}
+
+Value GpuBuilder::popc(Value x) { return math::CtPopOp::create(b, x); }
+
+Value GpuBuilder::shuffleIdx(Value x, Value srcLane) {
+  return gpu::ShuffleOp::create(b, x, srcLane, i32(32), gpu::ShuffleMode::IDX)
+      .getShuffleResult();
+}
 
 Value GpuBuilder::shuffleXor(Value x, int64_t mask) {
   return gpu::ShuffleOp::create(b, x, i32(mask), i32(32), gpu::ShuffleMode::XOR)
@@ -192,4 +242,122 @@ void mlir::attn::storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan,
         Value row = partialRow(gb, plan, batch, head, queryIdx, split);
         memref::StoreOp::create(b, lse, plan.partialLse, row);
       });
+}
+
+SharedMemory::SharedMemory(GpuBuilder &gb, gpu::LaunchOp launch, bool dynamic)
+    : gb(gb), launch(launch) {
+  if (!dynamic)
+    return;
+  auto space = gpu::AddressSpaceAttr::get(launch.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  dynamicBase = gpu::DynamicSharedMemoryOp::create(
+      gb.b, MemRefType::get({ShapedType::kDynamic}, gb.b.getI8Type(),
+                            MemRefLayoutAttrInterface(), space));
+}
+
+Value SharedMemory::buffer(ArrayRef<int64_t> shape, Type elementType) {
+  auto space = gpu::AddressSpaceAttr::get(launch.getContext(),
+                                          gpu::AddressSpace::Workgroup);
+  auto type =
+      MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(), space);
+  if (!dynamicBase)
+    return launch.addWorkgroupAttribution(type, launch.getLoc());
+  int64_t offset = llvm::alignTo(dynamicBytes, 16);
+  dynamicBytes = offset + type.getNumElements() *
+                              (elementType.getIntOrFloatBitWidth() / 8);
+  return memref::ViewOp::create(gb.b, type, dynamicBase, gb.idx(offset),
+                                ValueRange{});
+}
+
+void SharedMemory::finish() {
+  if (!dynamicBase)
+    return;
+  OpBuilder::InsertionGuard guard(gb.b);
+  gb.b.setInsertionPoint(launch);
+  launch.getDynamicSharedMemorySizeMutable().assign(gb.i32(dynamicBytes));
+}
+
+BlockOps::BlockOps(GpuBuilder &gb, SharedMemory &shared, gpu::LaunchOp launch,
+                   int64_t threads)
+    : gb(gb), threads(threads), warps(threads / 32) {
+  tid = launch.getThreadIds().x;
+  lane = gb.remIdx(tid, 32);
+  warp = gb.divIdx(tid, 32);
+  floatScratch = shared.buffer({warps}, gb.b.getF32Type());
+  intScratch = shared.buffer({warps}, gb.b.getI32Type());
+}
+
+Value BlockOps::reduce(Value x, bool isMax) {
+  ImplicitLocOpBuilder &b = gb.b;
+  auto combine = [&](Value u, Value v) {
+    return isMax ? gb.fmax(u, v) : gb.fadd(u, v);
+  };
+  for (int64_t mask : {16, 8, 4, 2, 1})
+    x = combine(x, gb.shuffleXor(x, mask));
+  gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, lane, gb.idx(0)),
+            [&] { memref::StoreOp::create(b, x, floatScratch, warp); });
+  gpu::BarrierOp::create(b);
+  Value result = memref::LoadOp::create(b, floatScratch, gb.idx(0));
+  for (int64_t w = 1; w < warps; ++w)
+    result =
+        combine(result, memref::LoadOp::create(b, floatScratch, gb.idx(w)));
+  // The scratch is reused by the next call.
+  gpu::BarrierOp::create(b);
+  return result;
+}
+
+std::pair<Value, Value> BlockOps::countBefore(Value flag) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Value mask = gb.ballot(flag);
+  Value laneI32 = gb.toI32(lane);
+  Value lowerLanes = arith::SubIOp::create(
+      b, arith::ShLIOp::create(b, gb.i32(1), laneI32), gb.i32(1));
+  Value inWarp = gb.popc(arith::AndIOp::create(b, mask, lowerLanes));
+  gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, lane, gb.idx(0)), [&] {
+    memref::StoreOp::create(b, gb.popc(mask), intScratch, warp);
+  });
+  gpu::BarrierOp::create(b);
+  Value before = inWarp, total = gb.i32(0);
+  for (int64_t w = 0; w < warps; ++w) {
+    Value count = memref::LoadOp::create(b, intScratch, gb.idx(w));
+    Value lower = gb.cmp(arith::CmpIPredicate::ult, gb.idx(w), warp);
+    before =
+        arith::AddIOp::create(b, before, gb.select(lower, count, gb.i32(0)));
+    total = arith::AddIOp::create(b, total, count);
+  }
+  gpu::BarrierOp::create(b);
+  return {before, total};
+}
+
+gpu::LaunchOp mlir::attn::launchKernel(ImplicitLocOpBuilder &b,
+                                       const std::string &name,
+                                       ArrayRef<Value> grid, int64_t threads,
+                                       int64_t dynamicSharedBytes,
+                                       Value &token) {
+  GpuBuilder gb(b);
+  auto op = gpu::LaunchOp::create(
+      b, grid[0], grid[1], grid[2], gb.idx(threads), gb.idx(1), gb.idx(1),
+      dynamicSharedBytes ? gb.i32(dynamicSharedBytes) : Value(),
+      gpu::AsyncTokenType::get(b.getContext()), token,
+      /*workgroupAttributions=*/{}, /*privateAttributions=*/{},
+      /*clusterSizeX=*/nullptr, /*clusterSizeY=*/nullptr,
+      /*clusterSizeZ=*/nullptr,
+      FlatSymbolRefAttr::get(b.getContext(), name + "_kernels"),
+      FlatSymbolRefAttr::get(b.getContext(), name));
+  token = op.getAsyncToken();
+  return op;
+}
+
+void mlir::attn::emitKernelBody(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                                llvm::function_ref<void()> body) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  body();
+  gpu::TerminatorOp::create(b);
+}
+
+std::string mlir::attn::kernelPrefix(Operation *op) {
+  if (auto func = op->getParentOfType<FunctionOpInterface>())
+    return (func.getName() + "_").str();
+  return "";
 }

@@ -12,6 +12,8 @@
 
 #include "../AttnToLoops/LoopBuilder.h"
 
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
 namespace mlir {
@@ -76,6 +78,27 @@ public:
   Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value exp2(Value x);
   Value log2(Value x);
+  /// 2^x (x <= 0, the log2 domain of the kernels' softmax): ex2.approx, or
+  /// attn.poly_exp's polynomial (TurboAttention) when `polyExp` is set.
+  Value softmaxExp2(Value x, PolyExpAttr polyExp);
+
+  Value toI32(Value index) {
+    return arith::IndexCastOp::create(b, b.getI32Type(), index);
+  }
+  Value toIndex(Value i32) {
+    return arith::IndexCastOp::create(b, b.getIndexType(), i32);
+  }
+  /// scf.if yielding `types` from `then` or `otherwise`.
+  SmallVector<Value>
+  ifElseYield(Value cond, TypeRange types,
+              llvm::function_ref<SmallVector<Value>()> then,
+              llvm::function_ref<SmallVector<Value>()> otherwise);
+  /// A bit mask of the lanes of the warp whose `pred` is true.
+  Value ballot(Value pred);
+  /// Set bits of an i32.
+  Value popc(Value x);
+  /// The value of `x` in lane `srcLane` (an i32) of the warp.
+  Value shuffleIdx(Value x, Value srcLane);
 
   /// The value of `x` in lane `lane ^ mask` of the warp.
   Value shuffleXor(Value x, int64_t mask);
@@ -98,6 +121,79 @@ public:
   void copyAsync16(Value dst, ValueRange dstIndices, Value src,
                    ValueRange srcIndices, int64_t elements, Value valid);
 };
+
+/// The shared-memory buffers of one kernel: workgroup attributions (48 KiB
+/// at most in all), or, for kernels that need more, views into the dynamic
+/// shared memory, whose size finish() sets on the launch. One kernel must
+/// not mix the two: the dynamic region's symbol would overlap the
+/// attributions.
+class SharedMemory {
+public:
+  SharedMemory(GpuBuilder &gb, gpu::LaunchOp launch, bool dynamic);
+
+  /// A buffer of `shape` and `elementType` (16-byte aligned when dynamic).
+  Value buffer(ArrayRef<int64_t> shape, Type elementType);
+  /// Sets the launch's dynamic shared memory to the bytes handed out.
+  void finish();
+
+private:
+  GpuBuilder &gb;
+  gpu::LaunchOp launch;
+  Value dynamicBase;
+  int64_t dynamicBytes = 0;
+};
+
+/// Reductions and scans over the threads of one block (x dimension only).
+/// Every thread of the block must call each of them: they synchronize.
+class BlockOps {
+public:
+  BlockOps(GpuBuilder &gb, SharedMemory &shared, gpu::LaunchOp launch,
+           int64_t threads);
+
+  Value sum(Value x) { return reduce(x, /*isMax=*/false); }
+  Value max(Value x) { return reduce(x, /*isMax=*/true); }
+  /// For an i1 `flag` per thread: the number of threads of lower id whose
+  /// flag is set, and the number of set flags in the block (both i32).
+  std::pair<Value, Value> countBefore(Value flag);
+
+  GpuBuilder &gb;
+  int64_t threads, warps;
+  Value tid, lane, warp;
+
+private:
+  Value reduce(Value x, bool isMax);
+  Value floatScratch, intScratch;
+};
+
+/// Top-k selection by one thread block (BlockSelect.cpp): the `k` largest
+/// of `n` i32 keys compared unsigned, ties to the lower position, as a
+/// radix select with four 8-bit digit passes over the keys and one
+/// compaction pass (no sort; O(n) reads per pass).
+class BlockTopk {
+public:
+  BlockTopk(BlockOps &block, SharedMemory &shared);
+
+  /// Selects `k <= n` of the positions [0, n) (index values). `loadKey(p)`
+  /// returns the key at position p < n; `emit(slot, p)` runs once for each
+  /// chosen position, slots 0..k-1 in increasing order of position.
+  void select(Value n, Value k, llvm::function_ref<Value(Value)> loadKey,
+              llvm::function_ref<void(Value, Value)> emit);
+
+private:
+  BlockOps &block;
+  Value histogram;
+};
+
+/// An async gpu.launch after `token` of kernel `name` (in gpu.module
+/// `name`_kernels once outlined); `token` becomes the launch's.
+gpu::LaunchOp launchKernel(ImplicitLocOpBuilder &b, const std::string &name,
+                           ArrayRef<Value> grid, int64_t threads,
+                           int64_t dynamicSharedBytes, Value &token);
+/// Fills the body of `launch` with `body` and its terminator.
+void emitKernelBody(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                    llvm::function_ref<void()> body);
+/// Prefix of kernel names: "<function>_" for ops inside a function.
+std::string kernelPrefix(Operation *op);
 
 /// Emits the tensor-core attention kernel into the body of `launch`.
 /// Grid: (row blocks of the query rows of one key/value head, Hkv,

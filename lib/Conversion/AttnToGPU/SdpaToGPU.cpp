@@ -11,7 +11,6 @@
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
-#include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -47,33 +46,6 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     return {gb.ceilDiv(keyTiles, tilesPerSplit), tilesPerSplit};
   }
 
-  /// An async launch after `token` of kernel `name` (in gpu.module
-  /// `name`_kernels once outlined).
-  gpu::LaunchOp launch(ImplicitLocOpBuilder &b, const std::string &name,
-                       ArrayRef<Value> grid, int64_t threads,
-                       int64_t sharedBytes, Value &token) const {
-    GpuBuilder gb(b);
-    auto op = gpu::LaunchOp::create(
-        b, grid[0], grid[1], grid[2], gb.idx(threads), gb.idx(1), gb.idx(1),
-        sharedBytes ? gb.i32(sharedBytes) : Value(),
-        gpu::AsyncTokenType::get(b.getContext()), token,
-        /*workgroupAttributions=*/{}, /*privateAttributions=*/{},
-        /*clusterSizeX=*/nullptr, /*clusterSizeY=*/nullptr,
-        /*clusterSizeZ=*/nullptr,
-        FlatSymbolRefAttr::get(b.getContext(), name + "_kernels"),
-        FlatSymbolRefAttr::get(b.getContext(), name));
-    token = op.getAsyncToken();
-    return op;
-  }
-
-  template <typename BodyFn>
-  void emitBody(ImplicitLocOpBuilder &b, gpu::LaunchOp op, BodyFn body) const {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getBody().front());
-    body();
-    gpu::TerminatorOp::create(b);
-  }
-
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
     if (op.getMask() || op.getSoftmaxExp())
@@ -105,9 +77,7 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     GpuBuilder gb(b);
     // Kernels are named after their function: @f gets @f_sdpa_decode, ...
-    std::string kernelPrefix;
-    if (auto func = op->getParentOfType<FunctionOpInterface>())
-      kernelPrefix = (func.getName() + "_").str();
+    std::string prefix = kernelPrefix(op);
     plan.query = gb.toBuffer(op.getQuery());
     plan.key = gb.toBuffer(op.getKey());
     plan.value = gb.toBuffer(op.getValue());
@@ -200,10 +170,10 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     for (const Variant &v : variants) {
       Value gridX = gb.select(v.chosen, v.rowBlocks, gb.idx(0));
       gpu::LaunchOp attention =
-          launch(b, kernelPrefix + v.name.str(),
-                 {gridX, gb.idx(plan.kvHeads), gb.mul(batch, v.splits)},
-                 v.threads, v.sharedBytes, token);
-      emitBody(b, attention, [&] {
+          launchKernel(b, prefix + v.name.str(),
+                       {gridX, gb.idx(plan.kvHeads), gb.mul(batch, v.splits)},
+                       v.threads, v.sharedBytes, token);
+      emitKernelBody(b, attention, [&] {
         if (v.mma.warps)
           emitMmaAttentionKernel(b, attention, plan, v.mma);
         else
@@ -213,10 +183,10 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     Value mergeRows = gb.select(
         split, gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
         gb.idx(0));
-    gpu::LaunchOp merge = launch(
-        b, kernelPrefix + "sdpa_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
+    gpu::LaunchOp merge = launchKernel(
+        b, prefix + "sdpa_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
         std::min<int64_t>(plan.valueDim, 256), 0, token);
-    emitBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
+    emitKernelBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
 
     for (Value partial : {plan.partialOutput, plan.partialLse})
       token =

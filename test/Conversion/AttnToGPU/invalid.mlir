@@ -38,3 +38,27 @@ func.func @merge(%o1: tensor<1x2x4x16xf32>, %l1: tensor<1x2x4xf32>,
       : tensor<1x2x4x16xf32>, tensor<1x2x4xf32>
   return %o : tensor<1x2x4x16xf32>
 }
+
+// -----
+
+// Checks that attn.sparq beyond the GPU kernels' limits is reported with
+// the reason.
+func.func @sparq_top_k(%q: tensor<1x2x1x16xbf16>, %k: tensor<1x2x?x16xbf16>,
+                       %v: tensor<1x2x?x16xbf16>) -> tensor<1x2x1x16xbf16> {
+  // expected-error @below {{attn.sparq has no GPU kernel for top_k above 4096}}
+  %o = attn.sparq %q, %k, %v rank(4) top_k(5000)
+      : tensor<1x2x1x16xbf16>, tensor<1x2x?x16xbf16>, tensor<1x2x?x16xbf16>
+      -> tensor<1x2x1x16xbf16>
+  return %o : tensor<1x2x1x16xbf16>
+}
+
+// -----
+
+func.func @sparq_staging(%q: tensor<1x2x1x256xf32>, %k: tensor<1x2x?x256xf32>,
+                         %v: tensor<1x2x?x256xf32>) -> tensor<1x2x1x256xf32> {
+  // expected-error @below {{attn.sparq has no GPU kernel for top_k selected keys and values above 216 KiB of shared memory}}
+  %o = attn.sparq %q, %k, %v rank(4) top_k(128)
+      : tensor<1x2x1x256xf32>, tensor<1x2x?x256xf32>, tensor<1x2x?x256xf32>
+      -> tensor<1x2x1x256xf32>
+  return %o : tensor<1x2x1x256xf32>
+}

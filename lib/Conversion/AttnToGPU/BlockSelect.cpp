@@ -1,0 +1,162 @@
+//===- BlockSelect.cpp - top-k selection by one thread block ----*- C++ -*-===//
+//
+// A radix select: four passes build a 256-bin histogram (shared-memory
+// atomics) of one 8-bit digit of the keys that match the digits found so
+// far, most significant digit first; after them the k-th largest key T and
+// the number of its copies to keep are known. A last pass compacts the keys
+// above T and the first copies of T in position order (warp ballots and a
+// block-wide count), so the choice is the one of a stable sort without
+// sorting.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+static constexpr int64_t kDigitBits = 8;
+static constexpr int64_t kBins = 1 << kDigitBits;
+/// Keys each thread loads at once in a histogram pass (the keys may be in
+/// global memory).
+static constexpr int64_t kLoadsInFlight = 4;
+
+BlockTopk::BlockTopk(BlockOps &block, SharedMemory &shared) : block(block) {
+  histogram = shared.buffer({kBins}, block.gb.b.getI32Type());
+}
+
+void BlockTopk::select(Value n, Value k,
+                       llvm::function_ref<Value(Value)> loadKey,
+                       llvm::function_ref<void(Value, Value)> emit) {
+  GpuBuilder &gb = block.gb;
+  ImplicitLocOpBuilder &b = gb.b;
+  Value threads = gb.idx(block.threads);
+  Value lastPosition = gb.maxIdx(gb.sub(n, gb.idx(1)), gb.idx(0));
+  auto i32Op = [&](auto op, Value x, Value y) -> Value {
+    return decltype(op)::create(b, x, y);
+  };
+
+  // Digits of T found so far (`prefix` under `prefixMask`) and how many keys
+  // equal to the prefix are still to be chosen.
+  Value prefix = gb.i32(0), prefixMask = gb.i32(0), remaining = gb.toI32(k);
+  for (int64_t pass = 0; pass < 32 / kDigitBits; ++pass) {
+    Value shift = gb.i32(32 - kDigitBits * (pass + 1));
+    gb.forEach(block.tid, gb.idx(kBins), threads, [&](Value bin) {
+      memref::StoreOp::create(b, gb.i32(0), histogram, bin);
+    });
+    gpu::BarrierOp::create(b);
+    // kLoadsInFlight keys per thread and step, loaded before any is counted.
+    gb.forEach(
+        gb.idx(0), n, gb.idx(block.threads * kLoadsInFlight),
+        [&](Value stepStart) {
+          SmallVector<Value> positions, keys;
+          for (int64_t i = 0; i < kLoadsInFlight; ++i) {
+            positions.push_back(gb.add(
+                stepStart, gb.add(block.tid, gb.idx(i * block.threads))));
+            keys.push_back(loadKey(gb.minIdx(positions.back(), lastPosition)));
+          }
+          // One atomic per distinct digit of a warp (the keys tend
+          // to share their leading digits): lanes with the same
+          // digit find each other with match.any, and the lowest
+          // adds their number.
+          Value laneI32 = gb.toI32(block.lane);
+          for (int64_t i = 0; i < kLoadsInFlight; ++i) {
+            Value matches = gb.andI(
+                gb.cmp(arith::CmpIPredicate::ult, positions[i], n),
+                gb.cmp(arith::CmpIPredicate::eq,
+                       i32Op(arith::AndIOp(), keys[i], prefixMask), prefix));
+            Value digit =
+                i32Op(arith::AndIOp(), i32Op(arith::ShRUIOp(), keys[i], shift),
+                      gb.i32(kBins - 1));
+            Value group =
+                NVVM::MatchSyncOp::create(b, b.getI32Type(), gb.i32(-1),
+                                          gb.select(matches, digit, gb.i32(-1)),
+                                          NVVM::MatchSyncKind::any);
+            Value leader =
+                gb.cmp(arith::CmpIPredicate::eq,
+                       math::CountTrailingZerosOp::create(b, group), laneI32);
+            gb.ifThen(gb.andI(matches, leader), [&] {
+              memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi,
+                                          gb.popc(group), histogram,
+                                          ValueRange{gb.toIndex(digit)});
+            });
+          }
+        });
+    gpu::BarrierOp::create(b);
+
+    // Every warp finds the digit on its own (no further barrier): lane l
+    // holds bins [8l, 8l + 8); `above` counts keys in higher bins.
+    constexpr int64_t binsPerLane = kBins / 32;
+    Value firstBin = gb.mul(block.lane, gb.idx(binsPerLane));
+    SmallVector<Value> counts;
+    Value laneCount = gb.i32(0);
+    for (int64_t i = 0; i < binsPerLane; ++i) {
+      counts.push_back(memref::LoadOp::create(
+          b, histogram, ValueRange{gb.add(firstBin, gb.idx(i))}));
+      laneCount = i32Op(arith::AddIOp(), laneCount, counts.back());
+    }
+    // Inclusive suffix sum over lanes l..31.
+    Value suffix = laneCount;
+    for (int64_t offset = 1; offset < 32; offset *= 2) {
+      auto shuffle = gpu::ShuffleOp::create(b, suffix, gb.i32(offset),
+                                            gb.i32(32), gpu::ShuffleMode::DOWN);
+      Value fromAbove =
+          gb.select(shuffle.getValid(), shuffle.getShuffleResult(), gb.i32(0));
+      suffix = i32Op(arith::AddIOp(), suffix, fromAbove);
+    }
+    Value above = i32Op(arith::SubIOp(), suffix, laneCount);
+    Value found = arith::ConstantOp::create(b, b.getBoolAttr(false));
+    Value digit = gb.i32(0), left = gb.i32(0);
+    for (int64_t i = binsPerLane - 1; i >= 0; --i) {
+      Value through = i32Op(arith::AddIOp(), above, counts[i]);
+      Value here = gb.andI(
+          arith::XOrIOp::create(
+              b, found, arith::ConstantOp::create(b, b.getBoolAttr(true))),
+          gb.cmp(arith::CmpIPredicate::uge, through, remaining));
+      digit = gb.select(
+          here, i32Op(arith::AddIOp(), gb.toI32(firstBin), gb.i32(i)), digit);
+      left = gb.select(here, i32Op(arith::SubIOp(), remaining, above), left);
+      found = gb.orI(found, here);
+      above = through;
+    }
+    // With remaining = 0 every lane matches; the highest digit is meant.
+    Value lanes = gb.ballot(found);
+    Value source = i32Op(arith::SubIOp(), gb.i32(31),
+                         math::CountLeadingZerosOp::create(b, lanes));
+    digit = gb.shuffleIdx(digit, source);
+    remaining = gb.shuffleIdx(left, source);
+    prefix = gb.orI(prefix, i32Op(arith::ShLIOp(), digit, shift));
+    prefixMask =
+        gb.orI(prefixMask, i32Op(arith::ShLIOp(), gb.i32(kBins - 1), shift));
+  }
+  Value threshold = prefix;
+
+  // Compaction in position order, one block-wide tile of positions at a time.
+  gb.forCarrying(
+      gb.idx(0), n, threads, {gb.i32(0), gb.i32(0)},
+      [&](Value tileStart, ValueRange carried) -> SmallVector<Value> {
+        Value position = gb.add(tileStart, block.tid);
+        Value inRange = gb.cmp(arith::CmpIPredicate::ult, position, n);
+        Value key = loadKey(gb.minIdx(position, lastPosition));
+        Value isTie =
+            gb.andI(inRange, gb.cmp(arith::CmpIPredicate::eq, key, threshold));
+        Value isAbove =
+            gb.andI(inRange, gb.cmp(arith::CmpIPredicate::ugt, key, threshold));
+        Value tiesBefore, tiesInTile, chosenBefore, chosenInTile;
+        std::tie(tiesBefore, tiesInTile) = block.countBefore(isTie);
+        Value tieRank = i32Op(arith::AddIOp(), carried[0], tiesBefore);
+        Value chosen =
+            gb.orI(isAbove, gb.andI(isTie, gb.cmp(arith::CmpIPredicate::ult,
+                                                  tieRank, remaining)));
+        std::tie(chosenBefore, chosenInTile) = block.countBefore(chosen);
+        gb.ifThen(chosen, [&] {
+          emit(gb.toIndex(i32Op(arith::AddIOp(), carried[1], chosenBefore)),
+               position);
+        });
+        return {i32Op(arith::AddIOp(), carried[0], tiesInTile),
+                i32Op(arith::AddIOp(), carried[1], chosenInTile)};
+      });
+}

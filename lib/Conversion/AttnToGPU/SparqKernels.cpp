@@ -1,0 +1,641 @@
+//===- SparqKernels.cpp - the GPU kernels of attn.sparq ---------*- C++ -*-===//
+//
+// See SparqKernels.h for the split into kernels. Every kernel runs
+// SparqGpuPlan::kThreads threads per block; logits are kept in the log2
+// domain (natural logits times log2(e)), as the softmax of the attention
+// kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SparqKernels.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// A selection row and what follows from its indices.
+struct SelectionRow {
+  Value row, batch, kvHead, queryIdx, unit;
+  // Visible keys [0, keyEnd); the last `window` of them are always chosen
+  // and `ranked` more are picked among [0, keyEnd - window).
+  Value keyEnd, window, ranked;
+
+  SelectionRow(GpuBuilder &gb, const SparqGpuPlan &plan, Value row) : row(row) {
+    Value rest = gb.divIdx(row, plan.units());
+    unit = gb.remIdx(row, plan.units());
+    queryIdx = gb.remIdx(rest, plan.queryLen);
+    rest = gb.divIdx(rest, plan.queryLen);
+    kvHead = gb.remIdx(rest, plan.kvHeads);
+    batch = gb.divIdx(rest, plan.kvHeads);
+    keyEnd = plan.causal ? gb.causalKeyEnd(queryIdx, plan.queryLen, plan.keyLen)
+                         : plan.keyLen;
+    window = gb.minIdx(gb.idx(plan.localWindow), keyEnd);
+    ranked = gb.sub(gb.minIdx(gb.idx(plan.topK), keyEnd), window);
+  }
+
+  /// The query head of member `m` of the unit.
+  Value head(GpuBuilder &gb, const SparqGpuPlan &plan, Value m) const {
+    Value first = gb.mul(kvHead, gb.idx(plan.groupSize()));
+    return gb.add(first, plan.groupShared ? m : unit);
+  }
+  /// Flat index of (batch, kvHead, queryIdx) in per-position scratch.
+  Value position(GpuBuilder &gb, const SparqGpuPlan &plan) const {
+    return gb.add(gb.mul(gb.add(gb.mul(batch, gb.idx(plan.kvHeads)), kvHead),
+                         plan.queryLen),
+                  queryIdx);
+  }
+};
+
+/// Flat index of logit (row, m, key).
+Value logitIndex(GpuBuilder &gb, const SparqGpuPlan &plan, Value row, Value m,
+                 Value key) {
+  return gb.add(
+      gb.mul(gb.add(gb.mul(row, gb.idx(plan.unitHeads())), m), plan.keyLen),
+      key);
+}
+
+/// Flat index of the (max, sum) pair of (row, m, chunk).
+Value statsIndex(GpuBuilder &gb, const SparqGpuPlan &plan, Value row, Value m,
+                 Value chunk) {
+  Value pair = gb.add(
+      gb.mul(gb.add(gb.mul(row, gb.idx(plan.unitHeads())), m), plan.chunks),
+      chunk);
+  return gb.mul(pair, gb.idx(2));
+}
+
+Value sqrtF32(GpuBuilder &gb, Value x) {
+  // Inline PTX: math.sqrt would become a libdevice call.
+  return LLVM::InlineAsmOp::create(
+             gb.b, gb.b.getF32Type(), x, "sqrt.rn.f32 $0, $1;", "=f,f",
+             /*has_side_effects=*/false, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+             ArrayAttr())
+      .getResult(0);
+}
+
+/// Each unit head's softmax over all keys from the chunk statistics: the
+/// max (log2 domain, 0 when no key is visible) into `globalMax` and the
+/// inverse of the sum (0 when none) into `globalInvSum`. Warps take heads.
+void loadGlobalStats(BlockOps &block, const SparqGpuPlan &plan,
+                     const SelectionRow &row, Value globalMax,
+                     Value globalInvSum) {
+  GpuBuilder &gb = block.gb;
+  ImplicitLocOpBuilder &b = gb.b;
+  gb.forEach(
+      block.warp, gb.idx(plan.unitHeads()), gb.idx(block.warps), [&](Value m) {
+        auto stat = [&](Value chunk, int64_t field) -> Value {
+          Value at = statsIndex(gb, plan, row.row, m, chunk);
+          return memref::LoadOp::create(b, plan.chunkStats,
+                                        gb.add(at, gb.idx(field)));
+        };
+        Value localMax = gb.forCarrying(
+            block.lane, plan.chunks, gb.idx(32), {gb.negInf()},
+            [&](Value chunk, ValueRange carried) {
+              return SmallVector<Value>{gb.fmax(carried[0], stat(chunk, 0))};
+            })[0];
+        Value max = gb.warpMax(localMax, {16, 8, 4, 2, 1});
+        max = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, max, gb.negInf()),
+                        gb.f32(0), max);
+        Value localSum = gb.forCarrying(
+            block.lane, plan.chunks, gb.idx(32), {gb.f32(0)},
+            [&](Value chunk, ValueRange carried) {
+              Value weight =
+                  gb.softmaxExp2(gb.fsub(stat(chunk, 0), max), plan.softmaxExp);
+              return SmallVector<Value>{
+                  gb.fadd(carried[0], gb.fmul(weight, stat(chunk, 1)))};
+            })[0];
+        Value sum = gb.warpSum(localSum, {16, 8, 4, 2, 1});
+        Value inverse =
+            gb.select(gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0)),
+                      arith::DivFOp::create(b, gb.f32(1), sum), gb.f32(0));
+        gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)), [&] {
+          memref::StoreOp::create(b, max, globalMax, m);
+          memref::StoreOp::create(b, inverse, globalInvSum, m);
+        });
+      });
+  gpu::BarrierOp::create(b);
+}
+
+/// The approximate softmax weight of `key` for unit head `m`.
+Value approximateWeight(GpuBuilder &gb, const SparqGpuPlan &plan,
+                        const SelectionRow &row, Value m, Value key,
+                        Value globalMax, Value globalInvSum) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Value logit = memref::LoadOp::create(b, plan.logits,
+                                       logitIndex(gb, plan, row.row, m, key));
+  Value max = memref::LoadOp::create(b, globalMax, m);
+  Value weight = gb.softmaxExp2(gb.fsub(logit, max), plan.softmaxExp);
+  return gb.fmul(weight, memref::LoadOp::create(b, globalInvSum, m));
+}
+
+} // namespace
+
+void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
+                                       gpu::LaunchOp launch,
+                                       const SparqGpuPlan &plan) {
+  GpuBuilder gb(b);
+  SharedMemory shared(gb, launch, /*dynamic=*/false);
+  BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
+  const int64_t unitHeads = plan.unitHeads(), dims = plan.headDim;
+  const int64_t rank = plan.rank;
+  Type f32 = b.getF32Type();
+  Value absQuery = shared.buffer({dims}, f32);
+  Value components = shared.buffer({rank}, b.getI32Type());
+  Value queryHat = shared.buffer({unitHeads * rank}, f32);
+  Value chunk = launch.getBlockIds().x;
+  SelectionRow row(gb, plan, launch.getBlockIds().y);
+  Value threads = gb.idx(block.threads);
+  auto queryAt = [&](Value head, Value dim) {
+    return gb.toF32(memref::LoadOp::create(
+        b, plan.query, ValueRange{row.batch, head, row.queryIdx, dim}));
+  };
+  // The sign bit cleared: math.absf would become a libdevice call.
+  auto absF = [&](Value x) -> Value {
+    Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
+    Value cleared = arith::AndIOp::create(b, bits, gb.i32(0x7fffffff));
+    return arith::BitcastOp::create(b, b.getF32Type(), cleared);
+  };
+
+  // |q| summed over the unit's heads.
+  gb.forEach(block.tid, gb.idx(dims), threads, [&](Value dim) {
+    Value sum = gb.f32(0);
+    for (int64_t m = 0; m < unitHeads; ++m)
+      sum = gb.fadd(sum, absF(queryAt(row.head(gb, plan, gb.idx(m)), dim)));
+    memref::StoreOp::create(b, sum, absQuery, dim);
+  });
+  gpu::BarrierOp::create(b);
+
+  // The top-`rank` components: each component's place in the order by
+  // decreasing |q| (ties: lower index first).
+  gb.forEach(block.tid, gb.idx(dims), threads, [&](Value dim) {
+    Value mine = memref::LoadOp::create(b, absQuery, dim);
+    Value place = gb.forCarrying(
+        gb.idx(0), gb.idx(dims), gb.idx(1), {gb.idx(0)},
+        [&](Value other, ValueRange carried) {
+          Value theirs = memref::LoadOp::create(b, absQuery, other);
+          Value before =
+              gb.orI(gb.cmpF(arith::CmpFPredicate::OGT, theirs, mine),
+                     gb.andI(gb.cmpF(arith::CmpFPredicate::OEQ, theirs, mine),
+                             gb.cmp(arith::CmpIPredicate::ult, other, dim)));
+          return SmallVector<Value>{
+              gb.add(carried[0], gb.select(before, gb.idx(1), gb.idx(0)))};
+        })[0];
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, place, gb.idx(rank)), [&] {
+      memref::StoreOp::create(b, gb.toI32(dim), components, place);
+    });
+  });
+  gpu::BarrierOp::create(b);
+
+  // q^ = q[i1] / tau per head, times log2(e).
+  auto component = [&](int64_t t) {
+    return gb.toIndex(memref::LoadOp::create(b, components, gb.idx(t)));
+  };
+  gb.ifThen(
+      gb.cmp(arith::CmpIPredicate::ult, block.tid, gb.idx(unitHeads)), [&] {
+        Value head = row.head(gb, plan, block.tid);
+        Value total =
+            gb.forCarrying(gb.idx(0), gb.idx(dims), gb.idx(1), {gb.f32(0)},
+                           [&](Value dim, ValueRange carried) {
+                             return SmallVector<Value>{
+                                 gb.fadd(carried[0], absF(queryAt(head, dim)))};
+                           })[0];
+        Value part = gb.f32(0);
+        for (int64_t t = 0; t < rank; ++t)
+          part = gb.fadd(part, absF(queryAt(head, component(t))));
+        Value positive = gb.cmpF(arith::CmpFPredicate::OGT, total, gb.f32(0));
+        Value ratio = arith::DivFOp::create(
+            b, part, gb.select(positive, total, gb.f32(1)));
+        Value tau =
+            gb.select(positive, sqrtF32(gb, gb.fmul(gb.f32(dims), ratio)),
+                      gb.f32(std::sqrt(static_cast<float>(dims))));
+        Value factor = gb.select(
+            gb.cmpF(arith::CmpFPredicate::OGT, tau, gb.f32(0)),
+            arith::DivFOp::create(b, gb.f32(M_LOG2E), tau), gb.f32(0));
+        for (int64_t t = 0; t < rank; ++t)
+          memref::StoreOp::create(
+              b, gb.fmul(queryAt(head, component(t)), factor), queryHat,
+              gb.add(gb.mul(block.tid, gb.idx(rank)), gb.idx(t)));
+      });
+  gpu::BarrierOp::create(b);
+
+  // Logits of the chunk's visible keys, kKeysPerThread consecutive keys per
+  // thread and pass, with each head's running max and sum (rescaled once
+  // per pass). Rows of key_transposed are read 16 bytes at a time when the
+  // keys are aligned and all visible; other keys one by one.
+  SmallVector<Value> componentIdx;
+  for (int64_t t = 0; t < rank; ++t)
+    componentIdx.push_back(component(t));
+  const int64_t perThread = SparqGpuPlan::kKeysPerThread;
+  const int64_t keysPerPass = perThread * block.threads;
+  Value chunkStart = gb.mul(chunk, gb.idx(SparqGpuPlan::kChunkKeys));
+  Value chunkEnd =
+      gb.maxIdx(gb.minIdx(gb.add(chunkStart, gb.idx(SparqGpuPlan::kChunkKeys)),
+                          row.keyEnd),
+                chunkStart);
+  Value vectorRows = gb.cmp(arith::CmpIPredicate::eq,
+                            gb.remIdx(plan.keyLen, perThread), gb.idx(0));
+  // q^ is read from shared memory where it is used, not held in registers.
+  auto logitsOf = [&](ArrayRef<Value> keyValues, int64_t k) {
+    SmallVector<Value> out;
+    for (int64_t m = 0; m < unitHeads; ++m) {
+      Value logit = gb.f32(0);
+      for (int64_t t = 0; t < rank; ++t)
+        logit = gb.fadd(logit, gb.fmul(memref::LoadOp::create(
+                                           b, queryHat, gb.idx(m * rank + t)),
+                                       keyValues[t * perThread + k]));
+      out.push_back(logit);
+    }
+    return out;
+  };
+  // Logits [k * unitHeads + m] of the keys [first, first + perThread).
+  auto vectorLogits = [&](Value first) {
+    auto rowType = VectorType::get({perThread}, plan.elementType);
+    SmallVector<Value> keyValues;
+    for (Value dim : componentIdx) {
+      Value row8 = vector::LoadOp::create(
+          b, rowType, plan.keyTransposed,
+          ValueRange{row.batch, row.kvHead, dim, first},
+          /*nontemporal=*/false,
+          llvm::Align(perThread * plan.elementType.getIntOrFloatBitWidth() /
+                      8));
+      row8 = gb.toF32(row8);
+      for (int64_t k = 0; k < perThread; ++k)
+        keyValues.push_back(vector::ExtractOp::create(b, row8, k));
+    }
+    SmallVector<Value> out;
+    for (int64_t k = 0; k < perThread; ++k)
+      llvm::append_range(out, logitsOf(keyValues, k));
+    return out;
+  };
+  auto scalarLogits = [&](Value first) {
+    SmallVector<Value> keyValues;
+    for (Value dim : componentIdx)
+      for (int64_t k = 0; k < perThread; ++k) {
+        Value key =
+            gb.minIdx(gb.add(first, gb.idx(k)),
+                      gb.maxIdx(gb.sub(chunkEnd, gb.idx(1)), gb.idx(0)));
+        keyValues.push_back(
+            gb.toF32(plan.keyTransposed
+                         ? memref::LoadOp::create(
+                               b, plan.keyTransposed,
+                               ValueRange{row.batch, row.kvHead, dim, key})
+                         : memref::LoadOp::create(
+                               b, plan.key,
+                               ValueRange{row.batch, row.kvHead, key, dim})));
+      }
+    SmallVector<Value> out;
+    for (int64_t k = 0; k < perThread; ++k)
+      llvm::append_range(out, logitsOf(keyValues, k));
+    return out;
+  };
+  SmallVector<Value> init;
+  for (int64_t m = 0; m < unitHeads; ++m)
+    init.append({gb.negInf(), gb.f32(0)});
+  SmallVector<Value> running = gb.forCarrying(
+      gb.add(chunkStart, gb.mul(block.tid, gb.idx(perThread))), chunkEnd,
+      gb.idx(keysPerPass), init, [&](Value first, ValueRange carried) {
+        Value whole = gb.cmp(arith::CmpIPredicate::ule,
+                             gb.add(first, gb.idx(perThread)), chunkEnd);
+        SmallVector<Value> logits;
+        if (plan.keyTransposed)
+          logits = gb.ifElseYield(
+              gb.andI(whole, vectorRows),
+              SmallVector<Type>(perThread * unitHeads, b.getF32Type()),
+              [&] { return vectorLogits(first); },
+              [&] { return scalarLogits(first); });
+        else
+          logits = scalarLogits(first);
+        SmallVector<Value> next;
+        for (int64_t m = 0; m < unitHeads; ++m) {
+          SmallVector<Value> valid;
+          Value passMax = carried[2 * m];
+          for (int64_t k = 0; k < perThread; ++k) {
+            Value key = gb.add(first, gb.idx(k));
+            Value inRange = gb.cmp(arith::CmpIPredicate::ult, key, chunkEnd);
+            Value logit = logits[k * unitHeads + m];
+            gb.ifThen(inRange, [&] {
+              memref::StoreOp::create(
+                  b, logit, plan.logits,
+                  logitIndex(gb, plan, row.row, gb.idx(m), key));
+            });
+            valid.push_back(gb.select(inRange, logit, gb.negInf()));
+            passMax = gb.fmax(passMax, valid.back());
+          }
+          // passMax is finite: the pass's first key is visible.
+          Value sum = gb.fmul(carried[2 * m + 1],
+                              gb.softmaxExp2(gb.fsub(carried[2 * m], passMax),
+                                             plan.softmaxExp));
+          for (Value logit : valid)
+            sum = gb.fadd(
+                sum, gb.softmaxExp2(gb.fsub(logit, passMax), plan.softmaxExp));
+          next.append({passMax, sum});
+        }
+        return next;
+      });
+  for (int64_t m = 0; m < unitHeads; ++m) {
+    Value max = block.max(running[2 * m]);
+    Value seen =
+        gb.cmpF(arith::CmpFPredicate::ONE, running[2 * m], gb.negInf());
+    Value rescale =
+        gb.softmaxExp2(gb.fsub(running[2 * m], gb.select(seen, max, gb.f32(0))),
+                       plan.softmaxExp);
+    Value sum = block.sum(
+        gb.select(seen, gb.fmul(running[2 * m + 1], rescale), gb.f32(0)));
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.tid, gb.idx(0)), [&] {
+      Value at = statsIndex(gb, plan, row.row, gb.idx(m), chunk);
+      memref::StoreOp::create(b, max, plan.chunkStats, at);
+      memref::StoreOp::create(b, sum, plan.chunkStats, gb.add(at, gb.idx(1)));
+    });
+  }
+
+  // Without value_mean: the chunk's sum of V over the visible keys, once
+  // per query position.
+  if (plan.valueMean)
+    return;
+  gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, row.unit, gb.idx(0)), [&] {
+    gb.forEach(block.tid, gb.idx(plan.valueDim), threads, [&](Value dim) {
+      Value sum = gb.forCarrying(
+          chunkStart, chunkEnd, gb.idx(1), {gb.f32(0)},
+          [&](Value key, ValueRange carried) {
+            Value v = gb.toF32(memref::LoadOp::create(
+                b, plan.value, ValueRange{row.batch, row.kvHead, key, dim}));
+            return SmallVector<Value>{gb.fadd(carried[0], v)};
+          })[0];
+      Value at = gb.add(gb.mul(row.position(gb, plan), plan.chunks), chunk);
+      memref::StoreOp::create(b, sum, plan.valueSums,
+                              gb.add(gb.mul(at, gb.idx(plan.valueDim)), dim));
+    });
+  });
+}
+
+void mlir::attn::emitSparqSelectKernel(ImplicitLocOpBuilder &b,
+                                       gpu::LaunchOp launch,
+                                       const SparqGpuPlan &plan) {
+  GpuBuilder gb(b);
+  SharedMemory shared(gb, launch, /*dynamic=*/false);
+  BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
+  BlockTopk topk(block, shared);
+  const int64_t chunkKeys = SparqGpuPlan::kChunkKeys;
+  Type f32 = b.getF32Type();
+  Value keys = shared.buffer({chunkKeys}, b.getI32Type());
+  Value globalMax = shared.buffer({plan.unitHeads()}, f32);
+  Value globalInvSum = shared.buffer({plan.unitHeads()}, f32);
+  Value chunk = launch.getBlockIds().x;
+  SelectionRow row(gb, plan, launch.getBlockIds().y);
+  Value threads = gb.idx(block.threads);
+  loadGlobalStats(block, plan, row, globalMax, globalInvSum);
+
+  // Ranking keys: the float bits of the summed approximate softmax plus 1
+  // (unsigned order is float order for c >= 0); 0 marks keys not ranked.
+  Value chunkStart = gb.mul(chunk, gb.idx(chunkKeys));
+  Value rankedEnd = gb.sub(row.keyEnd, row.window);
+  // kKeysPerThread keys per thread and step, their logits loaded (clamped to
+  // a valid key) before any is used.
+  const int64_t perThread = SparqGpuPlan::kKeysPerThread;
+  Value lastKey = gb.maxIdx(gb.sub(plan.keyLen, gb.idx(1)), gb.idx(0));
+  gb.forEach(
+      gb.idx(0), gb.idx(chunkKeys), gb.idx(perThread * block.threads),
+      [&](Value stepStart) {
+        SmallVector<Value> slots, keysOfStep, weights;
+        for (int64_t k = 0; k < perThread; ++k) {
+          slots.push_back(
+              gb.add(stepStart, gb.add(block.tid, gb.idx(k * block.threads))));
+          keysOfStep.push_back(gb.add(chunkStart, slots.back()));
+          Value sum = gb.f32(0);
+          for (int64_t m = 0; m < plan.unitHeads(); ++m)
+            sum = gb.fadd(
+                sum, approximateWeight(gb, plan, row, gb.idx(m),
+                                       gb.minIdx(keysOfStep.back(), lastKey),
+                                       globalMax, globalInvSum));
+          weights.push_back(sum);
+        }
+        for (int64_t k = 0; k < perThread; ++k) {
+          Value bits = arith::BitcastOp::create(b, b.getI32Type(), weights[k]);
+          Value ranked =
+              gb.cmp(arith::CmpIPredicate::ult, keysOfStep[k], rankedEnd);
+          memref::StoreOp::create(
+              b,
+              gb.select(ranked, arith::AddIOp::create(b, bits, gb.i32(1)),
+                        gb.i32(0)),
+              keys, slots[k]);
+        }
+      });
+  gpu::BarrierOp::create(b);
+
+  // The chunk's best min(ranked, chunkKeys) keys; unused slots keep key 0.
+  int64_t capacity = plan.candidatesPerChunk();
+  Value base =
+      gb.mul(gb.add(gb.mul(row.row, plan.chunks), chunk), gb.idx(capacity));
+  gb.forEach(block.tid, gb.idx(capacity), threads, [&](Value slot) {
+    memref::StoreOp::create(b, gb.i32(0), plan.candidateKeys,
+                            gb.add(base, slot));
+  });
+  topk.select(
+      gb.idx(chunkKeys), gb.minIdx(row.ranked, gb.idx(chunkKeys)),
+      [&](Value p) { return memref::LoadOp::create(b, keys, p).getResult(); },
+      [&](Value slot, Value p) {
+        Value at = gb.add(base, slot);
+        memref::StoreOp::create(b, memref::LoadOp::create(b, keys, p),
+                                plan.candidateKeys, at);
+        memref::StoreOp::create(b, gb.toI32(gb.add(chunkStart, p)),
+                                plan.candidatePositions, at);
+      });
+}
+
+void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
+                                       gpu::LaunchOp launch,
+                                       const SparqGpuPlan &plan) {
+  GpuBuilder gb(b);
+  // The staged keys and values need more than 48 KiB.
+  SharedMemory shared(gb, launch, /*dynamic=*/true);
+  BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
+  BlockTopk topk(block, shared);
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  const int64_t dims = plan.headDim, valueDims = plan.valueDim;
+  const int64_t threadsPerBlock = block.threads;
+  Value selected = shared.buffer({plan.topK}, i32);
+  Value weights = shared.buffer({plan.topK}, f32);
+  Value meanValue = shared.buffer({valueDims}, f32);
+  Value queryRow = shared.buffer({dims}, f32);
+  Value partials = shared.buffer({threadsPerBlock}, f32);
+  Value globalMax = shared.buffer({plan.unitHeads()}, f32);
+  Value globalInvSum = shared.buffer({plan.unitHeads()}, f32);
+  SelectionRow row(gb, plan, launch.getBlockIds().x);
+  Value threads = gb.idx(threadsPerBlock);
+  loadGlobalStats(block, plan, row, globalMax, globalInvSum);
+
+  // The ranked keys from the candidates (in key order), then the window.
+  Value rowCandidates = gb.mul(plan.chunks, gb.idx(plan.candidatesPerChunk()));
+  Value rowBase = gb.mul(row.row, rowCandidates);
+  topk.select(
+      rowCandidates, row.ranked,
+      [&](Value p) {
+        return memref::LoadOp::create(b, plan.candidateKeys, gb.add(rowBase, p))
+            .getResult();
+      },
+      [&](Value slot, Value p) {
+        memref::StoreOp::create(b,
+                                memref::LoadOp::create(b,
+                                                       plan.candidatePositions,
+                                                       gb.add(rowBase, p)),
+                                selected, slot);
+      });
+  Value windowStart = gb.sub(row.keyEnd, row.window);
+  gb.forEach(block.tid, row.window, threads, [&](Value w) {
+    memref::StoreOp::create(b, gb.toI32(gb.add(windowStart, w)), selected,
+                            gb.add(row.ranked, w));
+  });
+  Value count = gb.add(row.ranked, row.window);
+
+  // The mean of V over the visible keys.
+  gb.forEach(block.tid, gb.idx(valueDims), threads, [&](Value dim) {
+    Value mean;
+    if (plan.valueMean) {
+      mean = gb.toF32(memref::LoadOp::create(
+          b, plan.valueMean, ValueRange{row.batch, row.kvHead, dim}));
+    } else {
+      Value first = gb.mul(row.position(gb, plan), plan.chunks);
+      Value sum = gb.forCarrying(
+          gb.idx(0), plan.chunks, gb.idx(1), {gb.f32(0)},
+          [&](Value chunk, ValueRange carried) {
+            Value at =
+                gb.add(gb.mul(gb.add(first, chunk), gb.idx(valueDims)), dim);
+            return SmallVector<Value>{gb.fadd(
+                carried[0], memref::LoadOp::create(b, plan.valueSums, at))};
+          })[0];
+      Value keys = arith::UIToFPOp::create(
+          b, f32, gb.toI32(gb.maxIdx(row.keyEnd, gb.idx(1))));
+      mean = arith::DivFOp::create(b, sum, keys);
+    }
+    memref::StoreOp::create(b, mean, meanValue, dim);
+  });
+  gpu::BarrierOp::create(b);
+
+  // Stage the selected keys and values in shared memory, 16-byte
+  // cp.async copies when rows allow them.
+  int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
+  Value stagedKeys = shared.buffer({plan.topK, dims}, plan.elementType);
+  Value stagedValues = shared.buffer({plan.topK, valueDims}, plan.elementType);
+  shared.finish();
+  int64_t vectorWidth = 16 / elementBytes;
+  bool copyAsync = dims % vectorWidth == 0 && valueDims % vectorWidth == 0;
+  auto stage = [&](Value source, Value staged, int64_t width) {
+    int64_t step = copyAsync ? vectorWidth : 1;
+    int64_t pieces = width / step;
+    gb.forEach(
+        block.tid, gb.mul(count, gb.idx(pieces)), threads, [&](Value flat) {
+          Value slot = gb.divIdx(flat, pieces);
+          Value dim = gb.mul(gb.remIdx(flat, pieces), gb.idx(step));
+          Value key = gb.toIndex(memref::LoadOp::create(b, selected, slot));
+          SmallVector<Value> from = {row.batch, row.kvHead, key, dim};
+          if (copyAsync) {
+            gb.copyAsync16(staged, {slot, dim}, source, from, step,
+                           arith::ConstantOp::create(b, b.getBoolAttr(true)));
+          } else {
+            memref::StoreOp::create(b, memref::LoadOp::create(b, source, from),
+                                    staged, ValueRange{slot, dim});
+          }
+        });
+  };
+  stage(plan.key, stagedKeys, dims);
+  stage(plan.value, stagedValues, valueDims);
+  if (copyAsync) {
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  }
+  gpu::BarrierOp::create(b);
+
+  Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
+  int64_t parts = std::max<int64_t>(1, threadsPerBlock / valueDims);
+  Value visible = gb.cmp(arith::CmpIPredicate::ugt, row.keyEnd, gb.idx(0));
+  gb.forEach(gb.idx(0), gb.idx(plan.unitHeads()), gb.idx(1), [&](Value m) {
+    Value head = row.head(gb, plan, m);
+    gb.forEach(block.tid, gb.idx(dims), threads, [&](Value dim) {
+      Value q = gb.toF32(memref::LoadOp::create(
+          b, plan.query, ValueRange{row.batch, head, row.queryIdx, dim}));
+      memref::StoreOp::create(b, gb.fmul(q, scaleLog2), queryRow, dim);
+    });
+    gpu::BarrierOp::create(b);
+
+    // Exact scores of the selected keys, one warp per key.
+    gb.forEach(block.warp, count, gb.idx(block.warps), [&](Value slot) {
+      Value dot = gb.f32(0);
+      for (int64_t i = 0; i * 32 < dims; ++i) {
+        Value dim = gb.add(block.lane, gb.idx(32 * i));
+        Value inRange = gb.cmp(arith::CmpIPredicate::ult, dim, gb.idx(dims));
+        Value safeDim = gb.minIdx(dim, gb.idx(dims - 1));
+        Value k = gb.toF32(
+            memref::LoadOp::create(b, stagedKeys, ValueRange{slot, safeDim}));
+        Value q = memref::LoadOp::create(b, queryRow, safeDim);
+        dot = gb.fadd(dot, gb.select(inRange, gb.fmul(k, q), gb.f32(0)));
+      }
+      dot = gb.warpSum(dot, {16, 8, 4, 2, 1});
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)),
+                [&] { memref::StoreOp::create(b, dot, weights, slot); });
+    });
+    gpu::BarrierOp::create(b);
+
+    // Softmax of the exact scores, and alpha (the approximate softmax's
+    // mass on the selected keys).
+    Value localMax = gb.forCarrying(
+        block.tid, count, threads, {gb.negInf()},
+        [&](Value slot, ValueRange carried) {
+          return SmallVector<Value>{
+              gb.fmax(carried[0], memref::LoadOp::create(b, weights, slot))};
+        })[0];
+    Value max = block.max(localMax);
+    SmallVector<Value> local = gb.forCarrying(
+        block.tid, count, threads, {gb.f32(0), gb.f32(0)},
+        [&](Value slot, ValueRange carried) {
+          Value weight = gb.softmaxExp2(
+              gb.fsub(memref::LoadOp::create(b, weights, slot), max),
+              plan.softmaxExp);
+          memref::StoreOp::create(b, weight, weights, slot);
+          Value key = gb.toIndex(memref::LoadOp::create(b, selected, slot));
+          Value approximate =
+              approximateWeight(gb, plan, row, m, key, globalMax, globalInvSum);
+          return SmallVector<Value>{gb.fadd(carried[0], weight),
+                                    gb.fadd(carried[1], approximate)};
+        });
+    Value sum = block.sum(local[0]);
+    Value alpha = block.sum(local[1]);
+
+    // P V: `parts` groups of threads over the selected keys, one thread per
+    // value dim in each; then the interpolation with the mean.
+    Value dim = gb.remIdx(block.tid, valueDims);
+    Value part = gb.divIdx(block.tid, valueDims);
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, part, gb.idx(parts)), [&] {
+      Value acc = gb.forCarrying(
+          part, count, gb.idx(parts), {gb.f32(0)},
+          [&](Value slot, ValueRange carried) {
+            Value v = gb.toF32(
+                memref::LoadOp::create(b, stagedValues, ValueRange{slot, dim}));
+            Value p = memref::LoadOp::create(b, weights, slot);
+            return SmallVector<Value>{gb.fadd(carried[0], gb.fmul(p, v))};
+          })[0];
+      memref::StoreOp::create(b, acc, partials, block.tid);
+    });
+    gpu::BarrierOp::create(b);
+    gb.forEach(block.tid, gb.idx(valueDims), threads, [&](Value d) {
+      Value acc = gb.f32(0);
+      for (int64_t p = 0; p < parts; ++p)
+        acc = gb.fadd(acc, memref::LoadOp::create(
+                               b, partials, gb.add(gb.idx(p * valueDims), d)));
+      Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
+      Value y = gb.select(seen, arith::DivFOp::create(b, acc, sum), gb.f32(0));
+      Value mean = memref::LoadOp::create(b, meanValue, d);
+      Value out =
+          gb.fadd(gb.fmul(alpha, y), gb.fmul(gb.fsub(gb.f32(1), alpha), mean));
+      out = gb.select(visible, out, gb.f32(0));
+      memref::StoreOp::create(b, gb.fromF32(out, plan.elementType), plan.output,
+                              ValueRange{row.batch, head, row.queryIdx, d});
+    });
+    // `weights`, `queryRow` and `partials` are rewritten for the next head.
+    gpu::BarrierOp::create(b);
+  });
+}
