@@ -83,3 +83,36 @@ func.func @sparq_poly(%q: tensor<1x4x?x40xf32>, %k: tensor<1x2x?x40xf32>,
       -> tensor<1x4x?x24xf32>
   return %o : tensor<1x4x?x24xf32>
 }
+
+// Prefill with TurboAttention's cubic polynomial exp: timed against
+// @prefill and @prefill_causal.
+func.func @prefill_poly(%q: tensor<?x32x?x128xbf16>, %k: tensor<?x32x?x128xbf16>,
+                        %v: tensor<?x32x?x128xbf16>) -> tensor<?x32x?x128xbf16> {
+  %o = attn.sdpa %q, %k, %v {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<?x32x?x128xbf16>, tensor<?x32x?x128xbf16>,
+        tensor<?x32x?x128xbf16> -> tensor<?x32x?x128xbf16>
+  return %o : tensor<?x32x?x128xbf16>
+}
+
+func.func @prefill_poly_causal(%q: tensor<?x32x?x128xbf16>,
+                               %k: tensor<?x32x?x128xbf16>,
+                               %v: tensor<?x32x?x128xbf16>)
+    -> tensor<?x32x?x128xbf16> {
+  %o = attn.sdpa %q, %k, %v causal
+      {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<?x32x?x128xbf16>, tensor<?x32x?x128xbf16>,
+        tensor<?x32x?x128xbf16> -> tensor<?x32x?x128xbf16>
+  return %o : tensor<?x32x?x128xbf16>
+}
+
+// f32 on CUDA cores with the quadratic polynomial (about 2e-3 from exp, so
+// the check tells it apart from ex2 at f32 precision), causal with the lse.
+func.func @simt_poly(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
+                     %v: tensor<2x2x?x24xf32>)
+    -> (tensor<2x4x?x24xf32>, tensor<2x4x?xf32>) {
+  %o, %lse = attn.sdpa %q, %k, %v causal
+      {softmax_exp = #attn.poly_exp<degree = 2>}
+      : tensor<2x4x?x40xf32>, tensor<2x2x?x40xf32>, tensor<2x2x?x24xf32>
+      -> tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
+  return %o, %lse : tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
+}

@@ -104,11 +104,13 @@ def ExpandMath : Pass<"attn-expand-math"> {
 }
 
 def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
-  let summary = "Lower attn.sdpa to GPU kernels (gpu.launch on one stream)";
+  let summary = "Lower attn.sdpa and attn.sparq to GPU kernels (gpu.launch on one stream)";
   let description = [{
-    Replaces every `attn.sdpa` with host code that launches kernels designed
-    for NVIDIA GPUs, in `gpu.launch` regions that `gpu-kernel-outlining`
-    turns into `gpu.func`s of a `gpu.module`:
+    Replaces every `attn.sdpa` and `attn.sparq` with host code that launches
+    kernels designed for NVIDIA GPUs, in `gpu.launch` regions that
+    `gpu-kernel-outlining` turns into `gpu.func`s of a `gpu.module`.
+
+    `attn.sdpa`:
 
     - f16/bf16 with head dims that are multiples of 16 (up to 256): a
       FlashAttention-2-style tensor-core kernel. Each warp owns 16 query
@@ -134,14 +136,31 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     them. Kernels are named after their function: `@f` gets
     `@f_sdpa_decode`, `@f_sdpa_prefill`, `@f_sdpa_simt` and
     `@f_sdpa_split_merge`. All launches, allocations and frees are `async` on one
-    stream that the function waits for before it returns.
+    stream that the function waits for before it returns. With
+    `softmax_exp` every kernel weighs scores with TurboAttention's
+    polynomial in place of `ex2.approx`; running sums are rescaled with the
+    exact `ex2` (a polynomial factor per new maximum would compound its fit
+    error), and `n_max` drops weights relative to the running maximum.
+
+    `attn.sparq` (docs/GPU.md) becomes three kernels over key chunks of
+    4096: `@f_sparq_scores` (top-`rank` components of |q|, approximate
+    logits from the rows of `key_transposed` or from `key`, per-chunk
+    softmax statistics and, without `value_mean`, V sums),
+    `@f_sparq_select` (the summed approximate softmax of each key and the
+    chunk's best `top_k` by a block radix select: 8-bit digit histograms,
+    no sort) and `@f_sparq_attend` (the final radix select over the chunks'
+    candidates, the local window, the selected rows staged in shared
+    memory by `cp.async`, exact attention and the V-mean interpolation).
+    Head dims above 256, `top_k` above 4096, or selected rows above 216 KiB
+    of shared memory are reported as errors.
 
     The result buffers are `memref.alloc`s that
     `buffer-results-to-out-params` turns into the caller's buffers
     (`--attn-lower-to-nvvm` does this), so every attention result must be a
-    result of its function. `attn.sdpa` with a `mask` or `softmax_exp`, and
-    the other attn ops, have no GPU lowering yet: the pass reports them as
-    errors.
+    result of its function. `attn.sdpa` with a `mask`, and the other attn
+    ops (HyperAttention's and TurboAttention's building blocks,
+    `attn.quantized_sdpa`), have no GPU lowering yet: the pass reports them
+    as errors.
 
     Before:
 

@@ -67,9 +67,6 @@ struct ConvertAttnToGPUPass
         op->emitError("attn.sdpa with a mask has no GPU lowering yet (use "
                       "causal, or the CPU pipeline)");
         unsupported = true;
-      } else if (sdpa.getSoftmaxExp()) {
-        op->emitError("attn.sdpa with softmax_exp has no GPU lowering yet");
-        unsupported = true;
       }
     });
     if (unsupported)

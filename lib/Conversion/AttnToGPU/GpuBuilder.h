@@ -40,6 +40,9 @@ struct SdpaGpuPlan {
   Type elementType;
   float scale = 1.0f;
   bool causal = false;
+  // TurboAttention's polynomial exp for the softmax weights, or null for
+  // ex2.approx (running rescales are exact either way).
+  PolyExpAttr softmaxExp;
 
   int64_t groupSize() const { return queryHeads / kvHeads; }
 };

@@ -334,11 +334,14 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
       // A row with nothing visible yet subtracts 0 instead of -inf.
       Value base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf),
                              zero, newMax);
+      // The running rescale is exact: a polynomial factor per new max would
+      // compound its fit error.
       alpha[half] = gb.exp2(gb.fsub(oldMax, base));
       Value rowSum = zero;
       for (int64_t nt = 0; nt < keyTile / 8; ++nt)
         for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
-          scores[mt][nt][e] = gb.exp2(gb.fsub(scores[mt][nt][e], base));
+          scores[mt][nt][e] =
+              gb.softmaxExp2(gb.fsub(scores[mt][nt][e], base), plan.softmaxExp);
           rowSum = gb.fadd(rowSum, scores[mt][nt][e]);
         }
       next.max(mt, half) = newMax;

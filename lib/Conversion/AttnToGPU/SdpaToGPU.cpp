@@ -48,8 +48,8 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
 
   LogicalResult matchAndRewrite(SdpaOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getMask() || op.getSoftmaxExp())
-      return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
+    if (op.getMask())
+      return rewriter.notifyMatchFailure(op, "no GPU kernel for masks");
     auto queryType = cast<RankedTensorType>(op.getQuery().getType());
     auto keyType = cast<RankedTensorType>(op.getKey().getType());
     auto valueType = cast<RankedTensorType>(op.getValue().getType());
@@ -62,6 +62,7 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     plan.elementType = queryType.getElementType();
     plan.scale = op.getEffectiveScale();
     plan.causal = op.getCausal();
+    plan.softmaxExp = op.getSoftmaxExpAttr();
     plan.keyTile = 64;
 
     bool tensorCores = sdpaUsesTensorCores(op);

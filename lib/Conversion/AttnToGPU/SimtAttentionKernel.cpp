@@ -82,8 +82,10 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
                                                           dimValid.first})));
           Value score = gb.warpSum(dot, {16, 8, 4, 2, 1});
           Value newMax = gb.fmax(carried[0], score);
+          // Exact rescale: see the tensor-core kernel.
           Value alpha = gb.exp2(gb.fsub(carried[0], newMax));
-          Value weight = gb.exp2(gb.fsub(score, newMax));
+          Value weight =
+              gb.softmaxExp2(gb.fsub(score, newMax), plan.softmaxExp);
           SmallVector<Value> next = {
               newMax, gb.fadd(gb.fmul(carried[1], alpha), weight)};
           for (auto [i, dimValid] : llvm::enumerate(valueDims)) {

@@ -104,8 +104,8 @@ void loadGlobalStats(BlockOps &block, const SparqGpuPlan &plan,
         Value localSum = gb.forCarrying(
             block.lane, plan.chunks, gb.idx(32), {gb.f32(0)},
             [&](Value chunk, ValueRange carried) {
-              Value weight =
-                  gb.softmaxExp2(gb.fsub(stat(chunk, 0), max), plan.softmaxExp);
+              // Chunk sums are rescaled exactly, as the running sums.
+              Value weight = gb.exp2(gb.fsub(stat(chunk, 0), max));
               return SmallVector<Value>{
                   gb.fadd(carried[0], gb.fmul(weight, stat(chunk, 1)))};
             })[0];
@@ -326,10 +326,10 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
             valid.push_back(gb.select(inRange, logit, gb.negInf()));
             passMax = gb.fmax(passMax, valid.back());
           }
-          // passMax is finite: the pass's first key is visible.
+          // passMax is finite: the pass's first key is visible. Running
+          // sums are rescaled exactly (no compounded polynomial error).
           Value sum = gb.fmul(carried[2 * m + 1],
-                              gb.softmaxExp2(gb.fsub(carried[2 * m], passMax),
-                                             plan.softmaxExp));
+                              gb.exp2(gb.fsub(carried[2 * m], passMax)));
           for (Value logit : valid)
             sum = gb.fadd(
                 sum, gb.softmaxExp2(gb.fsub(logit, passMax), plan.softmaxExp));
@@ -342,8 +342,7 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     Value seen =
         gb.cmpF(arith::CmpFPredicate::ONE, running[2 * m], gb.negInf());
     Value rescale =
-        gb.softmaxExp2(gb.fsub(running[2 * m], gb.select(seen, max, gb.f32(0))),
-                       plan.softmaxExp);
+        gb.exp2(gb.fsub(running[2 * m], gb.select(seen, max, gb.f32(0))));
     Value sum = block.sum(
         gb.select(seen, gb.fmul(running[2 * m + 1], rescale), gb.f32(0)));
     gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.tid, gb.idx(0)), [&] {

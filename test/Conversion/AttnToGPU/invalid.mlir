@@ -17,18 +17,6 @@ func.func @mask(%q: tensor<1x2x4x16xbf16>, %k: tensor<1x2x8x16xbf16>,
 
 // -----
 
-// Checks that softmax_exp (TurboAttention's polynomial) is reported.
-func.func @poly(%q: tensor<1x2x4x16xbf16>, %k: tensor<1x2x8x16xbf16>,
-                %v: tensor<1x2x8x16xbf16>) -> tensor<1x2x4x16xbf16> {
-  // expected-error @below {{attn.sdpa with softmax_exp has no GPU lowering yet}}
-  %o = attn.sdpa %q, %k, %v {softmax_exp = #attn.poly_exp<degree = 3>}
-      : tensor<1x2x4x16xbf16>, tensor<1x2x8x16xbf16>, tensor<1x2x8x16xbf16>
-      -> tensor<1x2x4x16xbf16>
-  return %o : tensor<1x2x4x16xbf16>
-}
-
-// -----
-
 // Checks that attn ops without GPU kernels are reported by name.
 func.func @merge(%o1: tensor<1x2x4x16xf32>, %l1: tensor<1x2x4xf32>,
                  %o2: tensor<1x2x4x16xf32>, %l2: tensor<1x2x4xf32>)

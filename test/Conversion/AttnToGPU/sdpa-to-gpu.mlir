@@ -65,3 +65,25 @@ func.func @simt(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
       -> tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
   return %o, %lse : tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
 }
+
+// -----
+
+// Checks that softmax_exp puts TurboAttention's polynomial into the
+// tensor-core kernel's online softmax: 2^-n from the exponent bits times a
+// cubic, weights with n >= n_max dropped (the running rescale stays ex2).
+// CHECK-LABEL: func.func @poly(
+// CHECK: function(@poly_sdpa_prefill)
+// CHECK: ex2.approx
+// CHECK: arith.minnumf {{.*}}, %cst{{.*}} : f32
+// CHECK: arith.fptosi {{.*}} : f32 to i32
+// CHECK: arith.shli
+// CHECK: arith.bitcast {{.*}} : i32 to f32
+// CHECK: nvvm.mma.sync
+func.func @poly(%q: tensor<1x8x256x64xbf16>, %k: tensor<1x8x256x64xbf16>,
+                %v: tensor<1x8x256x64xbf16>) -> tensor<1x8x256x64xbf16> {
+  %o = attn.sdpa %q, %k, %v causal
+      {softmax_exp = #attn.poly_exp<degree = 3, n_max = 12>}
+      : tensor<1x8x256x64xbf16>, tensor<1x8x256x64xbf16>,
+        tensor<1x8x256x64xbf16> -> tensor<1x8x256x64xbf16>
+  return %o : tensor<1x8x256x64xbf16>
+}
