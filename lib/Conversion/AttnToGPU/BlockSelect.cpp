@@ -35,8 +35,21 @@ void BlockTopk::select(Value n, Value k,
   ImplicitLocOpBuilder &b = gb.b;
   Value threads = gb.idx(block.threads);
   Value lastPosition = gb.maxIdx(gb.sub(n, gb.idx(1)), gb.idx(0));
-  auto i32Op = [&](auto op, Value x, Value y) -> Value {
-    return decltype(op)::create(b, x, y);
+  // i32 arithmetic on keys and counts.
+  auto addI = [&](Value x, Value y) -> Value {
+    return arith::AddIOp::create(b, x, y);
+  };
+  auto subI = [&](Value x, Value y) -> Value {
+    return arith::SubIOp::create(b, x, y);
+  };
+  auto bitAnd = [&](Value x, Value y) -> Value {
+    return arith::AndIOp::create(b, x, y);
+  };
+  auto shiftLeft = [&](Value x, Value y) -> Value {
+    return arith::ShLIOp::create(b, x, y);
+  };
+  auto shiftRight = [&](Value x, Value y) -> Value {
+    return arith::ShRUIOp::create(b, x, y);
   };
 
   // Digits of T found so far (`prefix` under `prefixMask`) and how many keys
@@ -64,13 +77,11 @@ void BlockTopk::select(Value n, Value k,
           // adds their number.
           Value laneI32 = gb.toI32(block.lane);
           for (int64_t i = 0; i < kLoadsInFlight; ++i) {
-            Value matches = gb.andI(
-                gb.cmp(arith::CmpIPredicate::ult, positions[i], n),
-                gb.cmp(arith::CmpIPredicate::eq,
-                       i32Op(arith::AndIOp(), keys[i], prefixMask), prefix));
-            Value digit =
-                i32Op(arith::AndIOp(), i32Op(arith::ShRUIOp(), keys[i], shift),
-                      gb.i32(kBins - 1));
+            Value matches =
+                gb.andI(gb.cmp(arith::CmpIPredicate::ult, positions[i], n),
+                        gb.cmp(arith::CmpIPredicate::eq,
+                               bitAnd(keys[i], prefixMask), prefix));
+            Value digit = bitAnd(shiftRight(keys[i], shift), gb.i32(kBins - 1));
             Value group =
                 NVVM::MatchSyncOp::create(b, b.getI32Type(), gb.i32(-1),
                                           gb.select(matches, digit, gb.i32(-1)),
@@ -96,7 +107,7 @@ void BlockTopk::select(Value n, Value k,
     for (int64_t i = 0; i < binsPerLane; ++i) {
       counts.push_back(memref::LoadOp::create(
           b, histogram, ValueRange{gb.add(firstBin, gb.idx(i))}));
-      laneCount = i32Op(arith::AddIOp(), laneCount, counts.back());
+      laneCount = addI(laneCount, counts.back());
     }
     // Inclusive suffix sum over lanes l..31.
     Value suffix = laneCount;
@@ -105,32 +116,30 @@ void BlockTopk::select(Value n, Value k,
                                             gb.i32(32), gpu::ShuffleMode::DOWN);
       Value fromAbove =
           gb.select(shuffle.getValid(), shuffle.getShuffleResult(), gb.i32(0));
-      suffix = i32Op(arith::AddIOp(), suffix, fromAbove);
+      suffix = addI(suffix, fromAbove);
     }
-    Value above = i32Op(arith::SubIOp(), suffix, laneCount);
+    Value above = subI(suffix, laneCount);
     Value found = arith::ConstantOp::create(b, b.getBoolAttr(false));
     Value digit = gb.i32(0), left = gb.i32(0);
     for (int64_t i = binsPerLane - 1; i >= 0; --i) {
-      Value through = i32Op(arith::AddIOp(), above, counts[i]);
+      Value through = addI(above, counts[i]);
       Value here = gb.andI(
           arith::XOrIOp::create(
               b, found, arith::ConstantOp::create(b, b.getBoolAttr(true))),
           gb.cmp(arith::CmpIPredicate::uge, through, remaining));
-      digit = gb.select(
-          here, i32Op(arith::AddIOp(), gb.toI32(firstBin), gb.i32(i)), digit);
-      left = gb.select(here, i32Op(arith::SubIOp(), remaining, above), left);
+      digit = gb.select(here, addI(gb.toI32(firstBin), gb.i32(i)), digit);
+      left = gb.select(here, subI(remaining, above), left);
       found = gb.orI(found, here);
       above = through;
     }
     // With remaining = 0 every lane matches; the highest digit is meant.
     Value lanes = gb.ballot(found);
-    Value source = i32Op(arith::SubIOp(), gb.i32(31),
-                         math::CountLeadingZerosOp::create(b, lanes));
+    Value source =
+        subI(gb.i32(31), math::CountLeadingZerosOp::create(b, lanes));
     digit = gb.shuffleIdx(digit, source);
     remaining = gb.shuffleIdx(left, source);
-    prefix = gb.orI(prefix, i32Op(arith::ShLIOp(), digit, shift));
-    prefixMask =
-        gb.orI(prefixMask, i32Op(arith::ShLIOp(), gb.i32(kBins - 1), shift));
+    prefix = gb.orI(prefix, shiftLeft(digit, shift));
+    prefixMask = gb.orI(prefixMask, shiftLeft(gb.i32(kBins - 1), shift));
   }
   Value threshold = prefix;
 
@@ -147,16 +156,14 @@ void BlockTopk::select(Value n, Value k,
             gb.andI(inRange, gb.cmp(arith::CmpIPredicate::ugt, key, threshold));
         Value tiesBefore, tiesInTile, chosenBefore, chosenInTile;
         std::tie(tiesBefore, tiesInTile) = block.countBefore(isTie);
-        Value tieRank = i32Op(arith::AddIOp(), carried[0], tiesBefore);
+        Value tieRank = addI(carried[0], tiesBefore);
         Value chosen =
             gb.orI(isAbove, gb.andI(isTie, gb.cmp(arith::CmpIPredicate::ult,
                                                   tieRank, remaining)));
         std::tie(chosenBefore, chosenInTile) = block.countBefore(chosen);
         gb.ifThen(chosen, [&] {
-          emit(gb.toIndex(i32Op(arith::AddIOp(), carried[1], chosenBefore)),
-               position);
+          emit(gb.toIndex(addI(carried[1], chosenBefore)), position);
         });
-        return {i32Op(arith::AddIOp(), carried[0], tiesInTile),
-                i32Op(arith::AddIOp(), carried[1], chosenInTile)};
+        return {addI(carried[0], tiesInTile), addI(carried[1], chosenInTile)};
       });
 }
