@@ -57,6 +57,9 @@ void BlockTopk::select(Value n, Value k,
   Value prefix = gb.i32(0), prefixMask = gb.i32(0), remaining = gb.toI32(k);
   for (int64_t pass = 0; pass < 32 / kDigitBits; ++pass) {
     Value shift = gb.i32(32 - kDigitBits * (pass + 1));
+    // Every warp has read the histogram of the last pass (or of an earlier
+    // selection) before it is cleared.
+    gpu::BarrierOp::create(b);
     gb.forEach(block.tid, gb.idx(kBins), threads, [&](Value bin) {
       memref::StoreOp::create(b, gb.i32(0), histogram, bin);
     });

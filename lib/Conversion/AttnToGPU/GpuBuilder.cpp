@@ -35,11 +35,12 @@ Value GpuBuilder::andIdx(Value x, int64_t mask) {
   return arith::AndIOp::create(b, x, idx(mask));
 }
 
-// The PTX instructions themselves: convert-gpu-to-nvvm would turn math.exp2
-// and llvm.intr.exp2 into libdevice calls, which format=isa (no CUDA
-// toolkit) cannot link. ex2(-inf) = 0 and lg2(0) = -inf, as the softmax
-// needs.
-static Value approx(ImplicitLocOpBuilder &b, StringRef instruction, Value x) {
+// The PTX instructions themselves: convert-gpu-to-nvvm would turn math.exp2,
+// math.sqrt and their llvm.intr forms into libdevice calls, which format=isa
+// (no CUDA toolkit) cannot link. ex2(-inf) = 0 and lg2(0) = -inf, as the
+// softmax needs.
+static Value ptxUnaryF32(ImplicitLocOpBuilder &b, StringRef instruction,
+                         Value x) {
   return LLVM::InlineAsmOp::create(
              b, b.getF32Type(), x, (instruction + " $0, $1;").str(), "=f,f",
              /*has_side_effects=*/false, /*is_align_stack=*/false,
@@ -49,8 +50,13 @@ static Value approx(ImplicitLocOpBuilder &b, StringRef instruction, Value x) {
       .getResult(0);
 }
 
-Value GpuBuilder::exp2(Value x) { return approx(b, "ex2.approx.ftz.f32", x); }
-Value GpuBuilder::log2(Value x) { return approx(b, "lg2.approx.ftz.f32", x); }
+Value GpuBuilder::exp2(Value x) {
+  return ptxUnaryF32(b, "ex2.approx.ftz.f32", x);
+}
+Value GpuBuilder::log2(Value x) {
+  return ptxUnaryF32(b, "lg2.approx.ftz.f32", x);
+}
+Value GpuBuilder::sqrt(Value x) { return ptxUnaryF32(b, "sqrt.rn.f32", x); }
 
 Value GpuBuilder::softmaxExp2(Value x, PolyExpAttr polyExp) {
   if (!polyExp)

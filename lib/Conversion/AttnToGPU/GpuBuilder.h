@@ -19,10 +19,41 @@
 namespace mlir {
 namespace attn {
 
+/// What the kernels of an attention op (attn.sdpa, attn.sparq) know
+/// statically.
+struct AttentionShape {
+  int64_t queryHeads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
+  Type elementType;
+  float scale = 1.0f;
+  bool causal = false;
+  // TurboAttention's polynomial exp for the softmax weights, or null for
+  // ex2.approx (running rescales are exact either way).
+  PolyExpAttr softmaxExp;
+
+  int64_t groupSize() const { return queryHeads / kvHeads; }
+
+  /// Read from an op with [B, H, L, D] query, key and value operands and
+  /// the scale, causal and softmax_exp of attn.sdpa.
+  template <typename OpTy> static AttentionShape of(OpTy op) {
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    AttentionShape shape;
+    shape.queryHeads = queryType.getDimSize(1);
+    shape.kvHeads = cast<RankedTensorType>(op.getKey().getType()).getDimSize(1);
+    shape.headDim = queryType.getDimSize(3);
+    shape.valueDim =
+        cast<RankedTensorType>(op.getValue().getType()).getDimSize(3);
+    shape.elementType = queryType.getElementType();
+    shape.scale = op.getEffectiveScale();
+    shape.causal = op.getCausal();
+    shape.softmaxExp = op.getSoftmaxExpAttr();
+    return shape;
+  }
+};
+
 /// One attn.sdpa as its kernels see it. Buffers are identity-layout
 /// memrefs in device memory; sizes are index values computed on the host
 /// and captured by the kernels.
-struct SdpaGpuPlan {
+struct SdpaGpuPlan : AttentionShape {
   // query [B, Hq, Lq, D], key [B, Hkv, Lk, D], value [B, Hkv, Lk, Dv].
   Value query, key, value;
   // output [B, Hq, Lq, Dv]; lse [B, Hq, Lq] or null.
@@ -34,17 +65,8 @@ struct SdpaGpuPlan {
   Value batch, queryLen, keyLen;
   // Key/value splits of each row block and key tiles per split.
   Value splits, tilesPerSplit;
-  int64_t queryHeads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   // Keys per tile; splits cut the keys at multiples of tilesPerSplit tiles.
   int64_t keyTile = 64;
-  Type elementType;
-  float scale = 1.0f;
-  bool causal = false;
-  // TurboAttention's polynomial exp for the softmax weights, or null for
-  // ex2.approx (running rescales are exact either way).
-  PolyExpAttr softmaxExp;
-
-  int64_t groupSize() const { return queryHeads / kvHeads; }
 };
 
 /// Tiling of the tensor-core kernel.
@@ -81,6 +103,7 @@ public:
   Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value exp2(Value x);
   Value log2(Value x);
+  Value sqrt(Value x);
   /// 2^x (x <= 0, the log2 domain of the kernels' softmax): ex2.approx, or
   /// attn.poly_exp's polynomial (TurboAttention) when `polyExp` is set.
   Value softmaxExp2(Value x, PolyExpAttr polyExp);

@@ -51,19 +51,9 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     if (op.getMask())
       return rewriter.notifyMatchFailure(op, "no GPU kernel for masks");
     auto queryType = cast<RankedTensorType>(op.getQuery().getType());
-    auto keyType = cast<RankedTensorType>(op.getKey().getType());
-    auto valueType = cast<RankedTensorType>(op.getValue().getType());
     auto outType = cast<RankedTensorType>(op.getOutput().getType());
     SdpaGpuPlan plan;
-    plan.queryHeads = queryType.getDimSize(1);
-    plan.kvHeads = keyType.getDimSize(1);
-    plan.headDim = queryType.getDimSize(3);
-    plan.valueDim = valueType.getDimSize(3);
-    plan.elementType = queryType.getElementType();
-    plan.scale = op.getEffectiveScale();
-    plan.causal = op.getCausal();
-    plan.softmaxExp = op.getSoftmaxExpAttr();
-    plan.keyTile = 64;
+    static_cast<AttentionShape &>(plan) = AttentionShape::of(op);
 
     bool tensorCores = sdpaUsesTensorCores(op);
     const MmaKernelConfig decode{1, options.decodeStages};

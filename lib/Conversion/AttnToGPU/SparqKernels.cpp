@@ -68,16 +68,6 @@ Value statsIndex(GpuBuilder &gb, const SparqGpuPlan &plan, Value row, Value m,
   return gb.mul(pair, gb.idx(2));
 }
 
-Value sqrtF32(GpuBuilder &gb, Value x) {
-  // Inline PTX: math.sqrt would become a libdevice call.
-  return LLVM::InlineAsmOp::create(
-             gb.b, gb.b.getF32Type(), x, "sqrt.rn.f32 $0, $1;", "=f,f",
-             /*has_side_effects=*/false, /*is_align_stack=*/false,
-             LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
-             ArrayAttr())
-      .getResult(0);
-}
-
 /// Each unit head's softmax over all keys from the chunk statistics: the
 /// max (log2 domain, 0 when no key is visible) into `globalMax` and the
 /// inverse of the sum (0 when none) into `globalInvSum`. Warps take heads.
@@ -210,9 +200,8 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
         Value positive = gb.cmpF(arith::CmpFPredicate::OGT, total, gb.f32(0));
         Value ratio = arith::DivFOp::create(
             b, part, gb.select(positive, total, gb.f32(1)));
-        Value tau =
-            gb.select(positive, sqrtF32(gb, gb.fmul(gb.f32(dims), ratio)),
-                      gb.f32(std::sqrt(static_cast<float>(dims))));
+        Value tau = gb.select(positive, gb.sqrt(gb.fmul(gb.f32(dims), ratio)),
+                              gb.f32(std::sqrt(static_cast<float>(dims))));
         Value factor = gb.select(
             gb.cmpF(arith::CmpFPredicate::OGT, tau, gb.f32(0)),
             arith::DivFOp::create(b, gb.f32(M_LOG2E), tau), gb.f32(0));

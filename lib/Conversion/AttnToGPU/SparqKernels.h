@@ -29,7 +29,7 @@ namespace mlir {
 namespace attn {
 
 /// One attn.sparq as its kernels see it.
-struct SparqGpuPlan {
+struct SparqGpuPlan : AttentionShape {
   // query [B, Hq, Lq, D], key [B, Hkv, Lk, D], value [B, Hkv, Lk, Dv],
   // keyTransposed [B, Hkv, D, Lk] or null, valueMean [B, Hkv, Dv] or null.
   Value query, key, value, keyTransposed, valueMean;
@@ -41,18 +41,13 @@ struct SparqGpuPlan {
   // keys and positions [rows, chunks, candidatesPerChunk()].
   Value logits, chunkStats, valueSums, candidateKeys, candidatePositions;
   Value batch, queryLen, keyLen, chunks;
-  int64_t queryHeads = 0, kvHeads = 0, headDim = 0, valueDim = 0;
   int64_t rank = 0, topK = 0, localWindow = 0;
-  bool groupShared = false, causal = false;
-  float scale = 1.0f;
-  PolyExpAttr softmaxExp;
-  Type elementType;
+  bool groupShared = false;
 
   static constexpr int64_t kThreads = 256;
   static constexpr int64_t kKeysPerThread = 4;
   static constexpr int64_t kChunkKeys = 4096;
 
-  int64_t groupSize() const { return queryHeads / kvHeads; }
   /// Query heads per selection unit, and units per key/value head.
   int64_t unitHeads() const { return groupShared ? groupSize() : 1; }
   int64_t units() const { return groupShared ? 1 : groupSize(); }

@@ -21,18 +21,17 @@ static constexpr int64_t kMaxGpuTopK = 4096;
 static constexpr int64_t kMaxGpuHeadDim = SparqGpuPlan::kThreads;
 
 std::optional<std::string> mlir::attn::sparqGpuUnsupported(SparqOp op) {
-  auto queryType = cast<RankedTensorType>(op.getQuery().getType());
-  auto valueType = cast<RankedTensorType>(op.getValue().getType());
-  int64_t headDim = queryType.getDimSize(3), valueDim = valueType.getDimSize(3);
+  AttentionShape shape = AttentionShape::of(op);
+  int64_t headDim = shape.headDim, valueDim = shape.valueDim;
   int64_t topK = op.getTopK();
   if (headDim > kMaxGpuHeadDim || valueDim > kMaxGpuHeadDim)
     return "head dims above " + std::to_string(kMaxGpuHeadDim);
   if (topK > kMaxGpuTopK)
     return "top_k above " + std::to_string(kMaxGpuTopK);
   // Per selected key: its key and value rows, its position and weight.
-  int64_t bytes =
-      topK *
-      ((headDim + valueDim) * (queryType.getElementTypeBitWidth() / 8) + 8);
+  int64_t bytes = topK * ((headDim + valueDim) *
+                              (shape.elementType.getIntOrFloatBitWidth() / 8) +
+                          8);
   if (bytes > kMaxAttendSharedBytes)
     return "top_k selected keys and values above " +
            std::to_string(kMaxAttendSharedBytes / 1024) +
@@ -49,23 +48,13 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
                                 PatternRewriter &rewriter) const override {
     if (sparqGpuUnsupported(op))
       return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
-    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
-    auto keyType = cast<RankedTensorType>(op.getKey().getType());
-    auto valueType = cast<RankedTensorType>(op.getValue().getType());
     auto outType = cast<RankedTensorType>(op.getOutput().getType());
     SparqGpuPlan plan;
-    plan.queryHeads = queryType.getDimSize(1);
-    plan.kvHeads = keyType.getDimSize(1);
-    plan.headDim = queryType.getDimSize(3);
-    plan.valueDim = valueType.getDimSize(3);
+    static_cast<AttentionShape &>(plan) = AttentionShape::of(op);
     plan.rank = op.getRank();
     plan.topK = op.getTopK();
     plan.localWindow = op.getLocalWindowSize();
     plan.groupShared = op.getGroupShared();
-    plan.causal = op.getCausal();
-    plan.scale = op.getEffectiveScale();
-    plan.softmaxExp = op.getSoftmaxExpAttr();
-    plan.elementType = queryType.getElementType();
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     GpuBuilder gb(b);
