@@ -33,7 +33,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 from attn_mlir.reference.sparq import sparq as sparq_numpy  # noqa: E402
+from attn_mlir.reference.turbo import dequantize as dequantize_numpy  # noqa: E402
 from attn_mlir.reference.turbo import poly_exp64  # noqa: E402
+from attn_mlir.reference.turbo import quantize as quantize_numpy  # noqa: E402
 
 
 def descriptor_type(rank):
@@ -195,6 +197,9 @@ def correctness(kernels, only=""):
                       (rnd(2, 4, lq, 40, dtype=f32), rnd(2, 2, lk, 40, dtype=f32),
                        rnd(2, 2, lk, 24, dtype=f32)), True, 24, True))
     results, failed = sparq_correctness(kernels, only)
+    more, more_failed = quantized_correctness(kernels, only)
+    results += more
+    failed += more_failed
     for name, label, (q, k, v), causal, dv, lse in cases:
         if only not in name:
             continue
@@ -403,6 +408,242 @@ def sparq_bench(kernels, reps):
     return rows
 
 
+# attn.quantized_sdpa functions of kernels.mlir: (bits, group size, qk_int8,
+# pv_int8, causal, polynomial degree or None).
+QUANTIZED = {
+    "quantized_int4": (4, 32, False, False, False, None),
+    "quantized_prefill": (4, 32, True, False, True, 3),
+    "quantized_int2_lse": (2, 16, False, False, True, None),
+    "quantized_int8_lse": (8, 64, True, True, False, None),
+    "quantized_group12": (4, 12, False, False, False, None),
+}
+
+
+def quantize_torch(x, axis, group, bits):
+    """attn.quantize (ALGORITHMS.md §5) on the GPU, for a length along
+    `axis` that is a multiple of `group`: [codes, scale(, step, zero)]."""
+    g = x.float().movedim(axis, -1).unflatten(-1, (-1, group))
+    s1 = g.abs().amax(-1) / 127
+    safe = torch.where(s1 > 0, s1, torch.ones_like(s1))[..., None]
+    q8 = torch.where(s1[..., None] > 0, torch.round(g / safe),
+                     torch.zeros_like(g)).clamp(-127, 127)
+    extra = []
+    if bits != 8:
+        z = q8.amin(-1)
+        s2 = torch.clamp(torch.ceil((q8.amax(-1) - z) / (2 ** bits - 1)), min=1)
+        q8 = torch.round((q8 - z[..., None]) / s2[..., None]).clamp(
+            0, 2 ** bits - 1)
+        extra = [s2, z]
+    codes = q8.flatten(-2).movedim(-1, axis).to(torch.int32)
+    if bits == 8:
+        packed = codes.to(torch.int8)
+    else:
+        per = 8 // bits
+        c = codes.unflatten(-1, (-1, per))
+        packed = sum(c[..., j] << (bits * j) for j in range(per))
+        packed = packed.to(torch.uint8).view(torch.int8)
+    back = lambda a: a.movedim(-1, axis).contiguous()
+    return ([packed.contiguous(), back(s1)]
+            + [back(a).to(torch.int8) for a in extra])
+
+
+def dequantize_torch(layout, axis, group, bits, shape):
+    """attn.dequantize (ALGORITHMS.md §5) of `layout` on the GPU, float32."""
+    expand = lambda a: a.repeat_interleave(group, dim=axis).narrow(
+        axis, 0, shape[axis])
+    codes = layout[0]
+    if bits == 8:
+        q8 = codes.float()
+    else:
+        per = 8 // bits
+        u = codes.view(torch.uint8).to(torch.int32)
+        code = torch.stack([(u >> (bits * j)) & ((1 << bits) - 1)
+                            for j in range(per)], -1).flatten(-2)
+        code = code[..., :shape[-1]]
+        step, zero = (expand(a.to(torch.int32)) for a in layout[2:4])
+        q8 = (code * step + zero).clamp(-127, 127).float()
+    return q8 * expand(layout[1])
+
+
+def quantized_reference(name, q, k_layout, v_layout, k_shape, v_shape,
+                        dequantize=None):
+    """The float32 reference of attn.quantized_sdpa on the same codes: K and
+    V dequantized (NumPy's attn.dequantize unless `dequantize` is given),
+    q through INT8 groups when qk_int8, weights not rounded."""
+    bits, group, qk_int8, _, causal, degree = QUANTIZED[name]
+    if dequantize is None:
+        pad = [None, None] if bits == 8 else []
+        host = lambda ts: [t.cpu().numpy() for t in ts]
+
+        def dequantize(layout, axis, shape):
+            x = dequantize_numpy(*host(layout), *pad, axis, group, bits, shape)
+            return torch.from_numpy(x).cuda()
+    k_hat = dequantize(k_layout, 3, k_shape)
+    v_hat = dequantize(v_layout, 2, v_shape)
+    if qk_int8:
+        codes, scale = quantize_numpy(q.float().cpu().numpy(), 3, group, 8)
+        q = torch.from_numpy(dequantize_numpy(codes, scale, None, None, 3,
+                                              group, 8, q.shape)).cuda()
+    exp = partial(poly_exp_torch, degree=degree) if degree else None
+    return reference(q, k_hat, v_hat, causal, None, exp)
+
+
+def quantized_tolerance(name, dtype):
+    """tolerance() plus, with pv_int8, half an INT8 level of the largest
+    weight (1 / 254) per weight."""
+    _, _, _, pv_int8, _, degree = QUANTIZED[name]
+    return tolerance(dtype, degree) + (1 / 254 if pv_int8 else 0.0)
+
+
+def quantized_correctness(kernels, only=""):
+    """Each attn.quantized_sdpa function on codes that NumPy's attn.quantize
+    made from random K and V, against quantized_reference."""
+    torch.manual_seed(1)
+    bf16, f16 = torch.bfloat16, torch.float16
+    shapes = {  # (B, Hq, Hkv, D, Dv, dtype), then (Lq, Lk) pairs
+        "quantized_int4": ((1, 32, 8, 128, 128, bf16),
+                           ((1, 1), (1, 100), (1, 5000), (3, 700), (40, 333))),
+        "quantized_prefill": ((2, 32, 32, 128, 128, bf16),
+                              ((1, 64), (100, 100), (300, 1000))),
+        "quantized_int2_lse": ((2, 8, 2, 64, 32, f16),
+                               ((1, 5), (3, 700), (50, 50), (8, 3000))),
+        "quantized_int8_lse": ((1, 4, 2, 64, 64, bf16),
+                               ((1, 10), (33, 33), (5, 900))),
+        "quantized_group12": ((1, 4, 2, 48, 32, bf16),
+                              ((1, 10), (7, 500), (20, 130))),
+    }
+    results, failed = [], 0
+    for name, ((b, hq, hkv, d, dv, dtype), lengths) in shapes.items():
+        if only not in name:
+            continue
+        bits, group, _, _, _, _ = QUANTIZED[name]
+        for lq, lk in lengths:
+            label = f"Lq={lq} Lk={lk}"
+            try:
+                q = torch.randn(b, hq, lq, d, device="cuda", dtype=dtype)
+                k = torch.randn(b, hkv, lk, d)
+                v = torch.randn(b, hkv, lk, dv)
+                k_layout = [torch.from_numpy(a).cuda().contiguous() for a in
+                            quantize_numpy(k.numpy(), 3, group, bits)]
+                v_layout = [torch.from_numpy(a).cuda().contiguous() for a in
+                            quantize_numpy(v.numpy(), 2, group, bits)]
+                out = poisoned((b, hq, lq, dv), dtype)
+                outputs = [out]
+                with_lse = name.endswith("_lse")
+                if with_lse:
+                    lse = poisoned((b, hq, lq), torch.float32)
+                    outputs.append(lse)
+                kernels.call(name, [q] + k_layout + v_layout, outputs)
+                torch.cuda.synchronize()
+                ref, ref_lse = quantized_reference(name, q, k_layout, v_layout,
+                                                   k.shape, v.shape)
+                limit = quantized_tolerance(name, dtype)
+                errors = {"out": rel_error(out, ref)}
+                ok = not torch.isnan(out).any().item() and errors["out"] < limit
+                if with_lse:
+                    finite = torch.isfinite(ref_lse)
+                    ok = ok and bool((torch.isinf(lse) == ~finite).all().item())
+                    errors["lse"] = rel_error(lse[finite], ref_lse[finite])
+                    ok = ok and errors["lse"] < limit / 10
+                if name == "quantized_int4" and lk == 5000:
+                    # The bench's GPU dequantize against NumPy's.
+                    mine = dequantize_torch(k_layout, 3, group, bits, k.shape)
+                    theirs = dequantize_numpy(
+                        *[t.cpu().numpy() for t in k_layout], 3, group, bits,
+                        k.shape)
+                    errors["dequantize_torch"] = rel_error(
+                        mine, torch.from_numpy(theirs).cuda())
+                    ok = ok and errors["dequantize_torch"] == 0.0
+            except Exception as e:  # report and go on
+                ok, errors = False, {"exception": str(e)}
+            failed += record(results, name, label, ok, errors)
+    return results, failed
+
+
+def quantized_bench(kernels, reps):
+    """INT4-KV decode (B=1, Hq=32, Hkv=8, D=128, groups of 32, bf16 queries)
+    next to our bf16 dense decode and cuDNN's on the K and V it was
+    quantized from; TurboAttention's prefill (INT4 cache, INT8 queries,
+    cubic polynomial, causal; B=4, H=32, D=128) next to our bf16 prefill.
+    Errors are against quantized_reference (GPU dequantize) on the same
+    codes; 'vs unquantized' is the error against dense attention."""
+    rnd = lambda *s: torch.randn(*s, device="cuda", dtype=torch.bfloat16)
+    rows = []
+    for lk in (32768, 131072):
+        sets = 4 if lk <= 32768 else 2
+        inputs = []
+        for _ in range(sets):
+            q, k, v = rnd(1, 32, 1, 128), rnd(1, 8, lk, 128), rnd(1, 8, lk, 128)
+            inputs.append((q, k, v, quantize_torch(k, 3, 32, 4)
+                           + quantize_torch(v, 2, 32, 4)))
+        out = torch.full_like(inputs[0][0], float("nan"))
+        i = [0]
+
+        def rotating(fn):
+            def run():
+                x = inputs[i[0] % sets]
+                i[0] += 1
+                return fn(x)
+            return run
+        ours = rotating(lambda x: kernels.call("quantized_int4",
+                                               [x[0]] + x[3], [out]))
+        dense = rotating(lambda x: kernels.call("decode", x[:3], [out]))
+        cudnn = rotating(lambda x: sdpa(SDPBackend.CUDNN_ATTENTION, *x[:3],
+                                        False)())
+        row = {"case": f"int4-KV decode Lk={lk // 1024}k"}
+        try:
+            i[0] = 0
+            ours()
+            torch.cuda.synchronize()
+            q, k, v, layout = inputs[0]
+            deq = lambda lay, axis, shape: dequantize_torch(lay, axis, 32, 4,
+                                                            shape)
+            ref, _ = quantized_reference("quantized_int4", q, layout[:4],
+                                         layout[4:], k.shape, v.shape, deq)
+            row["rel_err"] = rel_error(out, ref)
+            row["rel_err vs unquantized"] = rel_error(
+                out, reference(q, k, v, False)[0])
+            for label, fn in (("int4", ours), ("cuDNN", cudnn),
+                              ("attn dense", dense)):
+                row[label + " ms"] = time_ms(fn, reps)
+            row["speedup vs cuDNN"] = row["cuDNN ms"] / row["int4 ms"]
+            row["speedup vs attn dense"] = (row["attn dense ms"]
+                                            / row["int4 ms"])
+        except Exception as e:
+            row["error"] = str(e).splitlines()[0][:160]
+        print(row, flush=True)
+        rows.append(row)
+    for length in (4096, 16384):
+        q, k, v = (rnd(4, 32, length, 128) for _ in range(3))
+        layout = quantize_torch(k, 3, 32, 4) + quantize_torch(v, 2, 32, 4)
+        out = torch.full_like(q, float("nan"))
+        row = {"case": f"int4+qk_int8+poly prefill L={length // 1024}k causal"}
+        try:
+            kernels.call("quantized_prefill", [q] + layout, [out])
+            torch.cuda.synchronize()
+            one = lambda t: t[:1, :2].contiguous()
+            deq = lambda lay, axis, shape: dequantize_torch(
+                [one(t) for t in lay], axis, 32, 4, (1, 2) + tuple(shape[2:]))
+            ref, _ = quantized_reference("quantized_prefill", one(q),
+                                         layout[:4], layout[4:], k.shape,
+                                         v.shape, deq)
+            row["rel_err"] = rel_error(out[:1, :2], ref)
+            for label, name, args in (
+                    ("quantized", "quantized_prefill", [q] + layout),
+                    ("attn bf16", "prefill_causal", [q, k, v]),
+                    ("attn bf16 poly", "prefill_poly_causal", [q, k, v])):
+                row[label + " ms"] = time_ms(
+                    lambda name=name, args=args: kernels.call(name, args,
+                                                              [out]), reps)
+            row["speedup vs attn bf16"] = (row["attn bf16 ms"]
+                                           / row["quantized ms"])
+        except Exception as e:
+            row["error"] = str(e).splitlines()[0][:160]
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
 def poly_bench(kernels, reps):
     """Our bf16 prefill (B=4, H=32, D=128) with the polynomial exp next to
     the same kernels with ex2.approx, on the same inputs."""
@@ -459,9 +700,9 @@ def main():
                              "function (torch.profiler) and stop")
     parser.add_argument("--checks", default="",
                         help="only the checks of functions containing this")
-    parser.add_argument("--bench", default="dense,sparq,poly",
+    parser.add_argument("--bench", default="dense,sparq,poly,quantized",
                         help="comma-separated benchmarks to run "
-                             "(dense, sparq, poly)")
+                             "(dense, sparq, poly, quantized)")
     args = parser.parse_args()
 
     kernels = Kernels(os.path.abspath(args.lib))
@@ -482,6 +723,8 @@ def main():
         report["sparq"] = sparq_bench(kernels, args.reps * 5)
     if not args.skip_bench and "poly" in benches:
         report["poly"] = poly_bench(kernels, args.reps)
+    if not args.skip_bench and "quantized" in benches:
+        report["quantized"] = quantized_bench(kernels, args.reps * 5)
     if not args.skip_bench and "dense" in benches:
         report["copy_tb_s"] = copy_bandwidth()
         bf16 = torch.bfloat16

@@ -116,3 +116,93 @@ func.func @simt_poly(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
       -> tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
   return %o, %lse : tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
 }
+
+// TurboAttention's quantized cache (attn.quantized_sdpa): INT4 keys and
+// values in groups of 32, decoded in registers. Timed against @decode and
+// cuDNN (Lq = 1); checked at any Lq (decode and prefill kernels).
+func.func @quantized_int4(%q: tensor<1x32x?x128xbf16>,
+    %kc: tensor<1x8x?x64xi8>, %ks: tensor<1x8x?x4xf32>,
+    %kst: tensor<1x8x?x4xi8>, %kz: tensor<1x8x?x4xi8>,
+    %vc: tensor<1x8x?x64xi8>, %vs: tensor<1x8x?x128xf32>,
+    %vst: tensor<1x8x?x128xi8>, %vz: tensor<1x8x?x128xi8>)
+    -> tensor<1x32x?x128xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(32)
+      : tensor<1x32x?x128xbf16>,
+        key(tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>,
+            tensor<1x8x?x4xi8>),
+        value(tensor<1x8x?x64xi8>, tensor<1x8x?x128xf32>,
+              tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>)
+      -> tensor<1x32x?x128xbf16>
+  return %o : tensor<1x32x?x128xbf16>
+}
+
+// TurboAttention's prefill: INT4 cache, INT8 queries, cubic polynomial,
+// causal. Timed against @prefill_causal.
+func.func @quantized_prefill(%q: tensor<?x32x?x128xbf16>,
+    %kc: tensor<?x32x?x64xi8>, %ks: tensor<?x32x?x4xf32>,
+    %kst: tensor<?x32x?x4xi8>, %kz: tensor<?x32x?x4xi8>,
+    %vc: tensor<?x32x?x64xi8>, %vs: tensor<?x32x?x128xf32>,
+    %vst: tensor<?x32x?x128xi8>, %vz: tensor<?x32x?x128xi8>)
+    -> tensor<?x32x?x128xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(32) qk_int8 causal
+      {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<?x32x?x128xbf16>,
+        key(tensor<?x32x?x64xi8>, tensor<?x32x?x4xf32>, tensor<?x32x?x4xi8>,
+            tensor<?x32x?x4xi8>),
+        value(tensor<?x32x?x64xi8>, tensor<?x32x?x128xf32>,
+              tensor<?x32x?x128xi8>, tensor<?x32x?x128xi8>)
+      -> tensor<?x32x?x128xbf16>
+  return %o : tensor<?x32x?x128xbf16>
+}
+
+// INT2 in groups of 16, f16, GQA with Dv != D, causal, with the lse.
+func.func @quantized_int2_lse(%q: tensor<2x8x?x64xf16>,
+    %kc: tensor<2x2x?x16xi8>, %ks: tensor<2x2x?x4xf32>,
+    %kst: tensor<2x2x?x4xi8>, %kz: tensor<2x2x?x4xi8>,
+    %vc: tensor<2x2x?x8xi8>, %vs: tensor<2x2x?x32xf32>,
+    %vst: tensor<2x2x?x32xi8>, %vz: tensor<2x2x?x32xi8>)
+    -> (tensor<2x8x?x32xf16>, tensor<2x8x?xf32>) {
+  %o, %lse = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(2) group_size(16) causal
+      : tensor<2x8x?x64xf16>,
+        key(tensor<2x2x?x16xi8>, tensor<2x2x?x4xf32>, tensor<2x2x?x4xi8>,
+            tensor<2x2x?x4xi8>),
+        value(tensor<2x2x?x8xi8>, tensor<2x2x?x32xf32>,
+              tensor<2x2x?x32xi8>, tensor<2x2x?x32xi8>)
+      -> tensor<2x8x?x32xf16>, tensor<2x8x?xf32>
+  return %o, %lse : tensor<2x8x?x32xf16>, tensor<2x8x?xf32>
+}
+
+// INT8 cache in groups of 64 with INT8 queries and INT8 weights, the lse.
+func.func @quantized_int8_lse(%q: tensor<1x4x?x64xbf16>,
+    %kc: tensor<1x2x?x64xi8>, %ks: tensor<1x2x?x1xf32>,
+    %vc: tensor<1x2x?x64xi8>, %vs: tensor<1x2x?x64xf32>)
+    -> (tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>) {
+  %o, %lse = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(64) qk_int8 pv_int8
+      : tensor<1x4x?x64xbf16>, key(tensor<1x2x?x64xi8>, tensor<1x2x?x1xf32>),
+        value(tensor<1x2x?x64xi8>, tensor<1x2x?x64xf32>)
+      -> tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>
+  return %o, %lse : tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>
+}
+
+// INT4 in groups of 12 (no multiple of 8: scales per element; value groups
+// straddle key tiles), D = 48, Dv = 32.
+func.func @quantized_group12(%q: tensor<1x4x?x48xbf16>,
+    %kc: tensor<1x2x?x24xi8>, %ks: tensor<1x2x?x4xf32>,
+    %kst: tensor<1x2x?x4xi8>, %kz: tensor<1x2x?x4xi8>,
+    %vc: tensor<1x2x?x16xi8>, %vs: tensor<1x2x?x32xf32>,
+    %vst: tensor<1x2x?x32xi8>, %vz: tensor<1x2x?x32xi8>)
+    -> tensor<1x4x?x32xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(12)
+      : tensor<1x4x?x48xbf16>,
+        key(tensor<1x2x?x24xi8>, tensor<1x2x?x4xf32>, tensor<1x2x?x4xi8>,
+            tensor<1x2x?x4xi8>),
+        value(tensor<1x2x?x16xi8>, tensor<1x2x?x32xf32>,
+              tensor<1x2x?x32xi8>, tensor<1x2x?x32xi8>)
+      -> tensor<1x4x?x32xbf16>
+  return %o : tensor<1x4x?x32xbf16>
+}

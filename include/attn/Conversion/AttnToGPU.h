@@ -11,6 +11,7 @@
 namespace mlir {
 namespace attn {
 
+class QuantizedSdpaOp;
 class SdpaOp;
 class SparqOp;
 
@@ -32,8 +33,12 @@ struct SdpaGpuOptions {
 /// multiples of 16 up to 256) rather than the CUDA-core one.
 bool sdpaUsesTensorCores(SdpaOp op);
 
-/// attn.sdpa (no mask, no softmax_exp) -> gpu.launch kernels on tensors'
-/// buffers.
+/// Why attn.quantized_sdpa has no GPU kernel (queries other than f16/bf16,
+/// head dims that are not multiples of 16 up to 256), or nothing.
+std::optional<std::string> quantizedSdpaGpuUnsupported(QuantizedSdpaOp op);
+
+/// attn.sdpa (no mask) and attn.quantized_sdpa -> gpu.launch kernels on
+/// tensors' buffers.
 void populateSdpaToGPUPatterns(RewritePatternSet &patterns,
                                const SdpaGpuOptions &options);
 

@@ -57,6 +57,15 @@ struct ConvertAttnToGPUPass
         }
         return;
       }
+      if (auto quantized = dyn_cast<QuantizedSdpaOp>(op)) {
+        if (std::optional<std::string> why =
+                quantizedSdpaGpuUnsupported(quantized)) {
+          op->emitError() << "attn.quantized_sdpa has no GPU kernel for "
+                          << *why;
+          unsupported = true;
+        }
+        return;
+      }
       auto sdpa = dyn_cast<SdpaOp>(op);
       if (!sdpa) {
         op->emitError() << "'" << op->getName()
@@ -82,9 +91,12 @@ struct ConvertAttnToGPUPass
     populateSparqToGPUPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
-    WalkResult left = module.walk([](SdpaOp op) {
-      op.emitError("attn.sdpa could not be lowered to GPU kernels (its tiles "
-                   "exceed shared memory)");
+    WalkResult left = module.walk([](Operation *op) {
+      if (!isa<SdpaOp, QuantizedSdpaOp>(op))
+        return WalkResult::advance();
+      op->emitError() << "'" << op->getName()
+                      << "' could not be lowered to GPU kernels (its tiles "
+                         "exceed shared memory)";
       return WalkResult::interrupt();
     });
     if (left.wasInterrupted())

@@ -13,11 +13,42 @@
 using namespace mlir;
 using namespace mlir::attn;
 
+AttentionShape AttentionShape::of(QuantizedSdpaOp op) {
+  auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+  AttentionShape shape;
+  shape.queryHeads = queryType.getDimSize(1);
+  shape.kvHeads = op.getKeyCodes().getType().getDimSize(1);
+  shape.headDim = queryType.getDimSize(3);
+  shape.valueDim = op.getOutput().getType().getDimSize(3);
+  shape.elementType = queryType.getElementType();
+  shape.scale = op.getEffectiveScale();
+  shape.causal = op.getCausal();
+  shape.softmaxExp = op.getSoftmaxExpAttr();
+  return shape;
+}
+
 int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
+  // Buffers as SharedMemory hands them out: each 16-byte aligned.
+  auto buffer = [](int64_t elements, int64_t elementBytes) {
+    return llvm::alignTo(elements * elementBytes, 16);
+  };
   int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
-  return elementBytes *
-         (rowBlock() * plan.headDim +
-          stages * plan.keyTile * (plan.headDim + plan.valueDim));
+  int64_t keyValueStages = plan.quantized ? 1 : stages;
+  int64_t bytes =
+      buffer(rowBlock() * plan.headDim, elementBytes) +
+      buffer(keyValueStages * plan.keyTile * plan.headDim, elementBytes) +
+      buffer(keyValueStages * plan.keyTile * plan.valueDim, elementBytes);
+  if (!plan.quantized)
+    return bytes;
+  const QuantizedKeyValues &q = *plan.quantized;
+  int64_t keyGroups = stages * plan.keyTile * q.keyGroups(plan.headDim);
+  int64_t valueGroups = stages * q.valueGroupRows(plan.keyTile) * plan.valueDim;
+  bytes += buffer(stages * plan.keyTile * q.rowBytes(plan.headDim), 1) +
+           buffer(stages * plan.keyTile * q.rowBytes(plan.valueDim), 1) +
+           buffer(keyGroups, 4) + buffer(valueGroups, 4);
+  if (q.bits != 8)
+    bytes += 2 * (buffer(keyGroups, 1) + buffer(valueGroups, 1));
+  return bytes;
 }
 
 Value GpuBuilder::i32(int64_t v) {
@@ -57,6 +88,9 @@ Value GpuBuilder::log2(Value x) {
   return ptxUnaryF32(b, "lg2.approx.ftz.f32", x);
 }
 Value GpuBuilder::sqrt(Value x) { return ptxUnaryF32(b, "sqrt.rn.f32", x); }
+Value GpuBuilder::roundEven(Value x) {
+  return ptxUnaryF32(b, "cvt.rni.f32.f32", x);
+}
 
 Value GpuBuilder::softmaxExp2(Value x, PolyExpAttr polyExp) {
   if (!polyExp)
@@ -179,14 +213,19 @@ Value GpuBuilder::packPair(Type elementType, Value lo, Value hi) {
   return vector::ExtractOp::create(b, word, 0);
 }
 
-void GpuBuilder::copyAsync16(Value dst, ValueRange dstIndices, Value src,
-                             ValueRange srcIndices, int64_t elements,
-                             Value valid) {
+void GpuBuilder::copyAsync(Value dst, ValueRange dstIndices, Value src,
+                           ValueRange srcIndices, int64_t elements,
+                           Value valid) {
   Value srcElements = select(valid, idx(elements), idx(0));
+  int64_t bytes =
+      elements *
+      cast<MemRefType>(dst.getType()).getElementType().getIntOrFloatBitWidth() /
+      8;
+  // cp.async.cg (L2 only) exists for 16-byte copies alone.
   nvgpu::DeviceAsyncCopyOp::create(
       b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, dstIndices, src,
       srcIndices, b.getIndexAttr(elements), srcElements,
-      /*bypassL1=*/b.getUnitAttr());
+      /*bypassL1=*/bytes == 16 ? b.getUnitAttr() : UnitAttr());
 }
 
 /// Flat index of (batch, head, query, split) in the split-KV partials.
@@ -234,6 +273,8 @@ void mlir::attn::storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan,
                              Value split, Value max2, Value sum) {
   ImplicitLocOpBuilder &b = gb.b;
   Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
+  if (plan.weightScale() != 1.0f)
+    sum = gb.fmul(sum, gb.f32(1.0f / plan.weightScale()));
   Value lse2 = gb.fadd(max2, gb.log2(gb.select(seen, sum, gb.f32(1))));
   Value lse = gb.select(seen, gb.fmul(lse2, gb.f32(M_LN2)), gb.negInf());
   Value single = gb.cmp(arith::CmpIPredicate::eq, plan.splits, gb.idx(1));

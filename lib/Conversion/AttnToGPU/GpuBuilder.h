@@ -16,6 +16,8 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
+#include <optional>
+
 namespace mlir {
 namespace attn {
 
@@ -48,6 +50,37 @@ struct AttentionShape {
     shape.softmaxExp = op.getSoftmaxExpAttr();
     return shape;
   }
+  /// attn.quantized_sdpa: the head counts and dims come from the query,
+  /// the key codes and the output.
+  static AttentionShape of(QuantizedSdpaOp op);
+};
+
+/// The key/value cache of attn.quantized_sdpa as its kernels read it: the
+/// layout of attn.quantize (keys grouped along D, values along the keys),
+/// decoded tile by tile into the element type in registers.
+struct QuantizedKeyValues {
+  int64_t bits = 4, groupSize = 32;
+  // Q K^T on INT8 queries: each query row is quantized in groups of
+  // groupSize (stage 1) before the product.
+  bool qkInt8 = false;
+  // P V on weights rounded to round_half_even(p * 127).
+  bool pvInt8 = false;
+  // [B, Hkv, Lk, D * bits / 8] i8, [B, Hkv, Lk, D / G] f32 and, for bits 4
+  // and 2, step and zero [B, Hkv, Lk, D / G] i8.
+  Value keyCodes, keyScale, keyStep, keyZero;
+  // [B, Hkv, Lk, Dv * bits / 8] i8, [B, Hkv, ceil(Lk / G), Dv] f32 and i8.
+  Value valueCodes, valueScale, valueStep, valueZero;
+
+  /// Bytes of one row of key or value codes of `dims` elements.
+  int64_t rowBytes(int64_t dims) const { return dims * bits / 8; }
+  /// Key scale groups per key.
+  int64_t keyGroups(int64_t headDim) const { return headDim / groupSize; }
+  /// Rows of value group scales one tile of `keyTile` keys (starting at a
+  /// multiple of keyTile) can touch.
+  int64_t valueGroupRows(int64_t keyTile) const {
+    return keyTile % groupSize == 0 ? keyTile / groupSize
+                                    : (keyTile - 1) / groupSize + 2;
+  }
 };
 
 /// One attn.sdpa as its kernels see it. Buffers are identity-layout
@@ -67,6 +100,14 @@ struct SdpaGpuPlan : AttentionShape {
   Value splits, tilesPerSplit;
   // Keys per tile; splits cut the keys at multiples of tilesPerSplit tiles.
   int64_t keyTile = 64;
+  // Set for attn.quantized_sdpa (key and value are then null).
+  std::optional<QuantizedKeyValues> quantized;
+
+  /// What the kernels' softmax weights sum to per unit of probability:
+  /// 127 when pv_int8 rounds them to INT8 levels, else 1.
+  float weightScale() const {
+    return quantized && quantized->pvInt8 ? 127.0f : 1.0f;
+  }
 };
 
 /// Tiling of the tensor-core kernel.
@@ -77,7 +118,8 @@ struct MmaKernelConfig {
 
   int64_t rowBlock() const { return 16 * rowTiles * warps; }
   /// Dynamic shared memory in bytes: the query block and `stages` key and
-  /// value tiles.
+  /// value tiles (for a quantized cache, `stages` tiles of codes and
+  /// scales and one decoded key and value tile).
   int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
 };
 
@@ -143,9 +185,12 @@ public:
                          ArrayRef<Value> bFrag, ArrayRef<Value> acc);
   /// Two f32 values rounded to `elementType` and packed into an i32.
   Value packPair(Type elementType, Value lo, Value hi);
-  /// cp.async of 16 bytes; `valid` false zero-fills the destination.
-  void copyAsync16(Value dst, ValueRange dstIndices, Value src,
-                   ValueRange srcIndices, int64_t elements, Value valid);
+  /// cp.async of `elements` elements (4, 8 or 16 bytes); `valid` false
+  /// zero-fills the destination.
+  void copyAsync(Value dst, ValueRange dstIndices, Value src,
+                 ValueRange srcIndices, int64_t elements, Value valid);
+  /// cvt.rni: x rounded to the nearest integer, ties to even.
+  Value roundEven(Value x);
 };
 
 /// The shared-memory buffers of one kernel: workgroup attributions (48 KiB

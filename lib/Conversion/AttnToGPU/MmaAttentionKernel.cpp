@@ -11,6 +11,14 @@
 // Shared-memory rows are swizzled (16-byte chunk c of row r lives at chunk
 // c ^ (r & mask)) so that ldmatrix's eight row reads hit distinct banks.
 //
+// For attn.quantized_sdpa the stages hold the tiles' packed codes, group
+// scales, steps and zero points instead; before each tile the block decodes
+// them in registers (unpack, q8' = clamp(code * step + zero, -127, 127),
+// times the group scale) into one key and one value tile of the element
+// type, which the same mma.sync loop then reads. With qk_int8 the query
+// block is replaced by its INT8 group quantization (q8 * s1) first; with
+// pv_int8 the softmax weights are rounded to round_half_even(p * 127).
+//
 //===----------------------------------------------------------------------===//
 
 #include "GpuBuilder.h"
@@ -142,6 +150,28 @@ private:
   /// Copies tile `tile` of keys and values (from key `firstKey + tile *
   /// keyTile`) into stage `tile % stages`, zero-filling keys >= keyEnd.
   void loadKeyValueTile(Value tile);
+  /// The same for a quantized cache: codes, scales, steps and zeros.
+  void loadQuantizedTile(Value tile);
+  /// Copies `rows` rows of `width` elements into `smem` from element
+  /// `smemBase` on, with cp.async of the widest chunk (4 to 16 bytes) that
+  /// divides a row, or element by element for rows of fewer bytes.
+  /// `source(row)` gives the outer indices of the row in `src` and whether
+  /// it exists (else it is zero-filled).
+  void copyRows(
+      Value smem, Value smemBase, int64_t rows, int64_t width, Value src,
+      llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source);
+  /// Decodes the quantized tile of stage `stage`, starting at key
+  /// `tileStart`, into the key and value tiles.
+  void decodeQuantizedTile(Value stage, Value tileStart);
+  /// The 8 codes (i32, unsigned fields) of `bits` bytes of `codes` at byte
+  /// `offset`.
+  SmallVector<Value> loadCodes(Value codes, Value offset);
+  /// Stores 8 f32 values as the element type at chunk `chunk` of row `row`
+  /// of a swizzled tile with `chunksPerRow` chunks per row.
+  void storeChunk(Value tile, Value row, Value chunk, int64_t chunksPerRow,
+                  ArrayRef<Value> values);
+  /// Replaces the query block by its INT8 group quantization (qk_int8).
+  void quantizeQueryBlock();
   /// Copies `rowsPerTile` rows of `chunksPerRow` chunks from `src` into
   /// `smem` at element `smemOffset` with cp.async; `source(row, column)`
   /// gives the indices into `src` and whether the row exists (else it is
@@ -169,6 +199,11 @@ private:
   Value lane, warp, kvHead, batch, split, firstRow, rows;
   Value firstKey, keyEnd;
   Value querySmem, keySmem, valueSmem;
+  // Stages of a quantized cache (attn.quantize's layout, flat per stage).
+  struct {
+    Value keyCodes, keyScale, keyStep, keyZero;
+    Value valueCodes, valueScale, valueStep, valueZero;
+  } raw;
   // Swizzled offsets: cp.async destinations per chunks-per-row, and the
   // ldmatrix rows of K, V (and Q, read once).
   std::map<int64_t, std::unique_ptr<CopyOffsets>> copyOffsets;
@@ -180,24 +215,32 @@ private:
 } // namespace
 
 void MmaKernelEmitter::createSharedMemoryViews() {
-  MLIRContext *ctx = b.getContext();
-  auto space = gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  Value raw = gpu::DynamicSharedMemoryOp::create(
-      b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
-                         MemRefLayoutAttrInterface(), space));
-  int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
-  int64_t offset = 0;
-  auto view = [&](int64_t elements) {
-    auto type = MemRefType::get({elements}, plan.elementType,
-                                MemRefLayoutAttrInterface(), space);
-    Value v =
-        memref::ViewOp::create(b, type, raw, gb.idx(offset), ValueRange{});
-    offset += type.getNumElements() * elementBytes;
-    return v;
-  };
-  querySmem = view(config.rowBlock() * plan.headDim);
-  keySmem = view(config.stages * plan.keyTile * plan.headDim);
-  valueSmem = view(config.stages * plan.keyTile * plan.valueDim);
+  SharedMemory shared(gb, launch, /*dynamic=*/true);
+  Type et = plan.elementType;
+  // A quantized cache is decoded into a single key and value tile.
+  int64_t tiles = plan.quantized ? 1 : config.stages;
+  querySmem = shared.buffer({config.rowBlock() * plan.headDim}, et);
+  keySmem = shared.buffer({tiles * plan.keyTile * plan.headDim}, et);
+  valueSmem = shared.buffer({tiles * plan.keyTile * plan.valueDim}, et);
+  if (plan.quantized) {
+    const QuantizedKeyValues &q = *plan.quantized;
+    Type i8 = b.getI8Type(), f32 = b.getF32Type();
+    int64_t rows = config.stages * plan.keyTile;
+    int64_t keyGroups = rows * q.keyGroups(plan.headDim);
+    int64_t valueGroups =
+        config.stages * q.valueGroupRows(plan.keyTile) * plan.valueDim;
+    raw.keyCodes = shared.buffer({rows * q.rowBytes(plan.headDim)}, i8);
+    raw.valueCodes = shared.buffer({rows * q.rowBytes(plan.valueDim)}, i8);
+    raw.keyScale = shared.buffer({keyGroups}, f32);
+    raw.valueScale = shared.buffer({valueGroups}, f32);
+    if (q.bits != 8) {
+      raw.keyStep = shared.buffer({keyGroups}, i8);
+      raw.keyZero = shared.buffer({keyGroups}, i8);
+      raw.valueStep = shared.buffer({valueGroups}, i8);
+      raw.valueZero = shared.buffer({valueGroups}, i8);
+    }
+  }
+  shared.finish();
 }
 
 void MmaKernelEmitter::copyTile(
@@ -227,7 +270,7 @@ void MmaKernelEmitter::copyTile(
                      gb.mul(swizzled, gb.idx(8)));
       }
       auto [srcIndices, valid] = source(row, gb.mul(chunk, gb.idx(8)));
-      gb.copyAsync16(smem, gb.add(smemOffset, dst), src, srcIndices, 8, valid);
+      gb.copyAsync(smem, gb.add(smemOffset, dst), src, srcIndices, 8, valid);
     };
     if (first + threads <= chunks)
       copyOne();
@@ -239,6 +282,8 @@ void MmaKernelEmitter::copyTile(
 }
 
 void MmaKernelEmitter::loadKeyValueTile(Value tile) {
+  if (plan.quantized)
+    return loadQuantizedTile(tile);
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile)));
   Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
@@ -255,6 +300,327 @@ void MmaKernelEmitter::loadKeyValueTile(Value tile) {
            plan.keyTile, plan.valueDim / 8, plan.value, rowSource);
 }
 
+void MmaKernelEmitter::copyRows(
+    Value smem, Value smemBase, int64_t rows, int64_t width, Value src,
+    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source) {
+  Type elementType = cast<MemRefType>(smem.getType()).getElementType();
+  int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
+  int64_t rowBytes = width * elementBytes;
+  int64_t chunkBytes = 16;
+  while (chunkBytes >= 4 && rowBytes % chunkBytes)
+    chunkBytes /= 2;
+  Value tid = launch.getThreadIds().x;
+  Value threads = gb.idx(32 * config.warps);
+  if (chunkBytes < 4) {
+    gb.forEach(tid, gb.idx(rows * width), threads, [&](Value i) {
+      auto [indices, valid] = source(gb.divIdx(i, width));
+      indices.push_back(gb.remIdx(i, width));
+      // Sources clamp their rows, so the load is in bounds either way.
+      Value zero = arith::ConstantOp::create(b, b.getZeroAttr(elementType));
+      Value v = gb.select(valid, memref::LoadOp::create(b, src, indices), zero);
+      memref::StoreOp::create(b, v, smem, gb.add(smemBase, i));
+    });
+    return;
+  }
+  int64_t chunkElements = chunkBytes / elementBytes;
+  int64_t chunksPerRow = width / chunkElements;
+  gb.forEach(tid, gb.idx(rows * chunksPerRow), threads, [&](Value c) {
+    Value row = gb.divIdx(c, chunksPerRow);
+    Value column = gb.mul(gb.remIdx(c, chunksPerRow), gb.idx(chunkElements));
+    auto [indices, valid] = source(row);
+    indices.push_back(column);
+    gb.copyAsync(smem,
+                 gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)), column)),
+                 src, indices, chunkElements, valid);
+  });
+}
+
+void MmaKernelEmitter::loadQuantizedTile(Value tile) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  const int64_t keyTile = plan.keyTile;
+  Value stage = gb.remIdx(tile, config.stages);
+  Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(keyTile)));
+  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+  auto keyRow = [&](Value row) {
+    Value key = gb.add(tileStart, row);
+    Value valid = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
+    SmallVector<Value> indices = {batch, kvHead, gb.minIdx(key, lastKey)};
+    return std::make_pair(indices, valid);
+  };
+  auto copyKeyRows = [&](Value smem, Value src, int64_t width) {
+    copyRows(smem, gb.mul(stage, gb.idx(keyTile * width)), keyTile, width, src,
+             keyRow);
+  };
+  int64_t keyGroups = q.keyGroups(plan.headDim);
+  copyKeyRows(raw.keyCodes, q.keyCodes, q.rowBytes(plan.headDim));
+  copyKeyRows(raw.valueCodes, q.valueCodes, q.rowBytes(plan.valueDim));
+  copyKeyRows(raw.keyScale, q.keyScale, keyGroups);
+  if (q.bits != 8) {
+    copyKeyRows(raw.keyStep, q.keyStep, keyGroups);
+    copyKeyRows(raw.keyZero, q.keyZero, keyGroups);
+  }
+
+  // The value groups the tile touches, from the one of its first key.
+  int64_t groupRows = q.valueGroupRows(keyTile);
+  Value firstGroup = gb.divIdx(tileStart, q.groupSize);
+  Value numGroups = gb.ceilDiv(plan.keyLen, gb.idx(q.groupSize));
+  auto groupRow = [&](Value row) {
+    Value group = gb.add(firstGroup, row);
+    Value valid = gb.cmp(arith::CmpIPredicate::ult, group, numGroups);
+    SmallVector<Value> indices = {
+        batch, kvHead, gb.minIdx(group, gb.sub(numGroups, gb.idx(1)))};
+    return std::make_pair(indices, valid);
+  };
+  auto copyGroupRows = [&](Value smem, Value src) {
+    copyRows(smem, gb.mul(stage, gb.idx(groupRows * plan.valueDim)), groupRows,
+             plan.valueDim, src, groupRow);
+  };
+  copyGroupRows(raw.valueScale, q.valueScale);
+  if (q.bits != 8) {
+    copyGroupRows(raw.valueStep, q.valueStep);
+    copyGroupRows(raw.valueZero, q.valueZero);
+  }
+}
+
+SmallVector<Value> MmaKernelEmitter::loadCodes(Value codes, Value offset) {
+  const int64_t bits = plan.quantized->bits;
+  Type i32 = b.getI32Type();
+  // Read as whole words: 8 codes of `bits` bits are `bits` bytes.
+  int64_t words = bits == 8 ? 2 : 1;
+  int64_t wordBits = bits == 8 ? 32 : 8 * bits;
+  Value bytes = vector::LoadOp::create(
+      b, VectorType::get({bits}, b.getI8Type()), codes, offset,
+      /*nontemporal=*/false, llvm::Align(bits));
+  Value packed = vector::BitCastOp::create(
+      b, VectorType::get({words}, b.getIntegerType(wordBits)), bytes);
+  SmallVector<Value> wordValues;
+  for (int64_t w = 0; w < words; ++w) {
+    Value word = vector::ExtractOp::create(b, packed, w);
+    if (wordBits < 32)
+      word = arith::ExtUIOp::create(b, i32, word);
+    wordValues.push_back(word);
+  }
+  int64_t perWord = 8 / words;
+  SmallVector<Value> fields;
+  for (int64_t j = 0; j < 8; ++j) {
+    Value word = wordValues[j / perWord];
+    int64_t shift = (j % perWord) * bits;
+    if (shift)
+      word = arith::ShRUIOp::create(b, word, gb.i32(shift));
+    fields.push_back(arith::AndIOp::create(b, word, gb.i32((1 << bits) - 1)));
+  }
+  return fields;
+}
+
+namespace {
+
+/// What decodes the codes of one quantization group: its scale s1 and, for
+/// 4 and 2 bits, its step and zero point (as f32).
+struct GroupDecoding {
+  Value scale, step, zero;
+};
+
+} // namespace
+
+/// x' = clamp(code * s2 + z, -127, 127) * s1 (or code * s1 for INT8) of an
+/// unsigned code field, in f32 without an integer conversion: the field
+/// goes into the mantissa of 2^23.
+static Value decodeCode(GpuBuilder &gb, int64_t bits, Value field,
+                        const GroupDecoding &group) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Type f32 = b.getF32Type();
+  constexpr int32_t kTwoPow23Bits = 0x4B000000;
+  if (bits == 8) {
+    // The signed byte biased by 128: 2^23 + 128 + q8.
+    Value biased = arith::XOrIOp::create(b, field, gb.i32(0x80));
+    Value f = arith::BitcastOp::create(
+        b, f32, arith::OrIOp::create(b, biased, gb.i32(kTwoPow23Bits)));
+    return gb.fmul(gb.fsub(f, gb.f32(8388736.0f)), group.scale);
+  }
+  Value f = arith::BitcastOp::create(
+      b, f32, arith::OrIOp::create(b, field, gb.i32(kTwoPow23Bits)));
+  Value code = gb.fsub(f, gb.f32(8388608.0f));
+  Value q8 = gb.fadd(gb.fmul(code, group.step), group.zero);
+  q8 = arith::MinNumFOp::create(
+      b, arith::MaxNumFOp::create(b, q8, gb.f32(-127)), gb.f32(127));
+  return gb.fmul(q8, group.scale);
+}
+
+void MmaKernelEmitter::storeChunk(Value tile, Value row, Value chunk,
+                                  int64_t chunksPerRow,
+                                  ArrayRef<Value> values) {
+  Type et = plan.elementType;
+  SmallVector<Value> words;
+  for (int64_t j = 0; j < 8; j += 2)
+    words.push_back(gb.packPair(et, values[j], values[j + 1]));
+  Value vec = vector::FromElementsOp::create(
+      b, VectorType::get({4}, b.getI32Type()), words);
+  vec = vector::BitCastOp::create(b, VectorType::get({8}, et), vec);
+  Value swizzled = gb.xorIdx(chunk, gb.andIdx(row, swizzleMask(chunksPerRow)));
+  Value offset = gb.add(gb.mul(row, gb.idx(chunksPerRow * 8)),
+                        gb.mul(swizzled, gb.idx(8)));
+  vector::StoreOp::create(b, vec, tile, offset, /*nontemporal=*/false,
+                          llvm::Align(16));
+}
+
+void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  const int64_t keyTile = plan.keyTile, bits = q.bits, G = q.groupSize;
+  Type f32 = b.getF32Type();
+  Value tid = launch.getThreadIds().x;
+  Value threads = gb.idx(32 * config.warps);
+  auto toF32 = [&](Value i8) {
+    return arith::SIToFPOp::create(
+               b, i8.getType().isInteger(8) ? f32 : VectorType::get({8}, f32),
+               i8)
+        .getResult();
+  };
+
+  // Keys: one item per chunk of 8 dims of a key; a key's groups run along
+  // its dims.
+  int64_t keyChunks = plan.headDim / 8;
+  int64_t keyGroups = q.keyGroups(plan.headDim);
+  int64_t keyRowBytes = q.rowBytes(plan.headDim);
+  Value keyCodeBase = gb.mul(stage, gb.idx(keyTile * keyRowBytes));
+  Value keyGroupBase = gb.mul(stage, gb.idx(keyTile * keyGroups));
+  gb.forEach(tid, gb.idx(keyTile * keyChunks), threads, [&](Value item) {
+    Value row = gb.divIdx(item, keyChunks);
+    Value chunk = gb.remIdx(item, keyChunks);
+    SmallVector<Value> fields =
+        loadCodes(raw.keyCodes,
+                  gb.add(keyCodeBase, gb.add(gb.mul(row, gb.idx(keyRowBytes)),
+                                             gb.mul(chunk, gb.idx(bits)))));
+    auto groupOf = [&](Value group) {
+      Value at =
+          gb.add(keyGroupBase, gb.add(gb.mul(row, gb.idx(keyGroups)), group));
+      GroupDecoding d;
+      d.scale = memref::LoadOp::create(b, raw.keyScale, at);
+      if (bits != 8) {
+        d.step = toF32(memref::LoadOp::create(b, raw.keyStep, at));
+        d.zero = toF32(memref::LoadOp::create(b, raw.keyZero, at));
+      }
+      return d;
+    };
+    Value firstDim = gb.mul(chunk, gb.idx(8));
+    // Groups of a multiple of 8 dims hold whole chunks.
+    std::optional<GroupDecoding> chunkGroup;
+    if (G % 8 == 0)
+      chunkGroup = groupOf(gb.divIdx(firstDim, G));
+    SmallVector<Value> values;
+    for (int64_t j = 0; j < 8; ++j)
+      values.push_back(decodeCode(
+          gb, bits, fields[j],
+          chunkGroup ? *chunkGroup
+                     : groupOf(gb.divIdx(gb.add(firstDim, gb.idx(j)), G))));
+    storeChunk(keySmem, row, chunk, keyChunks, values);
+  });
+
+  // Values: one item per chunk of 8 dims of 8 consecutive keys; a group
+  // runs along the keys, so its scales are read once per item when the
+  // 8 keys share it.
+  int64_t valueChunks = plan.valueDim / 8;
+  int64_t valueRowBytes = q.rowBytes(plan.valueDim);
+  int64_t groupRows = q.valueGroupRows(keyTile);
+  Value valueCodeBase = gb.mul(stage, gb.idx(keyTile * valueRowBytes));
+  Value firstGroup = gb.divIdx(tileStart, G);
+  gb.forEach(tid, gb.idx(keyTile / 8 * valueChunks), threads, [&](Value item) {
+    Value firstRow = gb.mul(gb.divIdx(item, valueChunks), gb.idx(8));
+    Value chunk = gb.remIdx(item, valueChunks);
+    auto groupsOf = [&](Value row) {
+      Value groupRow = gb.sub(gb.divIdx(gb.add(tileStart, row), G), firstGroup);
+      Value at =
+          gb.add(gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)), groupRow),
+                        gb.idx(plan.valueDim)),
+                 gb.mul(chunk, gb.idx(8)));
+      auto load = [&](Value buffer, Type type, int64_t align) {
+        return vector::LoadOp::create(b, VectorType::get({8}, type), buffer, at,
+                                      /*nontemporal=*/false, llvm::Align(align))
+            .getResult();
+      };
+      Value scale = load(raw.valueScale, f32, 16);
+      Value step, zero;
+      if (bits != 8) {
+        step = toF32(load(raw.valueStep, b.getI8Type(), 8));
+        zero = toF32(load(raw.valueZero, b.getI8Type(), 8));
+      }
+      SmallVector<GroupDecoding> perDim(8);
+      for (int64_t j = 0; j < 8; ++j) {
+        perDim[j].scale = vector::ExtractOp::create(b, scale, j);
+        if (bits != 8) {
+          perDim[j].step = vector::ExtractOp::create(b, step, j);
+          perDim[j].zero = vector::ExtractOp::create(b, zero, j);
+        }
+      }
+      return perDim;
+    };
+    // Groups of a multiple of 8 keys hold whole items (tiles start at
+    // multiples of keyTile).
+    SmallVector<GroupDecoding> shared;
+    if (G % 8 == 0)
+      shared = groupsOf(firstRow);
+    for (int64_t k = 0; k < 8; ++k) {
+      Value row = gb.add(firstRow, gb.idx(k));
+      SmallVector<GroupDecoding> groups = G % 8 == 0 ? shared : groupsOf(row);
+      SmallVector<Value> fields = loadCodes(
+          raw.valueCodes,
+          gb.add(valueCodeBase, gb.add(gb.mul(row, gb.idx(valueRowBytes)),
+                                       gb.mul(chunk, gb.idx(bits)))));
+      SmallVector<Value> values;
+      for (int64_t j = 0; j < 8; ++j)
+        values.push_back(decodeCode(gb, bits, fields[j], groups[j]));
+      storeChunk(valueSmem, row, chunk, valueChunks, values);
+    }
+  });
+}
+
+void MmaKernelEmitter::quantizeQueryBlock() {
+  const int64_t G = plan.quantized->groupSize;
+  const int64_t groups = plan.headDim / G, chunksPerRow = plan.headDim / 8;
+  Type et = plan.elementType;
+  Value tid = launch.getThreadIds().x;
+  auto elementAt = [&](Value row, Value dim) {
+    Value chunk = gb.divIdx(dim, 8);
+    Value swizzled =
+        gb.xorIdx(chunk, gb.andIdx(row, swizzleMask(chunksPerRow)));
+    return gb.add(gb.mul(row, gb.idx(plan.headDim)),
+                  gb.add(gb.mul(swizzled, gb.idx(8)), gb.remIdx(dim, 8)));
+  };
+  // The sign bit cleared: math.absf would become a libdevice call.
+  auto absF = [&](Value x) -> Value {
+    Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
+    return arith::BitcastOp::create(
+        b, b.getF32Type(), arith::AndIOp::create(b, bits, gb.i32(0x7FFFFFFF)));
+  };
+  // One thread per (row, group): s1 = max|q| / 127, q' = clamp(rne(q / s1),
+  // -127, 127) * s1, and 0 for an all-zero group.
+  gb.forEach(
+      tid, gb.idx(config.rowBlock() * groups), gb.idx(32 * config.warps),
+      [&](Value item) {
+        Value row = gb.divIdx(item, groups);
+        Value firstDim = gb.mul(gb.remIdx(item, groups), gb.idx(G));
+        auto load = [&](Value e) {
+          return gb.toF32(memref::LoadOp::create(
+              b, querySmem, elementAt(row, gb.add(firstDim, e))));
+        };
+        Value maxAbs = gb.forCarrying(
+            gb.idx(0), gb.idx(G), gb.idx(1), {gb.f32(0)},
+            [&](Value e, ValueRange carried) {
+              return SmallVector<Value>{gb.fmax(carried[0], absF(load(e)))};
+            })[0];
+        Value scale = arith::DivFOp::create(b, maxAbs, gb.f32(127));
+        Value nonzero = gb.cmpF(arith::CmpFPredicate::OGT, scale, gb.f32(0));
+        Value divisor = gb.select(nonzero, scale, gb.f32(1));
+        gb.forEach(gb.idx(0), gb.idx(G), gb.idx(1), [&](Value e) {
+          Value code = gb.roundEven(arith::DivFOp::create(b, load(e), divisor));
+          code = arith::MinNumFOp::create(
+              b, arith::MaxNumFOp::create(b, code, gb.f32(-127)), gb.f32(127));
+          Value q = gb.select(nonzero, gb.fmul(code, scale), gb.f32(0));
+          memref::StoreOp::create(b, gb.fromF32(q, et), querySmem,
+                                  elementAt(row, gb.add(firstDim, e)));
+        });
+      });
+}
+
 SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
                                                  ValueRange carried) {
   const int64_t keyTile = plan.keyTile;
@@ -265,6 +631,12 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(keyTile)));
   CarriedState state(carried, rowTiles, valueTiles);
+  if (plan.quantized) {
+    decodeQuantizedTile(stage, tileStart);
+    gpu::BarrierOp::create(b);
+    // The decoded tiles have a single stage.
+    stage = gb.idx(0);
+  }
 
   // With several row tiles per warp, Q fragments are re-read from shared
   // memory each tile instead of holding registers for the whole loop.
@@ -342,6 +714,9 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
         for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
           scores[mt][nt][e] =
               gb.softmaxExp2(gb.fsub(scores[mt][nt][e], base), plan.softmaxExp);
+          if (plan.weightScale() != 1.0f)
+            scores[mt][nt][e] = gb.roundEven(
+                gb.fmul(scores[mt][nt][e], gb.f32(plan.weightScale())));
           rowSum = gb.fadd(rowSum, scores[mt][nt][e]);
         }
       next.max(mt, half) = newMax;
@@ -489,6 +864,10 @@ void MmaKernelEmitter::emit() {
   NVVM::CpAsyncCommitGroupOp::create(b);
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
   gpu::BarrierOp::create(b);
+  if (plan.quantized && plan.quantized->qkInt8) {
+    quantizeQueryBlock();
+    gpu::BarrierOp::create(b);
+  }
   // ldmatrix.x4 row addresses. A (Q) and trans-B (V): matrices (rows
   // 0-7, chunk 0), (rows 8-15, chunk 0), (rows 0-7, chunk 1), (rows 8-15,
   // chunk 1). B (K): (keys 0-7, chunk 0), (keys 0-7, chunk 1), (keys 8-15,

@@ -1,7 +1,8 @@
 //===- SdpaToGPU.cpp - attn.sdpa to GPU kernels -----------------*- C++ -*-===//
 //
-// Host side of the GPU lowering of attn.sdpa: sizes, the choice of kernel,
-// the key/value split, and the launches, all on one stream (async tokens).
+// Host side of the GPU lowering of attn.sdpa and attn.quantized_sdpa: sizes,
+// the choice of kernel, the key/value split, and the launches, all on one
+// stream (async tokens).
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,11 +29,25 @@ bool mlir::attn::sdpaUsesTensorCores(SdpaOp op) {
          valueDim % 16 == 0 && headDim <= 256 && valueDim <= 256;
 }
 
+std::optional<std::string>
+mlir::attn::quantizedSdpaGpuUnsupported(QuantizedSdpaOp op) {
+  AttentionShape shape = AttentionShape::of(op);
+  if (!shape.elementType.isF16() && !shape.elementType.isBF16())
+    return "queries other than f16 and bf16 (keys and values are decoded "
+           "into the query's element type for the tensor cores)";
+  if (shape.headDim % 16 || shape.valueDim % 16 || shape.headDim > 256 ||
+      shape.valueDim > 256)
+    return "head dims that are not multiples of 16 up to 256";
+  return std::nullopt;
+}
+
 namespace {
 
-struct SdpaToGPU : OpRewritePattern<SdpaOp> {
-  SdpaToGPU(MLIRContext *ctx, const SdpaGpuOptions &options)
-      : OpRewritePattern(ctx), options(options) {}
+/// Lowers one attention op (attn.sdpa, attn.quantized_sdpa) to the kernels
+/// of GpuBuilder.h; OpTy provides its shape and input buffers.
+template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
+  AttentionToGPU(MLIRContext *ctx, const SdpaGpuOptions &options)
+      : OpRewritePattern<OpTy>(ctx), options(options) {}
 
   /// Splits of the keys that give about `targetBlocks` blocks for `work`
   /// blocks without splitting: (splits, tiles per split).
@@ -46,16 +61,63 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     return {gb.ceilDiv(keyTiles, tilesPerSplit), tilesPerSplit};
   }
 
-  LogicalResult matchAndRewrite(SdpaOp op,
-                                PatternRewriter &rewriter) const override {
+  /// The static part of the plan, or failure when the op has no kernel.
+  static FailureOr<SdpaGpuPlan> planOf(SdpaOp op) {
     if (op.getMask())
-      return rewriter.notifyMatchFailure(op, "no GPU kernel for masks");
-    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
-    auto outType = cast<RankedTensorType>(op.getOutput().getType());
+      return failure();
     SdpaGpuPlan plan;
     static_cast<AttentionShape &>(plan) = AttentionShape::of(op);
+    return plan;
+  }
+  static FailureOr<SdpaGpuPlan> planOf(QuantizedSdpaOp op) {
+    if (quantizedSdpaGpuUnsupported(op))
+      return failure();
+    SdpaGpuPlan plan;
+    static_cast<AttentionShape &>(plan) = AttentionShape::of(op);
+    QuantizedKeyValues q;
+    q.bits = op.getBits();
+    q.groupSize = op.getGroupSize();
+    q.qkInt8 = op.getQkInt8();
+    q.pvInt8 = op.getPvInt8();
+    plan.quantized = q;
+    return plan;
+  }
+  static bool usesTensorCores(SdpaOp op) { return sdpaUsesTensorCores(op); }
+  static bool usesTensorCores(QuantizedSdpaOp) { return true; }
 
-    bool tensorCores = sdpaUsesTensorCores(op);
+  /// Buffers of the inputs; returns the key length.
+  static Value bindInputs(GpuBuilder &gb, SdpaOp op, SdpaGpuPlan &plan) {
+    plan.key = gb.toBuffer(op.getKey());
+    plan.value = gb.toBuffer(op.getValue());
+    return gb.dimSizes(plan.key)[2];
+  }
+  static Value bindInputs(GpuBuilder &gb, QuantizedSdpaOp op,
+                          SdpaGpuPlan &plan) {
+    QuantizedKeyValues &q = *plan.quantized;
+    auto buffer = [&](Value tensor) {
+      return tensor ? gb.toBuffer(tensor) : Value();
+    };
+    q.keyCodes = buffer(op.getKeyCodes());
+    q.keyScale = buffer(op.getKeyScale());
+    q.keyStep = buffer(op.getKeyStep());
+    q.keyZero = buffer(op.getKeyZero());
+    q.valueCodes = buffer(op.getValueCodes());
+    q.valueScale = buffer(op.getValueScale());
+    q.valueStep = buffer(op.getValueStep());
+    q.valueZero = buffer(op.getValueZero());
+    return gb.dimSizes(q.keyCodes)[2];
+  }
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    FailureOr<SdpaGpuPlan> maybePlan = planOf(op);
+    if (failed(maybePlan))
+      return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
+    SdpaGpuPlan plan = *maybePlan;
+    auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    auto outType = cast<RankedTensorType>(op.getOutput().getType());
+
+    bool tensorCores = usesTensorCores(op);
     const MmaKernelConfig decode{1, options.decodeStages};
     const MmaKernelConfig prefill{4, options.prefillStages,
                                   options.prefillRowTiles};
@@ -69,14 +131,12 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     GpuBuilder gb(b);
     // Kernels are named after their function: @f gets @f_sdpa_decode, ...
     std::string prefix = kernelPrefix(op);
+    std::string kind = plan.quantized ? "quantized_sdpa" : "sdpa";
     plan.query = gb.toBuffer(op.getQuery());
-    plan.key = gb.toBuffer(op.getKey());
-    plan.value = gb.toBuffer(op.getValue());
+    plan.keyLen = bindInputs(gb, op, plan);
     SmallVector<Value> querySizes = gb.dimSizes(plan.query);
     plan.batch = querySizes[0];
     plan.queryLen = querySizes[2];
-    plan.keyLen = gb.dimSizes(plan.key)[2];
-
     // Results live in buffers the caller provides once results become
     // out-params.
     Value batch = plan.batch, queryLen = plan.queryLen;
@@ -124,12 +184,12 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
                                : plan.groupSize() * queryType.getDimSize(2);
       Value small = gb.cmp(arith::CmpIPredicate::ule, rows, gb.idx(16));
       if (staticRows == ShapedType::kDynamic || staticRows <= 16)
-        addVariant("sdpa_decode", decode, small);
+        addVariant("decode", decode, small);
       if (staticRows == ShapedType::kDynamic || staticRows > 16)
-        addVariant("sdpa_prefill", prefill,
+        addVariant("prefill", prefill,
                    gb.cmp(arith::CmpIPredicate::ugt, rows, gb.idx(16)));
     } else {
-      addVariant("sdpa_simt", MmaKernelConfig{0, 0},
+      addVariant("simt", MmaKernelConfig{0, 0},
                  arith::ConstantOp::create(b, b.getBoolAttr(true)));
     }
     plan.splits = variants[0].splits;
@@ -161,7 +221,7 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
     for (const Variant &v : variants) {
       Value gridX = gb.select(v.chosen, v.rowBlocks, gb.idx(0));
       gpu::LaunchOp attention =
-          launchKernel(b, prefix + v.name.str(),
+          launchKernel(b, prefix + kind + "_" + v.name.str(),
                        {gridX, gb.idx(plan.kvHeads), gb.mul(batch, v.splits)},
                        v.threads, v.sharedBytes, token);
       emitKernelBody(b, attention, [&] {
@@ -175,7 +235,7 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
         split, gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
         gb.idx(0));
     gpu::LaunchOp merge = launchKernel(
-        b, prefix + "sdpa_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
+        b, prefix + kind + "_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
         std::min<int64_t>(plan.valueDim, 256), 0, token);
     emitKernelBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
 
@@ -198,5 +258,6 @@ struct SdpaToGPU : OpRewritePattern<SdpaOp> {
 
 void mlir::attn::populateSdpaToGPUPatterns(RewritePatternSet &patterns,
                                            const SdpaGpuOptions &options) {
-  patterns.add<SdpaToGPU>(patterns.getContext(), options);
+  patterns.add<AttentionToGPU<SdpaOp>, AttentionToGPU<QuantizedSdpaOp>>(
+      patterns.getContext(), options);
 }

@@ -522,8 +522,8 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
           Value key = gb.toIndex(memref::LoadOp::create(b, selected, slot));
           SmallVector<Value> from = {row.batch, row.kvHead, key, dim};
           if (copyAsync) {
-            gb.copyAsync16(staged, {slot, dim}, source, from, step,
-                           arith::ConstantOp::create(b, b.getBoolAttr(true)));
+            gb.copyAsync(staged, {slot, dim}, source, from, step,
+                         arith::ConstantOp::create(b, b.getBoolAttr(true)));
           } else {
             memref::StoreOp::create(b, memref::LoadOp::create(b, source, from),
                                     staged, ValueRange{slot, dim});

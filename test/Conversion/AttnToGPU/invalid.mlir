@@ -50,3 +50,35 @@ func.func @sparq_staging(%q: tensor<1x2x1x256xf32>, %k: tensor<1x2x?x256xf32>,
       -> tensor<1x2x1x256xf32>
   return %o : tensor<1x2x1x256xf32>
 }
+
+// -----
+
+// Checks that attn.quantized_sdpa outside the tensor-core kernel's forms is
+// reported with the reason: f32 queries, then a head dim of 40.
+func.func @quantized_f32(%q: tensor<1x2x1x32xf32>,
+    %kc: tensor<1x2x?x32xi8>, %ks: tensor<1x2x?x1xf32>,
+    %vc: tensor<1x2x?x32xi8>, %vs: tensor<1x2x?x32xf32>)
+    -> tensor<1x2x1x32xf32> {
+  // expected-error @below {{attn.quantized_sdpa has no GPU kernel for queries other than f16 and bf16}}
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(32)
+      : tensor<1x2x1x32xf32>, key(tensor<1x2x?x32xi8>, tensor<1x2x?x1xf32>),
+        value(tensor<1x2x?x32xi8>, tensor<1x2x?x32xf32>)
+      -> tensor<1x2x1x32xf32>
+  return %o : tensor<1x2x1x32xf32>
+}
+
+// -----
+
+func.func @quantized_head_dim(%q: tensor<1x2x1x40xbf16>,
+    %kc: tensor<1x2x?x40xi8>, %ks: tensor<1x2x?x5xf32>,
+    %vc: tensor<1x2x?x40xi8>, %vs: tensor<1x2x?x40xf32>)
+    -> tensor<1x2x1x40xbf16> {
+  // expected-error @below {{attn.quantized_sdpa has no GPU kernel for head dims that are not multiples of 16 up to 256}}
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(8)
+      : tensor<1x2x1x40xbf16>, key(tensor<1x2x?x40xi8>, tensor<1x2x?x5xf32>),
+        value(tensor<1x2x?x40xi8>, tensor<1x2x?x40xf32>)
+      -> tensor<1x2x1x40xbf16>
+  return %o : tensor<1x2x1x40xbf16>
+}

@@ -1,0 +1,63 @@
+// RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
+
+// Checks the INT4 decode lowering: the kernels copy the packed codes and
+// the group scales, steps and zero points with cp.async (no float copy of
+// K or V is made), decode them through the mantissa of 2^23 (0x4B000000),
+// and run the tensor-core loop on the decoded tiles; the key splits are
+// merged by the split-merge kernel.
+// CHECK-LABEL: func.func @int4_decode(
+// CHECK: gpu.launch async
+// CHECK-SAME: module(@int4_decode_quantized_sdpa_decode_kernels) function(@int4_decode_quantized_sdpa_decode)
+// CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x64xi8> to memref<{{[0-9]+}}xi8, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x4xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x128xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
+// CHECK: arith.ori %{{.+}}, %c1258291200_i32 : i32
+// CHECK: nvgpu.ldmatrix
+// CHECK: nvvm.mma.sync
+// CHECK: gpu.launch async
+// CHECK-SAME: function(@int4_decode_quantized_sdpa_split_merge)
+// CHECK-NOT: gpu.launch
+// CHECK: bufferization.to_tensor
+func.func @int4_decode(%q: tensor<1x32x1x128xbf16>,
+    %kc: tensor<1x8x?x64xi8>, %ks: tensor<1x8x?x4xf32>,
+    %kst: tensor<1x8x?x4xi8>, %kz: tensor<1x8x?x4xi8>,
+    %vc: tensor<1x8x?x64xi8>, %vs: tensor<1x8x?x128xf32>,
+    %vst: tensor<1x8x?x128xi8>, %vz: tensor<1x8x?x128xi8>)
+    -> tensor<1x32x1x128xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(32)
+      : tensor<1x32x1x128xbf16>,
+        key(tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>,
+            tensor<1x8x?x4xi8>),
+        value(tensor<1x8x?x64xi8>, tensor<1x8x?x128xf32>,
+              tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>)
+      -> tensor<1x32x1x128xbf16>
+  return %o : tensor<1x32x1x128xbf16>
+}
+
+// -----
+
+// Checks INT8 queries and weights in the prefill kernel: the query block is
+// group-quantized in shared memory (cvt.rni) before its fragments are
+// read, and the weights are rounded to INT8 levels (cvt.rni again) before
+// P V; the lse is written.
+// CHECK-LABEL: func.func @int8_prefill(
+// CHECK: gpu.launch async {{.*}} function(@int8_prefill_quantized_sdpa_prefill)
+// CHECK: llvm.inline_asm "cvt.rni.f32.f32 $0, $1;"
+// CHECK: nvgpu.device_async_copy {{.*}} : memref<2x2x?x64xi8>
+// CHECK: nvgpu.ldmatrix
+// CHECK: nvvm.mma.sync
+// CHECK: llvm.inline_asm "cvt.rni.f32.f32 $0, $1;"
+// CHECK: nvvm.mma.sync
+// CHECK: memref.store {{.*}} : memref<2x8x?xf32>
+func.func @int8_prefill(%q: tensor<2x8x?x64xf16>,
+    %kc: tensor<2x2x?x64xi8>, %ks: tensor<2x2x?x2xf32>,
+    %vc: tensor<2x2x?x64xi8>, %vs: tensor<2x2x?x64xf32>)
+    -> (tensor<2x8x?x64xf16>, tensor<2x8x?xf32>) {
+  %o, %lse = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(32) qk_int8 pv_int8 causal
+      : tensor<2x8x?x64xf16>, key(tensor<2x2x?x64xi8>, tensor<2x2x?x2xf32>),
+        value(tensor<2x2x?x64xi8>, tensor<2x2x?x64xf32>)
+      -> tensor<2x8x?x64xf16>, tensor<2x8x?xf32>
+  return %o, %lse : tensor<2x8x?x64xf16>, tensor<2x8x?xf32>
+}
