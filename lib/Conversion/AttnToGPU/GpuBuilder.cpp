@@ -27,17 +27,28 @@ AttentionShape AttentionShape::of(QuantizedSdpaOp op) {
   return shape;
 }
 
+bool mlir::attn::quantizedDecodesInRegisters(const SdpaGpuPlan &plan) {
+  if (!plan.quantized || plan.quantized->bits != 4 || plan.keyTile != 64)
+    return false;
+  int64_t G = plan.quantized->groupSize, D = plan.headDim;
+  return D % 32 == 0 && G % (D / 4) == 0 && G % 16 == 0 &&
+         (64 % G == 0 || G % 64 == 0) &&
+         llvm::is_contained({64, 128, 256}, plan.valueDim);
+}
+
 int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
   // Buffers as SharedMemory hands them out: each 16-byte aligned.
   auto buffer = [](int64_t elements, int64_t elementBytes) {
     return llvm::alignTo(elements * elementBytes, 16);
   };
   int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
-  int64_t keyValueStages = plan.quantized ? 1 : stages;
-  int64_t bytes =
-      buffer(rowBlock() * plan.headDim, elementBytes) +
-      buffer(keyValueStages * plan.keyTile * plan.headDim, elementBytes) +
-      buffer(keyValueStages * plan.keyTile * plan.valueDim, elementBytes);
+  int64_t bytes = buffer(rowBlock() * plan.headDim, elementBytes);
+  if (!decodeInRegisters) {
+    int64_t keyValueStages = plan.quantized ? 1 : stages;
+    bytes +=
+        buffer(keyValueStages * plan.keyTile * plan.headDim, elementBytes) +
+        buffer(keyValueStages * plan.keyTile * plan.valueDim, elementBytes);
+  }
   if (!plan.quantized)
     return bytes;
   const QuantizedKeyValues &q = *plan.quantized;
@@ -204,13 +215,17 @@ SmallVector<Value> GpuBuilder::mma(Type elementType, ArrayRef<Value> a,
 }
 
 Value GpuBuilder::packPair(Type elementType, Value lo, Value hi) {
-  Value pair = vector::FromElementsOp::create(
-      b, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
-  Value narrow =
-      arith::TruncFOp::create(b, VectorType::get({2}, elementType), pair);
-  Value word = vector::BitCastOp::create(
-      b, VectorType::get({1}, b.getI32Type()), narrow);
-  return vector::ExtractOp::create(b, word, 0);
+  // One cvt for the pair (LLVM converts a vector<2xf32> one element at a
+  // time); its first source is the high half.
+  std::string type = elementType.isBF16() ? "bf16x2" : "f16x2";
+  return LLVM::InlineAsmOp::create(
+             b, b.getI32Type(), ValueRange{hi, lo},
+             "cvt.rn." + type + ".f32 $0, $1, $2;", "=r,f,f",
+             /*has_side_effects=*/false, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None,
+             /*asm_dialect=*/LLVM::AsmDialectAttr(),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
 }
 
 void GpuBuilder::copyAsync(Value dst, ValueRange dstIndices, Value src,

@@ -115,13 +115,25 @@ struct MmaKernelConfig {
   int64_t warps;        // warps per block
   int64_t stages;       // shared-memory key/value tiles in flight (>= 2)
   int64_t rowTiles = 1; // 16-row tiles of queries per warp
+  // A quantized cache decoded from its shared-memory stages straight into
+  // the mma operands (one warp, see quantizedDecodesInRegisters) instead of
+  // into decoded key and value tiles.
+  bool decodeInRegisters = false;
 
   int64_t rowBlock() const { return 16 * rowTiles * warps; }
   /// Dynamic shared memory in bytes: the query block and `stages` key and
   /// value tiles (for a quantized cache, `stages` tiles of codes and
-  /// scales and one decoded key and value tile).
+  /// scales and one decoded key and value tile, or none when it is decoded
+  /// in registers).
   int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
 };
+
+/// Whether the one-warp kernel can decode the quantized cache of `plan`
+/// straight into its mma operands: INT4, D a multiple of 32 with each
+/// lane's quarter of a key in one group, Dv of 64, 128 or 256, and value
+/// groups of a multiple of 16 keys that divide a 64-key tile or are
+/// multiples of it.
+bool quantizedDecodesInRegisters(const SdpaGpuPlan &plan);
 
 /// Query rows per block of the CUDA-core kernel (one warp per row).
 constexpr int64_t kSimtRowsPerBlock = 4;

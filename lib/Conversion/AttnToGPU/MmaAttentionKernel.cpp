@@ -23,6 +23,7 @@
 
 #include "GpuBuilder.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
 #include <cmath>
@@ -172,6 +173,41 @@ private:
                   ArrayRef<Value> values);
   /// Replaces the query block by its INT8 group quantization (qk_int8).
   void quantizeQueryBlock();
+
+  // --- A quantized cache decoded straight into mma operands -------------
+  // Any order of the head dims serves Q K^T as long as Q and K agree, and
+  // any order of the value dims serves P V as long as the output store
+  // undoes it. Lane (g, t) = (lane / 4, lane % 4) holds key dims
+  // [t D/4, (t+1) D/4) of the key of column g of each n-tile, whose INT4
+  // codes are D/8 consecutive bytes; its register pair p (k-step p / 2,
+  // register p % 2) holds dims (8m + j, 8m + j + 4) of that quarter, m =
+  // p / 4, j = p % 4, which one shift and mask of code word m put into the
+  // two halves. For P V it holds value dims [g Dv/8, (g+1) Dv/8), Dv/16
+  // consecutive bytes of each key: value n-tile dt, column c is dim
+  // c Dv/8 + dt. The codes come from the cp.async stages, so the tiles in
+  // flight cost shared memory rather than registers.
+
+  /// Value dims of the lane's value columns: the dim of n-tile `dt`,
+  /// column `column`.
+  Value permutedValueDim(int64_t dt, Value column);
+  /// Key dims (lo, hi) of register pair `pair` of a lane with quarter
+  /// `quarter`.
+  std::pair<Value, Value> permutedKeyDims(Value quarter, int64_t pair);
+  /// The Q fragments, gathered from the query block in the permuted order.
+  SmallVector<SmallVector<SmallVector<Value>>> loadPermutedQueryFragments();
+  /// The lane's key operand pairs (D/8 registers) of n-tile `nTile` of the
+  /// codes in stage `stage`.
+  SmallVector<Value> decodeKeyOperands(Value stage, int64_t nTile);
+  /// The lane's value operands of k-step `kStep` of the codes in stage
+  /// `stage` (keys from `tileStart`): per value n-tile, b0 and
+  /// b1 (keys 2t, 2t+1 and 2t+8, 2t+9 of the step). `groupOperands`
+  /// caches the step's group steps, zeros and scales as element-type
+  /// pairs.
+  SmallVector<Value> decodeValueOperands(Value stage, Value tileStart,
+                                         int64_t kStep,
+                                         SmallVector<Value> &groupOperands);
+  /// A packed two-element op of the element type (bf16x2, f16x2).
+  Value packedOp(StringRef op, ValueRange args);
   /// Copies `rowsPerTile` rows of `chunksPerRow` chunks from `src` into
   /// `smem` at element `smemOffset` with cp.async; `source(row, column)`
   /// gives the indices into `src` and whether the row exists (else it is
@@ -208,6 +244,8 @@ private:
   // ldmatrix rows of K, V (and Q, read once).
   std::map<int64_t, std::unique_ptr<CopyOffsets>> copyOffsets;
   std::unique_ptr<SwizzledOffsets> queryOffsets, keyOffsets, valueOffsets;
+  // Lane coordinates of the mma fragments: row group and quarter.
+  Value laneGroup, laneQuarter;
   // Q fragments held for the whole loop (one row tile per warp only).
   SmallVector<SmallVector<SmallVector<Value>>> queryFrags;
 };
@@ -217,11 +255,13 @@ private:
 void MmaKernelEmitter::createSharedMemoryViews() {
   SharedMemory shared(gb, launch, /*dynamic=*/true);
   Type et = plan.elementType;
-  // A quantized cache is decoded into a single key and value tile.
-  int64_t tiles = plan.quantized ? 1 : config.stages;
   querySmem = shared.buffer({config.rowBlock() * plan.headDim}, et);
-  keySmem = shared.buffer({tiles * plan.keyTile * plan.headDim}, et);
-  valueSmem = shared.buffer({tiles * plan.keyTile * plan.valueDim}, et);
+  if (!config.decodeInRegisters) {
+    // A quantized cache is decoded into a single key and value tile.
+    int64_t tiles = plan.quantized ? 1 : config.stages;
+    keySmem = shared.buffer({tiles * plan.keyTile * plan.headDim}, et);
+    valueSmem = shared.buffer({tiles * plan.keyTile * plan.valueDim}, et);
+  }
   if (plan.quantized) {
     const QuantizedKeyValues &q = *plan.quantized;
     Type i8 = b.getI8Type(), f32 = b.getF32Type();
@@ -621,6 +661,209 @@ void MmaKernelEmitter::quantizeQueryBlock() {
       });
 }
 
+Value MmaKernelEmitter::packedOp(StringRef op, ValueRange args) {
+  std::string type = plan.elementType.isBF16() ? "bf16x2" : "f16x2";
+  std::string text = (op + "." + type + " $0").str();
+  std::string constraints = "=r";
+  for (size_t i = 0; i < args.size(); ++i) {
+    text += ", $" + std::to_string(i + 1);
+    constraints += ",r";
+  }
+  return LLVM::InlineAsmOp::create(
+             b, b.getI32Type(), args, text + ";", constraints,
+             /*has_side_effects=*/false, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None,
+             /*asm_dialect=*/LLVM::AsmDialectAttr(),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+/// A 2^n value whose mantissa takes a small integer as is: 128 in bf16,
+/// 1024 in f16; the bits of a pair of it and the value.
+static std::pair<int32_t, float> mantissaBase(Type elementType) {
+  return elementType.isBF16() ? std::make_pair(0x43004300, 128.0f)
+                              : std::make_pair(0x64006400, 1024.0f);
+}
+
+Value MmaKernelEmitter::permutedValueDim(int64_t dt, Value column) {
+  return gb.add(gb.mul(column, gb.idx(plan.valueDim / 8)), gb.idx(dt));
+}
+
+std::pair<Value, Value> MmaKernelEmitter::permutedKeyDims(Value quarter,
+                                                          int64_t pair) {
+  Value base = gb.add(gb.mul(quarter, gb.idx(plan.headDim / 4)),
+                      gb.idx(8 * (pair / 4) + pair % 4));
+  return {base, gb.add(base, gb.idx(4))};
+}
+
+SmallVector<SmallVector<SmallVector<Value>>>
+MmaKernelEmitter::loadPermutedQueryFragments() {
+  Type et = plan.elementType;
+  int64_t chunksPerRow = plan.headDim / 8;
+  auto element = [&](Value row, Value dim) {
+    Value chunk = gb.divIdx(dim, 8);
+    Value swizzled =
+        gb.xorIdx(chunk, gb.andIdx(row, swizzleMask(chunksPerRow)));
+    Value at = gb.add(gb.mul(row, gb.idx(plan.headDim)),
+                      gb.add(gb.mul(swizzled, gb.idx(8)), gb.remIdx(dim, 8)));
+    return memref::LoadOp::create(b, querySmem, at).getResult();
+  };
+  auto pairOf = [&](Value row, int64_t pair) {
+    auto [lo, hi] = permutedKeyDims(laneQuarter, pair);
+    Value v = vector::FromElementsOp::create(
+        b, VectorType::get({2}, et),
+        ValueRange{element(row, lo), element(row, hi)});
+    v = vector::BitCastOp::create(b, VectorType::get({1}, b.getI32Type()), v);
+    return vector::ExtractOp::create(b, v, 0).getResult();
+  };
+  // A fragment: a0/a1 rows g and g + 8 of register 0, a2/a3 of register 1.
+  Value rowLo = laneGroup, rowHi = gb.add(laneGroup, gb.idx(8));
+  SmallVector<SmallVector<SmallVector<Value>>> frags(1);
+  for (int64_t ks = 0; ks < plan.headDim / 16; ++ks)
+    frags[0].push_back({pairOf(rowLo, 2 * ks), pairOf(rowHi, 2 * ks),
+                        pairOf(rowLo, 2 * ks + 1), pairOf(rowHi, 2 * ks + 1)});
+  return frags;
+}
+
+SmallVector<Value> MmaKernelEmitter::decodeKeyOperands(Value stage,
+                                                       int64_t nTile) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  Type et = plan.elementType, i32 = b.getI32Type();
+  int64_t quarterBytes = plan.headDim / 8, rowBytes = q.rowBytes(plan.headDim);
+  int64_t keyGroups = q.keyGroups(plan.headDim);
+  // Rows past the last key are zero-filled: codes and scales 0 decode to 0.
+  Value row = gb.add(gb.mul(stage, gb.idx(plan.keyTile)),
+                     gb.add(gb.idx(8 * nTile), laneGroup));
+  Value bytes = vector::LoadOp::create(
+      b, VectorType::get({quarterBytes}, b.getI8Type()), raw.keyCodes,
+      gb.add(gb.mul(row, gb.idx(rowBytes)),
+             gb.mul(laneQuarter, gb.idx(quarterBytes))),
+      /*nontemporal=*/false, llvm::Align(std::min<int64_t>(quarterBytes, 16)));
+  Value words = vector::BitCastOp::create(
+      b, VectorType::get({quarterBytes / 4}, i32), bytes);
+  Value group =
+      gb.divIdx(gb.mul(laneQuarter, gb.idx(plan.headDim / 4)), q.groupSize);
+  Value at = gb.add(gb.mul(row, gb.idx(keyGroups)), group);
+  auto splat = [&](Value f) { return gb.packPair(et, f, f); };
+  auto toF32 = [&](Value i8) {
+    return arith::SIToFPOp::create(b, b.getF32Type(), i8).getResult();
+  };
+  Value scale = splat(memref::LoadOp::create(b, raw.keyScale, at));
+  Value step = splat(toF32(memref::LoadOp::create(b, raw.keyStep, at)));
+  Value zero = splat(toF32(memref::LoadOp::create(b, raw.keyZero, at)));
+  auto [baseBits, baseValue] = mantissaBase(et);
+  Value base = splat(gb.f32(baseValue));
+  Value lowest = splat(gb.f32(-127)), highest = splat(gb.f32(127));
+  SmallVector<Value> operands;
+  for (int64_t pair = 0; pair < plan.headDim / 8; ++pair) {
+    Value word = vector::ExtractOp::create(b, words, pair / 4);
+    if (pair % 4)
+      word = arith::ShRUIOp::create(b, word, gb.i32(4 * (pair % 4)));
+    // Codes of dims 8m + j and 8m + j + 4 in the two halves' mantissas.
+    Value codes = arith::OrIOp::create(
+        b, arith::AndIOp::create(b, word, gb.i32(0x000F000F)),
+        gb.i32(baseBits));
+    Value code = packedOp("sub.rn", {codes, base});
+    Value q8 = packedOp("fma.rn", {code, step, zero});
+    q8 = packedOp("min", {packedOp("max", {q8, lowest}), highest});
+    operands.push_back(packedOp("mul.rn", {q8, scale}));
+  }
+  return operands;
+}
+
+SmallVector<Value>
+MmaKernelEmitter::decodeValueOperands(Value stage, Value tileStart,
+                                      int64_t kStep,
+                                      SmallVector<Value> &groupOperands) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  Type et = plan.elementType, i32 = b.getI32Type(), f32 = b.getF32Type();
+  const int64_t slots = plan.valueDim / 8, sliceBytes = plan.valueDim / 16;
+  auto splat = [&](Value f) { return gb.packPair(et, f, f); };
+  // The step's 16 keys share a group: its operands change only where a
+  // group starts (tiles start at multiples of 64).
+  if (groupOperands.empty() || (16 * kStep) % q.groupSize == 0) {
+    groupOperands.clear();
+    int64_t groupRows = q.valueGroupRows(plan.keyTile);
+    Value groupRow =
+        gb.sub(gb.divIdx(gb.add(tileStart, gb.idx(16 * kStep)), q.groupSize),
+               gb.divIdx(tileStart, q.groupSize));
+    Value at = gb.add(gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)), groupRow),
+                             gb.idx(plan.valueDim)),
+                      gb.mul(laneGroup, gb.idx(slots)));
+    auto load = [&](Value buffer, Type type) {
+      int64_t bytes = slots * type.getIntOrFloatBitWidth() / 8;
+      return vector::LoadOp::create(b, VectorType::get({slots}, type), buffer,
+                                    at, /*nontemporal=*/false,
+                                    llvm::Align(std::min<int64_t>(bytes, 16)))
+          .getResult();
+    };
+    Value scales = load(raw.valueScale, f32);
+    Value steps = load(raw.valueStep, b.getI8Type());
+    Value zeros = load(raw.valueZero, b.getI8Type());
+    for (int64_t i = 0; i < slots; ++i) {
+      auto at = [&](Value v) { return vector::ExtractOp::create(b, v, i); };
+      groupOperands.push_back(
+          splat(arith::SIToFPOp::create(b, f32, at(steps))));
+      groupOperands.push_back(
+          splat(arith::SIToFPOp::create(b, f32, at(zeros))));
+      groupOperands.push_back(splat(at(scales)));
+    }
+  }
+
+  // Keys 2t, 2t + 1, 2t + 8, 2t + 9 of the step (zero rows past the end).
+  int64_t rowBytes = q.rowBytes(plan.valueDim);
+  SmallVector<Value> keyWords;
+  for (int64_t k : {0, 1, 8, 9}) {
+    Value row =
+        gb.add(gb.mul(stage, gb.idx(plan.keyTile)),
+               gb.add(gb.idx(16 * kStep + k), gb.mul(laneQuarter, gb.idx(2))));
+    Value bytes = vector::LoadOp::create(
+        b, VectorType::get({sliceBytes}, b.getI8Type()), raw.valueCodes,
+        gb.add(gb.mul(row, gb.idx(rowBytes)),
+               gb.mul(laneGroup, gb.idx(sliceBytes))),
+        /*nontemporal=*/false, llvm::Align(std::min<int64_t>(sliceBytes, 16)));
+    keyWords.push_back(vector::BitCastOp::create(
+        b, VectorType::get({sliceBytes / 4}, i32), bytes));
+  }
+  auto [baseBits, baseValue] = mantissaBase(et);
+  Value base = splat(gb.f32(baseValue));
+  Value lowest = splat(gb.f32(-127)), highest = splat(gb.f32(127));
+  // Slot i is nibble i % 8 of word i / 8: byte e = (i % 8) / 2 of both keys
+  // of a register side by side (prmt), then the low or high nibbles.
+  SmallVector<Value> operands(2 * slots);
+  for (int64_t reg = 0; reg < 2; ++reg) {
+    for (int64_t i = 0; i < slots; i += 2) {
+      int64_t word = i / 8, byte = (i % 8) / 2;
+      Value first = vector::ExtractOp::create(b, keyWords[2 * reg], word);
+      Value second = vector::ExtractOp::create(b, keyWords[2 * reg + 1], word);
+      int64_t selector = byte | byte << 4 | (4 + byte) << 8 | (4 + byte) << 12;
+      Value bytes =
+          LLVM::InlineAsmOp::create(
+              b, i32, ValueRange{first, second},
+              "prmt.b32 $0, $1, $2, " + std::to_string(selector) + ";",
+              "=r,r,r", /*has_side_effects=*/false, /*is_align_stack=*/false,
+              LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+              ArrayAttr())
+              .getResult(0);
+      for (int64_t high = 0; high < 2; ++high) {
+        Value nibbles =
+            high ? arith::ShRUIOp::create(b, bytes, gb.i32(4)) : bytes;
+        Value codes = arith::OrIOp::create(
+            b, arith::AndIOp::create(b, nibbles, gb.i32(0x000F000F)),
+            gb.i32(baseBits));
+        int64_t slot = i + high;
+        Value code = packedOp("sub.rn", {codes, base});
+        Value q8 = packedOp("fma.rn", {code, groupOperands[3 * slot],
+                                       groupOperands[3 * slot + 1]});
+        q8 = packedOp("min", {packedOp("max", {q8, lowest}), highest});
+        operands[2 * slot + reg] =
+            packedOp("mul.rn", {q8, groupOperands[3 * slot + 2]});
+      }
+    }
+  }
+  return operands;
+}
+
 SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
                                                  ValueRange carried) {
   const int64_t keyTile = plan.keyTile;
@@ -631,7 +874,9 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(keyTile)));
   CarriedState state(carried, rowTiles, valueTiles);
-  if (plan.quantized) {
+  // The stage of the quantized codes (the decoded tiles have one).
+  Value codeStage = stage;
+  if (plan.quantized && !config.decodeInRegisters) {
     decodeQuantizedTile(stage, tileStart);
     gpu::BarrierOp::create(b);
     // The decoded tiles have a single stage.
@@ -652,10 +897,20 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
                                                 SmallVector<Value>(4, zero)));
   Value keyStage = gb.mul(stage, gb.idx(keyTile * plan.headDim));
   for (int64_t np = 0; np < keyTile / 16; ++np) {
+    SmallVector<Value> first, second;
+    if (config.decodeInRegisters) {
+      first = decodeKeyOperands(codeStage, 2 * np);
+      second = decodeKeyOperands(codeStage, 2 * np + 1);
+    }
     for (int64_t ks = 0; ks < headSteps; ++ks) {
-      SmallVector<Value> f = gb.ldmatrix(
-          keySmem, gb.add(keyStage, keyOffsets->get(np * 16, 2 * ks)), 4,
-          /*transpose=*/false);
+      SmallVector<Value> f =
+          config.decodeInRegisters
+              ? SmallVector<Value>{first[2 * ks], first[2 * ks + 1],
+                                   second[2 * ks], second[2 * ks + 1]}
+              : gb.ldmatrix(keySmem,
+                            gb.add(keyStage, keyOffsets->get(np * 16, 2 * ks)),
+                            4,
+                            /*transpose=*/false);
       for (int64_t mt = 0; mt < rowTiles; ++mt) {
         auto &row = scores[mt];
         row[2 * np] = gb.mma(et, query[mt][ks], {f[0], f[1]}, row[2 * np]);
@@ -733,7 +988,11 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
   // operand of one k-step of 16 keys; each V fragment serves every row
   // tile.
   Value valueStage = gb.mul(stage, gb.idx(keyTile * plan.valueDim));
+  SmallVector<Value> groupOperands;
   for (int64_t kk = 0; kk < keyTile / 16; ++kk) {
+    SmallVector<Value> decoded;
+    if (config.decodeInRegisters)
+      decoded = decodeValueOperands(codeStage, tileStart, kk, groupOperands);
     SmallVector<SmallVector<Value>> pFrag;
     for (int64_t mt = 0; mt < rowTiles; ++mt) {
       auto &row = scores[mt];
@@ -744,9 +1003,14 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
            gb.packPair(et, row[2 * kk + 1][2], row[2 * kk + 1][3])});
     }
     for (int64_t dp = 0; dp < valueTiles / 2; ++dp) {
-      SmallVector<Value> f = gb.ldmatrix(
-          valueSmem, gb.add(valueStage, valueOffsets->get(kk * 16, 2 * dp)), 4,
-          /*transpose=*/true);
+      SmallVector<Value> f =
+          config.decodeInRegisters
+              ? SmallVector<Value>(decoded.begin() + 4 * dp,
+                                   decoded.begin() + 4 * dp + 4)
+              : gb.ldmatrix(
+                    valueSmem,
+                    gb.add(valueStage, valueOffsets->get(kk * 16, 2 * dp)), 4,
+                    /*transpose=*/true);
       for (int64_t mt = 0; mt < rowTiles; ++mt)
         for (int64_t j = 0; j < 2; ++j) {
           SmallVector<Value> acc;
@@ -774,12 +1038,20 @@ void MmaKernelEmitter::storeResults(ValueRange carried) {
         Value group = gb.divIdx(p, plan.queryLen);
         Value queryIdx = gb.remIdx(p, plan.queryLen);
         Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
-        for (int64_t dt = 0; dt < plan.valueDim / 8; ++dt)
-          storeRowValues(
-              gb, plan, batch, head, queryIdx, split,
-              gb.add(dim0, gb.idx(dt * 8)),
-              {state.acc(mt, dt, 2 * half), state.acc(mt, dt, 2 * half + 1)},
-              sum);
+        for (int64_t dt = 0; dt < plan.valueDim / 8; ++dt) {
+          Value lo = state.acc(mt, dt, 2 * half);
+          Value hi = state.acc(mt, dt, 2 * half + 1);
+          if (!config.decodeInRegisters) {
+            storeRowValues(gb, plan, batch, head, queryIdx, split,
+                           gb.add(dim0, gb.idx(dt * 8)), {lo, hi}, sum);
+            continue;
+          }
+          // Columns 2t and 2t + 1 of the n-tile are permuted value dims.
+          for (auto [column, value] : llvm::enumerate(ArrayRef{lo, hi}))
+            storeRowValues(gb, plan, batch, head, queryIdx, split,
+                           permutedValueDim(dt, gb.add(dim0, gb.idx(column))),
+                           {value}, sum);
+        }
         gb.ifThen(leader, [&] {
           storeRowLse(gb, plan, batch, head, queryIdx, split,
                       state.max(mt, half), sum);
@@ -814,6 +1086,8 @@ void MmaKernelEmitter::emit() {
   batch = gb.divIdx(launch.getBlockIds().z, plan.splits);
   split = gb.remIdx(launch.getBlockIds().z, plan.splits);
   rows = gb.mul(gb.idx(plan.groupSize()), plan.queryLen);
+  laneGroup = gb.divIdx(lane, 4);
+  laneQuarter = gb.remIdx(lane, 4);
   const int64_t rowBlock = config.rowBlock();
   firstRow = gb.mul(launch.getBlockIds().x, gb.idx(rowBlock));
   createSharedMemoryViews();
@@ -868,6 +1142,15 @@ void MmaKernelEmitter::emit() {
     quantizeQueryBlock();
     gpu::BarrierOp::create(b);
   }
+  SmallVector<Value> init;
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt)
+    init.append({gb.negInf(), gb.negInf()});
+  for (int64_t i = 0; i < config.rowTiles * (2 + plan.valueDim / 2); ++i)
+    init.push_back(gb.f32(0));
+
+  if (config.decodeInRegisters)
+    queryFrags = loadPermutedQueryFragments();
+
   // ldmatrix.x4 row addresses. A (Q) and trans-B (V): matrices (rows
   // 0-7, chunk 0), (rows 8-15, chunk 0), (rows 0-7, chunk 1), (rows 8-15,
   // chunk 1). B (K): (keys 0-7, chunk 0), (keys 0-7, chunk 1), (keys 8-15,
@@ -878,7 +1161,7 @@ void MmaKernelEmitter::emit() {
   queryOffsets = std::make_unique<SwizzledOffsets>(
       gb, gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), rowOfAFragment),
       chunkOfAFragment, plan.headDim / 8);
-  if (config.rowTiles == 1)
+  if (config.rowTiles == 1 && !config.decodeInRegisters)
     queryFrags = loadQueryFragments();
   keyOffsets = std::make_unique<SwizzledOffsets>(
       gb, gb.add(gb.remIdx(lane, 8), gb.mul(gb.divIdx(lane, 16), gb.idx(8))),
@@ -894,11 +1177,6 @@ void MmaKernelEmitter::emit() {
     NVVM::CpAsyncCommitGroupOp::create(b);
   }
 
-  SmallVector<Value> init;
-  for (int64_t mt = 0; mt < config.rowTiles; ++mt)
-    init.append({gb.negInf(), gb.negInf()});
-  for (int64_t i = 0; i < config.rowTiles * (2 + plan.valueDim / 2); ++i)
-    init.push_back(gb.f32(0));
   SmallVector<Value> result = gb.forCarrying(
       gb.idx(0), numTiles, gb.idx(1), init,
       [&](Value tile, ValueRange carried) {

@@ -1,19 +1,24 @@
 // RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
 
-// Checks the INT4 decode lowering: the kernels copy the packed codes and
+// Checks the INT4 decode lowering: the kernel copies the packed codes and
 // the group scales, steps and zero points with cp.async (no float copy of
-// K or V is made), decode them through the mantissa of 2^23 (0x4B000000),
-// and run the tensor-core loop on the decoded tiles; the key splits are
-// merged by the split-merge kernel.
+// K or V is made) and decodes them straight into the mma operands: codes
+// into the mantissa of bf16 128 (0x43004300), value codes of two keys
+// side by side by prmt, the group arithmetic on bf16x2 pairs; the key
+// splits are merged by the split-merge kernel.
 // CHECK-LABEL: func.func @int4_decode(
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@int4_decode_quantized_sdpa_decode_kernels) function(@int4_decode_quantized_sdpa_decode)
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x64xi8> to memref<{{[0-9]+}}xi8, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x4xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x128xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
-// CHECK: arith.ori %{{.+}}, %c1258291200_i32 : i32
-// CHECK: nvgpu.ldmatrix
+// CHECK: arith.ori %{{.+}}, %c1124090624_i32 : i32
+// CHECK: llvm.inline_asm "fma.rn.bf16x2 $0, $1, $2, $3;"
 // CHECK: nvvm.mma.sync
+// CHECK: llvm.inline_asm "prmt.b32
+// CHECK: llvm.inline_asm "mul.rn.bf16x2 $0, $1, $2;"
+// CHECK: nvvm.mma.sync
+// CHECK-NOT: nvgpu.ldmatrix
 // CHECK: gpu.launch async
 // CHECK-SAME: function(@int4_decode_quantized_sdpa_split_merge)
 // CHECK-NOT: gpu.launch
@@ -40,11 +45,13 @@ func.func @int4_decode(%q: tensor<1x32x1x128xbf16>,
 // Checks INT8 queries and weights in the prefill kernel: the query block is
 // group-quantized in shared memory (cvt.rni) before its fragments are
 // read, and the weights are rounded to INT8 levels (cvt.rni again) before
-// P V; the lse is written.
+// P V; the lse is written. INT8 codes are decoded through the mantissa of
+// 2^23 (0x4B000000) into a shared-memory tile that ldmatrix reads.
 // CHECK-LABEL: func.func @int8_prefill(
 // CHECK: gpu.launch async {{.*}} function(@int8_prefill_quantized_sdpa_prefill)
 // CHECK: llvm.inline_asm "cvt.rni.f32.f32 $0, $1;"
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<2x2x?x64xi8>
+// CHECK: arith.ori %{{.+}}, %c1258291200_i32 : i32
 // CHECK: nvgpu.ldmatrix
 // CHECK: nvvm.mma.sync
 // CHECK: llvm.inline_asm "cvt.rni.f32.f32 $0, $1;"
