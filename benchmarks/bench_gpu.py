@@ -502,9 +502,10 @@ def quantized_correctness(kernels, only=""):
     bf16, f16 = torch.bfloat16, torch.float16
     shapes = {  # (B, Hq, Hkv, D, Dv, dtype), then (Lq, Lk) pairs
         "quantized_int4": ((1, 32, 8, 128, 128, bf16),
-                           ((1, 1), (1, 100), (1, 5000), (3, 700), (40, 333))),
+                           ((1, 1), (1, 100), (1, 5000), (2, 3000), (3, 700),
+                            (40, 333))),
         "quantized_prefill": ((2, 32, 32, 128, 128, bf16),
-                              ((1, 64), (100, 100), (300, 1000))),
+                              ((1, 64), (8, 300), (100, 100), (300, 1000))),
         "quantized_int2_lse": ((2, 8, 2, 64, 32, f16),
                                ((1, 5), (3, 700), (50, 50), (8, 3000))),
         "quantized_int8_lse": ((1, 4, 2, 64, 64, bf16),

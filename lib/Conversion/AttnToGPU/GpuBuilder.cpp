@@ -27,12 +27,13 @@ AttentionShape AttentionShape::of(QuantizedSdpaOp op) {
   return shape;
 }
 
-bool mlir::attn::quantizedDecodesInRegisters(const SdpaGpuPlan &plan) {
-  if (!plan.quantized || plan.quantized->bits != 4 || plan.keyTile != 64)
+bool mlir::attn::quantizedDecodesInRegisters(const SdpaGpuPlan &plan,
+                                             int64_t keyTile) {
+  if (!plan.quantized || plan.quantized->bits != 4)
     return false;
   int64_t G = plan.quantized->groupSize, D = plan.headDim;
   return D % 32 == 0 && G % (D / 4) == 0 && G % 16 == 0 &&
-         (64 % G == 0 || G % 64 == 0) &&
+         (keyTile % G == 0 || G % keyTile == 0) &&
          llvm::is_contained({64, 128, 256}, plan.valueDim);
 }
 
@@ -49,16 +50,8 @@ int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
         buffer(keyValueStages * plan.keyTile * plan.headDim, elementBytes) +
         buffer(keyValueStages * plan.keyTile * plan.valueDim, elementBytes);
   }
-  if (!plan.quantized)
-    return bytes;
-  const QuantizedKeyValues &q = *plan.quantized;
-  int64_t keyGroups = stages * plan.keyTile * q.keyGroups(plan.headDim);
-  int64_t valueGroups = stages * q.valueGroupRows(plan.keyTile) * plan.valueDim;
-  bytes += buffer(stages * plan.keyTile * q.rowBytes(plan.headDim), 1) +
-           buffer(stages * plan.keyTile * q.rowBytes(plan.valueDim), 1) +
-           buffer(keyGroups, 4) + buffer(valueGroups, 4);
-  if (q.bits != 8)
-    bytes += 2 * (buffer(keyGroups, 1) + buffer(valueGroups, 1));
+  if (plan.quantized)
+    bytes += QuantizedStages::bytes(plan, stages, plan.keyTile);
   return bytes;
 }
 
@@ -101,6 +94,48 @@ Value GpuBuilder::log2(Value x) {
 Value GpuBuilder::sqrt(Value x) { return ptxUnaryF32(b, "sqrt.rn.f32", x); }
 Value GpuBuilder::roundEven(Value x) {
   return ptxUnaryF32(b, "cvt.rni.f32.f32", x);
+}
+
+/// Inline PTX `text` on i32 registers.
+static Value ptxI32(ImplicitLocOpBuilder &b, const std::string &text,
+                    ValueRange args) {
+  std::string constraints = "=r";
+  for (size_t i = 0; i < args.size(); ++i)
+    constraints += ",r";
+  return LLVM::InlineAsmOp::create(b, b.getI32Type(), args, text, constraints,
+                                   /*has_side_effects=*/false,
+                                   /*is_align_stack=*/false,
+                                   LLVM::tailcallkind::TailCallKind::None,
+                                   /*asm_dialect=*/LLVM::AsmDialectAttr(),
+                                   /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+Value GpuBuilder::packedOp(Type elementType, StringRef op, ValueRange args) {
+  std::string text =
+      (op + (elementType.isBF16() ? ".bf16x2" : ".f16x2") + " $0").str();
+  for (size_t i = 0; i < args.size(); ++i)
+    text += ", $" + std::to_string(i + 1);
+  return ptxI32(b, text + ";", args);
+}
+
+Value GpuBuilder::prmt(Value a, Value b, Value selector) {
+  return ptxI32(this->b, "prmt.b32 $0, $1, $2, $3;", {a, b, selector});
+}
+
+Value GpuBuilder::decodeInt4Pair(Type elementType, Value word, Value step,
+                                 Value zero, Value scale) {
+  bool bf16 = elementType.isBF16();
+  Value codes =
+      arith::OrIOp::create(b, arith::AndIOp::create(b, word, i32(0x000F000F)),
+                           i32(bf16 ? 0x43004300 : 0x64006400));
+  auto pair = [&](float v) { return packPair(elementType, f32(v), f32(v)); };
+  Value code =
+      packedOp(elementType, "sub.rn", {codes, pair(bf16 ? 128.0f : 1024.0f)});
+  Value q8 = packedOp(elementType, "fma.rn", {code, step, zero});
+  q8 = packedOp(elementType, "min",
+                {packedOp(elementType, "max", {q8, pair(-127)}), pair(127)});
+  return packedOp(elementType, "mul.rn", {q8, scale});
 }
 
 Value GpuBuilder::softmaxExp2(Value x, PolyExpAttr polyExp) {

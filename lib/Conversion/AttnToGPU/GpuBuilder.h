@@ -128,12 +128,12 @@ struct MmaKernelConfig {
   int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
 };
 
-/// Whether the one-warp kernel can decode the quantized cache of `plan`
-/// straight into its mma operands: INT4, D a multiple of 32 with each
-/// lane's quarter of a key in one group, Dv of 64, 128 or 256, and value
-/// groups of a multiple of 16 keys that divide a 64-key tile or are
-/// multiples of it.
-bool quantizedDecodesInRegisters(const SdpaGpuPlan &plan);
+/// Whether a one-warp kernel with tiles of `keyTile` keys can decode the
+/// quantized cache of `plan` straight into its mma operands: INT4, D a
+/// multiple of 32 with each lane's quarter of a key in one group, Dv of 64,
+/// 128 or 256, and value groups of a multiple of 16 keys that divide a tile
+/// or are multiples of it.
+bool quantizedDecodesInRegisters(const SdpaGpuPlan &plan, int64_t keyTile);
 
 /// Query rows per block of the CUDA-core kernel (one warp per row).
 constexpr int64_t kSimtRowsPerBlock = 4;
@@ -203,6 +203,18 @@ public:
                  ValueRange srcIndices, int64_t elements, Value valid);
   /// cvt.rni: x rounded to the nearest integer, ties to even.
   Value roundEven(Value x);
+  /// `op` on a pair of elements of `elementType` (bf16x2 or f16x2) in i32
+  /// registers: "fma.rn", "min", ...
+  Value packedOp(Type elementType, StringRef op, ValueRange args);
+  /// prmt.b32: four bytes picked from the eight of (a, b) by `selector`.
+  Value prmt(Value a, Value b, Value selector);
+  /// Two INT4 codes at bits 0-3 and 16-19 of `word` (other bits ignored)
+  /// decoded to a pair of `elementType`: clamp(code * step + zero, -127,
+  /// 127) * scale, with step, zero and scale given as pairs. The codes go
+  /// into the mantissa of 128 (bf16) or 1024 (f16), and integers up to 256
+  /// are exact in both, so only the scale rounds.
+  Value decodeInt4Pair(Type elementType, Value word, Value step, Value zero,
+                       Value scale);
 };
 
 /// The shared-memory buffers of one kernel: workgroup attributions (48 KiB
@@ -224,6 +236,39 @@ private:
   gpu::LaunchOp launch;
   Value dynamicBase;
   int64_t dynamicBytes = 0;
+};
+
+/// Copies `rows` rows of `width` elements into the flat shared buffer
+/// `smem` from element `smemBase` on, with cp.async of the widest chunk (4
+/// to 16 bytes) that divides a row, or element by element for rows of fewer
+/// bytes; `threads` threads from `tid` share the work. `source(row)` gives
+/// the outer indices of the row in `src` and whether it exists (else it is
+/// zero-filled).
+void copyRowsAsync(
+    GpuBuilder &gb, Value tid, int64_t threads, Value smem, Value smemBase,
+    int64_t rows, int64_t width, Value src,
+    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source);
+
+/// The cp.async stages of a quantized cache (QuantizedStages.cpp): per
+/// stage, `keyTile` rows of key and value codes and of key group scales,
+/// steps and zero points, and the value group rows those keys touch, flat
+/// in attn.quantize's layout.
+struct QuantizedStages {
+  QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan, int64_t stages,
+                  int64_t keyTile);
+  /// Shared memory the stages take (each buffer 16-byte aligned).
+  static int64_t bytes(const SdpaGpuPlan &plan, int64_t stages,
+                       int64_t keyTile);
+  /// Copies the tile of keys from `tileStart` into stage `stage`, rows at
+  /// or past `keyEnd` zero-filled (codes and scales 0 decode to 0).
+  void load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid, int64_t threads,
+            Value stage, Value tileStart, Value keyEnd, Value batch,
+            Value kvHead);
+
+  int64_t stages, keyTile;
+  // Step and zero buffers are null for bits = 8.
+  Value keyCodes, keyScale, keyStep, keyZero;
+  Value valueCodes, valueScale, valueStep, valueZero;
 };
 
 /// Reductions and scans over the threads of one block (x dimension only).

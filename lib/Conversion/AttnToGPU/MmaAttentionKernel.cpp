@@ -151,16 +151,6 @@ private:
   /// Copies tile `tile` of keys and values (from key `firstKey + tile *
   /// keyTile`) into stage `tile % stages`, zero-filling keys >= keyEnd.
   void loadKeyValueTile(Value tile);
-  /// The same for a quantized cache: codes, scales, steps and zeros.
-  void loadQuantizedTile(Value tile);
-  /// Copies `rows` rows of `width` elements into `smem` from element
-  /// `smemBase` on, with cp.async of the widest chunk (4 to 16 bytes) that
-  /// divides a row, or element by element for rows of fewer bytes.
-  /// `source(row)` gives the outer indices of the row in `src` and whether
-  /// it exists (else it is zero-filled).
-  void copyRows(
-      Value smem, Value smemBase, int64_t rows, int64_t width, Value src,
-      llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source);
   /// Decodes the quantized tile of stage `stage`, starting at key
   /// `tileStart`, into the key and value tiles.
   void decodeQuantizedTile(Value stage, Value tileStart);
@@ -198,16 +188,20 @@ private:
   /// The lane's key operand pairs (D/8 registers) of n-tile `nTile` of the
   /// codes in stage `stage`.
   SmallVector<Value> decodeKeyOperands(Value stage, int64_t nTile);
-  /// The lane's value operands of k-step `kStep` of the codes in stage
-  /// `stage` (keys from `tileStart`): per value n-tile, b0 and
-  /// b1 (keys 2t, 2t+1 and 2t+8, 2t+9 of the step). `groupOperands`
-  /// caches the step's group steps, zeros and scales as element-type
-  /// pairs.
-  SmallVector<Value> decodeValueOperands(Value stage, Value tileStart,
-                                         int64_t kStep,
-                                         SmallVector<Value> &groupOperands);
-  /// A packed two-element op of the element type (bf16x2, f16x2).
-  Value packedOp(StringRef op, ValueRange args);
+  /// The lane's value codes of k-step `kStep` of the codes in stage
+  /// `stage` (keys from `tileStart`): the words of keys 2t, 2t + 1, 2t + 8
+  /// and 2t + 9 of the step, and where its group's parameters of the
+  /// lane's first slot are.
+  struct ValueStepCodes {
+    SmallVector<Value> keyWords;
+    Value paramsAt;
+  };
+  ValueStepCodes loadValueStep(Value stage, Value tileStart, int64_t kStep);
+  /// The operands of value n-tiles `firstSlot` and `firstSlot + 1` (even):
+  /// b0 and b1 (keys 2t, 2t + 1 and 2t + 8, 2t + 9) of each.
+  SmallVector<Value> decodeValueSlots(const ValueStepCodes &step,
+                                      int64_t firstSlot);
+
   /// Copies `rowsPerTile` rows of `chunksPerRow` chunks from `src` into
   /// `smem` at element `smemOffset` with cp.async; `source(row, column)`
   /// gives the indices into `src` and whether the row exists (else it is
@@ -236,10 +230,7 @@ private:
   Value firstKey, keyEnd;
   Value querySmem, keySmem, valueSmem;
   // Stages of a quantized cache (attn.quantize's layout, flat per stage).
-  struct {
-    Value keyCodes, keyScale, keyStep, keyZero;
-    Value valueCodes, valueScale, valueStep, valueZero;
-  } raw;
+  std::optional<QuantizedStages> raw;
   // Swizzled offsets: cp.async destinations per chunks-per-row, and the
   // ldmatrix rows of K, V (and Q, read once).
   std::map<int64_t, std::unique_ptr<CopyOffsets>> copyOffsets;
@@ -262,24 +253,8 @@ void MmaKernelEmitter::createSharedMemoryViews() {
     keySmem = shared.buffer({tiles * plan.keyTile * plan.headDim}, et);
     valueSmem = shared.buffer({tiles * plan.keyTile * plan.valueDim}, et);
   }
-  if (plan.quantized) {
-    const QuantizedKeyValues &q = *plan.quantized;
-    Type i8 = b.getI8Type(), f32 = b.getF32Type();
-    int64_t rows = config.stages * plan.keyTile;
-    int64_t keyGroups = rows * q.keyGroups(plan.headDim);
-    int64_t valueGroups =
-        config.stages * q.valueGroupRows(plan.keyTile) * plan.valueDim;
-    raw.keyCodes = shared.buffer({rows * q.rowBytes(plan.headDim)}, i8);
-    raw.valueCodes = shared.buffer({rows * q.rowBytes(plan.valueDim)}, i8);
-    raw.keyScale = shared.buffer({keyGroups}, f32);
-    raw.valueScale = shared.buffer({valueGroups}, f32);
-    if (q.bits != 8) {
-      raw.keyStep = shared.buffer({keyGroups}, i8);
-      raw.keyZero = shared.buffer({keyGroups}, i8);
-      raw.valueStep = shared.buffer({valueGroups}, i8);
-      raw.valueZero = shared.buffer({valueGroups}, i8);
-    }
-  }
+  if (plan.quantized)
+    raw.emplace(shared, plan, config.stages, plan.keyTile);
   shared.finish();
 }
 
@@ -323,7 +298,10 @@ void MmaKernelEmitter::copyTile(
 
 void MmaKernelEmitter::loadKeyValueTile(Value tile) {
   if (plan.quantized)
-    return loadQuantizedTile(tile);
+    return raw->load(gb, plan, launch.getThreadIds().x, 32 * config.warps,
+                     gb.remIdx(tile, config.stages),
+                     gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile))),
+                     keyEnd, batch, kvHead);
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile)));
   Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
@@ -338,88 +316,6 @@ void MmaKernelEmitter::loadKeyValueTile(Value tile) {
            plan.keyTile, plan.headDim / 8, plan.key, rowSource);
   copyTile(valueSmem, gb.mul(stage, gb.idx(plan.keyTile * plan.valueDim)),
            plan.keyTile, plan.valueDim / 8, plan.value, rowSource);
-}
-
-void MmaKernelEmitter::copyRows(
-    Value smem, Value smemBase, int64_t rows, int64_t width, Value src,
-    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source) {
-  Type elementType = cast<MemRefType>(smem.getType()).getElementType();
-  int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
-  int64_t rowBytes = width * elementBytes;
-  int64_t chunkBytes = 16;
-  while (chunkBytes >= 4 && rowBytes % chunkBytes)
-    chunkBytes /= 2;
-  Value tid = launch.getThreadIds().x;
-  Value threads = gb.idx(32 * config.warps);
-  if (chunkBytes < 4) {
-    gb.forEach(tid, gb.idx(rows * width), threads, [&](Value i) {
-      auto [indices, valid] = source(gb.divIdx(i, width));
-      indices.push_back(gb.remIdx(i, width));
-      // Sources clamp their rows, so the load is in bounds either way.
-      Value zero = arith::ConstantOp::create(b, b.getZeroAttr(elementType));
-      Value v = gb.select(valid, memref::LoadOp::create(b, src, indices), zero);
-      memref::StoreOp::create(b, v, smem, gb.add(smemBase, i));
-    });
-    return;
-  }
-  int64_t chunkElements = chunkBytes / elementBytes;
-  int64_t chunksPerRow = width / chunkElements;
-  gb.forEach(tid, gb.idx(rows * chunksPerRow), threads, [&](Value c) {
-    Value row = gb.divIdx(c, chunksPerRow);
-    Value column = gb.mul(gb.remIdx(c, chunksPerRow), gb.idx(chunkElements));
-    auto [indices, valid] = source(row);
-    indices.push_back(column);
-    gb.copyAsync(smem,
-                 gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)), column)),
-                 src, indices, chunkElements, valid);
-  });
-}
-
-void MmaKernelEmitter::loadQuantizedTile(Value tile) {
-  const QuantizedKeyValues &q = *plan.quantized;
-  const int64_t keyTile = plan.keyTile;
-  Value stage = gb.remIdx(tile, config.stages);
-  Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(keyTile)));
-  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
-  auto keyRow = [&](Value row) {
-    Value key = gb.add(tileStart, row);
-    Value valid = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
-    SmallVector<Value> indices = {batch, kvHead, gb.minIdx(key, lastKey)};
-    return std::make_pair(indices, valid);
-  };
-  auto copyKeyRows = [&](Value smem, Value src, int64_t width) {
-    copyRows(smem, gb.mul(stage, gb.idx(keyTile * width)), keyTile, width, src,
-             keyRow);
-  };
-  int64_t keyGroups = q.keyGroups(plan.headDim);
-  copyKeyRows(raw.keyCodes, q.keyCodes, q.rowBytes(plan.headDim));
-  copyKeyRows(raw.valueCodes, q.valueCodes, q.rowBytes(plan.valueDim));
-  copyKeyRows(raw.keyScale, q.keyScale, keyGroups);
-  if (q.bits != 8) {
-    copyKeyRows(raw.keyStep, q.keyStep, keyGroups);
-    copyKeyRows(raw.keyZero, q.keyZero, keyGroups);
-  }
-
-  // The value groups the tile touches, from the one of its first key.
-  int64_t groupRows = q.valueGroupRows(keyTile);
-  Value firstGroup = gb.divIdx(tileStart, q.groupSize);
-  Value numGroups = gb.ceilDiv(plan.keyLen, gb.idx(q.groupSize));
-  auto groupRow = [&](Value row) {
-    Value group = gb.add(firstGroup, row);
-    Value valid = gb.cmp(arith::CmpIPredicate::ult, group, numGroups);
-    SmallVector<Value> indices = {
-        batch, kvHead, gb.minIdx(group, gb.sub(numGroups, gb.idx(1)))};
-    return std::make_pair(indices, valid);
-  };
-  auto copyGroupRows = [&](Value smem, Value src) {
-    copyRows(smem, gb.mul(stage, gb.idx(groupRows * plan.valueDim)), groupRows,
-             plan.valueDim, src, groupRow);
-  };
-  copyGroupRows(raw.valueScale, q.valueScale);
-  if (q.bits != 8) {
-    copyGroupRows(raw.valueStep, q.valueStep);
-    copyGroupRows(raw.valueZero, q.valueZero);
-  }
 }
 
 SmallVector<Value> MmaKernelEmitter::loadCodes(Value codes, Value offset) {
@@ -527,17 +423,17 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
     Value row = gb.divIdx(item, keyChunks);
     Value chunk = gb.remIdx(item, keyChunks);
     SmallVector<Value> fields =
-        loadCodes(raw.keyCodes,
+        loadCodes(raw->keyCodes,
                   gb.add(keyCodeBase, gb.add(gb.mul(row, gb.idx(keyRowBytes)),
                                              gb.mul(chunk, gb.idx(bits)))));
     auto groupOf = [&](Value group) {
       Value at =
           gb.add(keyGroupBase, gb.add(gb.mul(row, gb.idx(keyGroups)), group));
       GroupDecoding d;
-      d.scale = memref::LoadOp::create(b, raw.keyScale, at);
+      d.scale = memref::LoadOp::create(b, raw->keyScale, at);
       if (bits != 8) {
-        d.step = toF32(memref::LoadOp::create(b, raw.keyStep, at));
-        d.zero = toF32(memref::LoadOp::create(b, raw.keyZero, at));
+        d.step = toF32(memref::LoadOp::create(b, raw->keyStep, at));
+        d.zero = toF32(memref::LoadOp::create(b, raw->keyZero, at));
       }
       return d;
     };
@@ -577,11 +473,11 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
                                       /*nontemporal=*/false, llvm::Align(align))
             .getResult();
       };
-      Value scale = load(raw.valueScale, f32, 16);
+      Value scale = load(raw->valueScale, f32, 16);
       Value step, zero;
       if (bits != 8) {
-        step = toF32(load(raw.valueStep, b.getI8Type(), 8));
-        zero = toF32(load(raw.valueZero, b.getI8Type(), 8));
+        step = toF32(load(raw->valueStep, b.getI8Type(), 8));
+        zero = toF32(load(raw->valueZero, b.getI8Type(), 8));
       }
       SmallVector<GroupDecoding> perDim(8);
       for (int64_t j = 0; j < 8; ++j) {
@@ -602,7 +498,7 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
       Value row = gb.add(firstRow, gb.idx(k));
       SmallVector<GroupDecoding> groups = G % 8 == 0 ? shared : groupsOf(row);
       SmallVector<Value> fields = loadCodes(
-          raw.valueCodes,
+          raw->valueCodes,
           gb.add(valueCodeBase, gb.add(gb.mul(row, gb.idx(valueRowBytes)),
                                        gb.mul(chunk, gb.idx(bits)))));
       SmallVector<Value> values;
@@ -661,30 +557,6 @@ void MmaKernelEmitter::quantizeQueryBlock() {
       });
 }
 
-Value MmaKernelEmitter::packedOp(StringRef op, ValueRange args) {
-  std::string type = plan.elementType.isBF16() ? "bf16x2" : "f16x2";
-  std::string text = (op + "." + type + " $0").str();
-  std::string constraints = "=r";
-  for (size_t i = 0; i < args.size(); ++i) {
-    text += ", $" + std::to_string(i + 1);
-    constraints += ",r";
-  }
-  return LLVM::InlineAsmOp::create(
-             b, b.getI32Type(), args, text + ";", constraints,
-             /*has_side_effects=*/false, /*is_align_stack=*/false,
-             LLVM::tailcallkind::TailCallKind::None,
-             /*asm_dialect=*/LLVM::AsmDialectAttr(),
-             /*operand_attrs=*/ArrayAttr())
-      .getResult(0);
-}
-
-/// A 2^n value whose mantissa takes a small integer as is: 128 in bf16,
-/// 1024 in f16; the bits of a pair of it and the value.
-static std::pair<int32_t, float> mantissaBase(Type elementType) {
-  return elementType.isBF16() ? std::make_pair(0x43004300, 128.0f)
-                              : std::make_pair(0x64006400, 1024.0f);
-}
-
 Value MmaKernelEmitter::permutedValueDim(int64_t dt, Value column) {
   return gb.add(gb.mul(column, gb.idx(plan.valueDim / 8)), gb.idx(dt));
 }
@@ -735,7 +607,7 @@ SmallVector<Value> MmaKernelEmitter::decodeKeyOperands(Value stage,
   Value row = gb.add(gb.mul(stage, gb.idx(plan.keyTile)),
                      gb.add(gb.idx(8 * nTile), laneGroup));
   Value bytes = vector::LoadOp::create(
-      b, VectorType::get({quarterBytes}, b.getI8Type()), raw.keyCodes,
+      b, VectorType::get({quarterBytes}, b.getI8Type()), raw->keyCodes,
       gb.add(gb.mul(row, gb.idx(rowBytes)),
              gb.mul(laneQuarter, gb.idx(quarterBytes))),
       /*nontemporal=*/false, llvm::Align(std::min<int64_t>(quarterBytes, 16)));
@@ -748,117 +620,90 @@ SmallVector<Value> MmaKernelEmitter::decodeKeyOperands(Value stage,
   auto toF32 = [&](Value i8) {
     return arith::SIToFPOp::create(b, b.getF32Type(), i8).getResult();
   };
-  Value scale = splat(memref::LoadOp::create(b, raw.keyScale, at));
-  Value step = splat(toF32(memref::LoadOp::create(b, raw.keyStep, at)));
-  Value zero = splat(toF32(memref::LoadOp::create(b, raw.keyZero, at)));
-  auto [baseBits, baseValue] = mantissaBase(et);
-  Value base = splat(gb.f32(baseValue));
-  Value lowest = splat(gb.f32(-127)), highest = splat(gb.f32(127));
+  Value scale = splat(memref::LoadOp::create(b, raw->keyScale, at));
+  Value step = splat(toF32(memref::LoadOp::create(b, raw->keyStep, at)));
+  Value zero = splat(toF32(memref::LoadOp::create(b, raw->keyZero, at)));
   SmallVector<Value> operands;
   for (int64_t pair = 0; pair < plan.headDim / 8; ++pair) {
     Value word = vector::ExtractOp::create(b, words, pair / 4);
+    // Codes of dims 8m + j and 8m + j + 4 at bits 0-3 and 16-19.
     if (pair % 4)
       word = arith::ShRUIOp::create(b, word, gb.i32(4 * (pair % 4)));
-    // Codes of dims 8m + j and 8m + j + 4 in the two halves' mantissas.
-    Value codes = arith::OrIOp::create(
-        b, arith::AndIOp::create(b, word, gb.i32(0x000F000F)),
-        gb.i32(baseBits));
-    Value code = packedOp("sub.rn", {codes, base});
-    Value q8 = packedOp("fma.rn", {code, step, zero});
-    q8 = packedOp("min", {packedOp("max", {q8, lowest}), highest});
-    operands.push_back(packedOp("mul.rn", {q8, scale}));
+    operands.push_back(gb.decodeInt4Pair(et, word, step, zero, scale));
   }
   return operands;
 }
 
-SmallVector<Value>
-MmaKernelEmitter::decodeValueOperands(Value stage, Value tileStart,
-                                      int64_t kStep,
-                                      SmallVector<Value> &groupOperands) {
+MmaKernelEmitter::ValueStepCodes
+MmaKernelEmitter::loadValueStep(Value stage, Value tileStart, int64_t kStep) {
   const QuantizedKeyValues &q = *plan.quantized;
-  Type et = plan.elementType, i32 = b.getI32Type(), f32 = b.getF32Type();
   const int64_t slots = plan.valueDim / 8, sliceBytes = plan.valueDim / 16;
-  auto splat = [&](Value f) { return gb.packPair(et, f, f); };
-  // The step's 16 keys share a group: its operands change only where a
-  // group starts (tiles start at multiples of 64).
-  if (groupOperands.empty() || (16 * kStep) % q.groupSize == 0) {
-    groupOperands.clear();
-    int64_t groupRows = q.valueGroupRows(plan.keyTile);
-    Value groupRow =
-        gb.sub(gb.divIdx(gb.add(tileStart, gb.idx(16 * kStep)), q.groupSize),
-               gb.divIdx(tileStart, q.groupSize));
-    Value at = gb.add(gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)), groupRow),
-                             gb.idx(plan.valueDim)),
-                      gb.mul(laneGroup, gb.idx(slots)));
-    auto load = [&](Value buffer, Type type) {
-      int64_t bytes = slots * type.getIntOrFloatBitWidth() / 8;
-      return vector::LoadOp::create(b, VectorType::get({slots}, type), buffer,
-                                    at, /*nontemporal=*/false,
-                                    llvm::Align(std::min<int64_t>(bytes, 16)))
-          .getResult();
-    };
-    Value scales = load(raw.valueScale, f32);
-    Value steps = load(raw.valueStep, b.getI8Type());
-    Value zeros = load(raw.valueZero, b.getI8Type());
-    for (int64_t i = 0; i < slots; ++i) {
-      auto at = [&](Value v) { return vector::ExtractOp::create(b, v, i); };
-      groupOperands.push_back(
-          splat(arith::SIToFPOp::create(b, f32, at(steps))));
-      groupOperands.push_back(
-          splat(arith::SIToFPOp::create(b, f32, at(zeros))));
-      groupOperands.push_back(splat(at(scales)));
-    }
-  }
-
+  ValueStepCodes step;
+  // The step's 16 keys share a group (groups are multiples of 16 keys and
+  // tiles start at multiples of 64): the row of its parameters.
+  int64_t groupRows = q.valueGroupRows(plan.keyTile);
+  Value groupRow =
+      gb.sub(gb.divIdx(gb.add(tileStart, gb.idx(16 * kStep)), q.groupSize),
+             gb.divIdx(tileStart, q.groupSize));
+  step.paramsAt =
+      gb.add(gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)), groupRow),
+                    gb.idx(plan.valueDim)),
+             gb.mul(laneGroup, gb.idx(slots)));
   // Keys 2t, 2t + 1, 2t + 8, 2t + 9 of the step (zero rows past the end).
   int64_t rowBytes = q.rowBytes(plan.valueDim);
-  SmallVector<Value> keyWords;
   for (int64_t k : {0, 1, 8, 9}) {
     Value row =
         gb.add(gb.mul(stage, gb.idx(plan.keyTile)),
                gb.add(gb.idx(16 * kStep + k), gb.mul(laneQuarter, gb.idx(2))));
     Value bytes = vector::LoadOp::create(
-        b, VectorType::get({sliceBytes}, b.getI8Type()), raw.valueCodes,
+        b, VectorType::get({sliceBytes}, b.getI8Type()), raw->valueCodes,
         gb.add(gb.mul(row, gb.idx(rowBytes)),
                gb.mul(laneGroup, gb.idx(sliceBytes))),
         /*nontemporal=*/false, llvm::Align(std::min<int64_t>(sliceBytes, 16)));
-    keyWords.push_back(vector::BitCastOp::create(
-        b, VectorType::get({sliceBytes / 4}, i32), bytes));
+    step.keyWords.push_back(vector::BitCastOp::create(
+        b, VectorType::get({sliceBytes / 4}, b.getI32Type()), bytes));
   }
-  auto [baseBits, baseValue] = mantissaBase(et);
-  Value base = splat(gb.f32(baseValue));
-  Value lowest = splat(gb.f32(-127)), highest = splat(gb.f32(127));
+  return step;
+}
+
+SmallVector<Value>
+MmaKernelEmitter::decodeValueSlots(const ValueStepCodes &step,
+                                   int64_t firstSlot) {
+  Type et = plan.elementType, f32 = b.getF32Type();
+  auto splat = [&](Value f) { return gb.packPair(et, f, f); };
+  // Read per slot pair rather than held for the step: fewer live registers.
+  Value at = gb.add(step.paramsAt, gb.idx(firstSlot));
+  auto load = [&](Value buffer, Type type) {
+    return vector::LoadOp::create(
+               b, VectorType::get({2}, type), buffer, at,
+               /*nontemporal=*/false,
+               llvm::Align(2 * type.getIntOrFloatBitWidth() / 8))
+        .getResult();
+  };
+  Value scales = load(raw->valueScale, f32);
+  Value steps = arith::SIToFPOp::create(b, VectorType::get({2}, f32),
+                                        load(raw->valueStep, b.getI8Type()));
+  Value zeros = arith::SIToFPOp::create(b, VectorType::get({2}, f32),
+                                        load(raw->valueZero, b.getI8Type()));
   // Slot i is nibble i % 8 of word i / 8: byte e = (i % 8) / 2 of both keys
-  // of a register side by side (prmt), then the low or high nibbles.
-  SmallVector<Value> operands(2 * slots);
+  // of a register side by side (prmt), then the low or high nibbles. The
+  // pair of slots shares the byte.
+  int64_t word = firstSlot / 8, byte = (firstSlot % 8) / 2;
+  int64_t selector = byte | byte << 4 | (4 + byte) << 8 | (4 + byte) << 12;
+  SmallVector<Value> operands(4);
   for (int64_t reg = 0; reg < 2; ++reg) {
-    for (int64_t i = 0; i < slots; i += 2) {
-      int64_t word = i / 8, byte = (i % 8) / 2;
-      Value first = vector::ExtractOp::create(b, keyWords[2 * reg], word);
-      Value second = vector::ExtractOp::create(b, keyWords[2 * reg + 1], word);
-      int64_t selector = byte | byte << 4 | (4 + byte) << 8 | (4 + byte) << 12;
-      Value bytes =
-          LLVM::InlineAsmOp::create(
-              b, i32, ValueRange{first, second},
-              "prmt.b32 $0, $1, $2, " + std::to_string(selector) + ";",
-              "=r,r,r", /*has_side_effects=*/false, /*is_align_stack=*/false,
-              LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
-              ArrayAttr())
-              .getResult(0);
-      for (int64_t high = 0; high < 2; ++high) {
-        Value nibbles =
-            high ? arith::ShRUIOp::create(b, bytes, gb.i32(4)) : bytes;
-        Value codes = arith::OrIOp::create(
-            b, arith::AndIOp::create(b, nibbles, gb.i32(0x000F000F)),
-            gb.i32(baseBits));
-        int64_t slot = i + high;
-        Value code = packedOp("sub.rn", {codes, base});
-        Value q8 = packedOp("fma.rn", {code, groupOperands[3 * slot],
-                                       groupOperands[3 * slot + 1]});
-        q8 = packedOp("min", {packedOp("max", {q8, lowest}), highest});
-        operands[2 * slot + reg] =
-            packedOp("mul.rn", {q8, groupOperands[3 * slot + 2]});
-      }
+    Value first = vector::ExtractOp::create(b, step.keyWords[2 * reg], word);
+    Value second =
+        vector::ExtractOp::create(b, step.keyWords[2 * reg + 1], word);
+    Value bytes = gb.prmt(first, second, gb.i32(selector));
+    for (int64_t high = 0; high < 2; ++high) {
+      Value nibbles =
+          high ? arith::ShRUIOp::create(b, bytes, gb.i32(4)) : bytes;
+      auto at = [&](Value v) {
+        return splat(vector::ExtractOp::create(b, v, high));
+      };
+      operands[2 * high + reg] =
+          gb.decodeInt4Pair(et, nibbles, at(steps), at(zeros), at(scales));
     }
   }
   return operands;
@@ -988,11 +833,10 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
   // operand of one k-step of 16 keys; each V fragment serves every row
   // tile.
   Value valueStage = gb.mul(stage, gb.idx(keyTile * plan.valueDim));
-  SmallVector<Value> groupOperands;
   for (int64_t kk = 0; kk < keyTile / 16; ++kk) {
-    SmallVector<Value> decoded;
+    ValueStepCodes valueCodes;
     if (config.decodeInRegisters)
-      decoded = decodeValueOperands(codeStage, tileStart, kk, groupOperands);
+      valueCodes = loadValueStep(codeStage, tileStart, kk);
     SmallVector<SmallVector<Value>> pFrag;
     for (int64_t mt = 0; mt < rowTiles; ++mt) {
       auto &row = scores[mt];
@@ -1005,8 +849,7 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
     for (int64_t dp = 0; dp < valueTiles / 2; ++dp) {
       SmallVector<Value> f =
           config.decodeInRegisters
-              ? SmallVector<Value>(decoded.begin() + 4 * dp,
-                                   decoded.begin() + 4 * dp + 4)
+              ? decodeValueSlots(valueCodes, 2 * dp)
               : gb.ldmatrix(
                     valueSmem,
                     gb.add(valueStage, valueOffsets->get(kk * 16, 2 * dp)), 4,

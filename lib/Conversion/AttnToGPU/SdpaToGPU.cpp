@@ -119,7 +119,7 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
 
     bool tensorCores = usesTensorCores(op);
     MmaKernelConfig decode{1, options.decodeStages};
-    decode.decodeInRegisters = quantizedDecodesInRegisters(plan);
+    decode.decodeInRegisters = quantizedDecodesInRegisters(plan, plan.keyTile);
     // Its stages hold codes only; two leave room for more blocks per SM,
     // which it needs more (measured: 0.28 against 0.49 ms with three).
     if (decode.decodeInRegisters)

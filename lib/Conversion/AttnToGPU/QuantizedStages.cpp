@@ -1,0 +1,144 @@
+//===- QuantizedStages.cpp - cp.async stages of a quantized cache -*- C++
+//-*-===//
+//
+// The shared-memory stages through which the attn.quantized_sdpa kernels
+// stream their cache: per stage, the packed key and value codes of a tile of
+// keys, the keys' group scales, steps and zero points, and the value group
+// rows the tile touches, all copied by cp.async in attn.quantize's layout.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+void mlir::attn::copyRowsAsync(
+    GpuBuilder &gb, Value tid, int64_t threads, Value smem, Value smemBase,
+    int64_t rows, int64_t width, Value src,
+    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Type elementType = cast<MemRefType>(smem.getType()).getElementType();
+  int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
+  int64_t rowBytes = width * elementBytes;
+  int64_t chunkBytes = 16;
+  while (chunkBytes >= 4 && rowBytes % chunkBytes)
+    chunkBytes /= 2;
+  if (chunkBytes < 4) {
+    gb.forEach(tid, gb.idx(rows * width), gb.idx(threads), [&](Value i) {
+      auto [indices, valid] = source(gb.divIdx(i, width));
+      indices.push_back(gb.remIdx(i, width));
+      // Sources clamp their rows, so the load is in bounds either way.
+      Value zero = arith::ConstantOp::create(b, b.getZeroAttr(elementType));
+      Value v = gb.select(valid, memref::LoadOp::create(b, src, indices), zero);
+      memref::StoreOp::create(b, v, smem, gb.add(smemBase, i));
+    });
+    return;
+  }
+  // Unrolled over the block's passes, so that the thread's row and column
+  // are computed once for all of them.
+  int64_t chunkElements = chunkBytes / elementBytes;
+  int64_t chunksPerRow = width / chunkElements;
+  int64_t chunks = rows * chunksPerRow;
+  for (int64_t first = 0; first < chunks; first += threads) {
+    Value c = gb.add(tid, gb.idx(first));
+    auto copyOne = [&] {
+      Value row = gb.divIdx(c, chunksPerRow);
+      Value column = gb.mul(gb.remIdx(c, chunksPerRow), gb.idx(chunkElements));
+      auto [indices, valid] = source(row);
+      indices.push_back(column);
+      gb.copyAsync(smem,
+                   gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)), column)),
+                   src, indices, chunkElements, valid);
+    };
+    if (first + threads <= chunks)
+      copyOne();
+    else
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, c, gb.idx(chunks)), copyOne);
+  }
+}
+
+int64_t QuantizedStages::bytes(const SdpaGpuPlan &plan, int64_t stages,
+                               int64_t keyTile) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  auto buffer = [](int64_t elements, int64_t elementBytes) {
+    return llvm::alignTo(elements * elementBytes, 16);
+  };
+  int64_t keyGroups = stages * keyTile * q.keyGroups(plan.headDim);
+  int64_t valueGroups = stages * q.valueGroupRows(keyTile) * plan.valueDim;
+  int64_t bytes = buffer(stages * keyTile * q.rowBytes(plan.headDim), 1) +
+                  buffer(stages * keyTile * q.rowBytes(plan.valueDim), 1) +
+                  buffer(keyGroups, 4) + buffer(valueGroups, 4);
+  if (q.bits != 8)
+    bytes += 2 * (buffer(keyGroups, 1) + buffer(valueGroups, 1));
+  return bytes;
+}
+
+QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
+                                 int64_t stages, int64_t keyTile)
+    : stages(stages), keyTile(keyTile) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  MLIRContext *ctx = plan.elementType.getContext();
+  Type i8 = IntegerType::get(ctx, 8), f32 = Float32Type::get(ctx);
+  int64_t rows = stages * keyTile;
+  int64_t keyGroups = rows * q.keyGroups(plan.headDim);
+  int64_t valueGroups = stages * q.valueGroupRows(keyTile) * plan.valueDim;
+  keyCodes = shared.buffer({rows * q.rowBytes(plan.headDim)}, i8);
+  valueCodes = shared.buffer({rows * q.rowBytes(plan.valueDim)}, i8);
+  keyScale = shared.buffer({keyGroups}, f32);
+  valueScale = shared.buffer({valueGroups}, f32);
+  if (q.bits != 8) {
+    keyStep = shared.buffer({keyGroups}, i8);
+    keyZero = shared.buffer({keyGroups}, i8);
+    valueStep = shared.buffer({valueGroups}, i8);
+    valueZero = shared.buffer({valueGroups}, i8);
+  }
+}
+
+void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
+                           int64_t threads, Value stage, Value tileStart,
+                           Value keyEnd, Value batch, Value kvHead) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+  auto keyRow = [&](Value row) {
+    Value key = gb.add(tileStart, row);
+    Value valid = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
+    SmallVector<Value> indices = {batch, kvHead, gb.minIdx(key, lastKey)};
+    return std::make_pair(indices, valid);
+  };
+  auto copyKeyRows = [&](Value smem, Value src, int64_t width) {
+    copyRowsAsync(gb, tid, threads, smem,
+                  gb.mul(stage, gb.idx(keyTile * width)), keyTile, width, src,
+                  keyRow);
+  };
+  int64_t keyGroups = q.keyGroups(plan.headDim);
+  copyKeyRows(keyCodes, q.keyCodes, q.rowBytes(plan.headDim));
+  copyKeyRows(valueCodes, q.valueCodes, q.rowBytes(plan.valueDim));
+  copyKeyRows(keyScale, q.keyScale, keyGroups);
+  if (q.bits != 8) {
+    copyKeyRows(keyStep, q.keyStep, keyGroups);
+    copyKeyRows(keyZero, q.keyZero, keyGroups);
+  }
+
+  // The value groups the tile touches, from the one of its first key.
+  int64_t groupRows = q.valueGroupRows(keyTile);
+  Value firstGroup = gb.divIdx(tileStart, q.groupSize);
+  Value numGroups = gb.ceilDiv(plan.keyLen, gb.idx(q.groupSize));
+  auto groupRow = [&](Value row) {
+    Value group = gb.add(firstGroup, row);
+    Value valid = gb.cmp(arith::CmpIPredicate::ult, group, numGroups);
+    SmallVector<Value> indices = {
+        batch, kvHead, gb.minIdx(group, gb.sub(numGroups, gb.idx(1)))};
+    return std::make_pair(indices, valid);
+  };
+  auto copyGroupRows = [&](Value smem, Value src) {
+    copyRowsAsync(gb, tid, threads, smem,
+                  gb.mul(stage, gb.idx(groupRows * plan.valueDim)), groupRows,
+                  plan.valueDim, src, groupRow);
+  };
+  copyGroupRows(valueScale, q.valueScale);
+  if (q.bits != 8) {
+    copyGroupRows(valueStep, q.valueStep);
+    copyGroupRows(valueZero, q.valueZero);
+  }
+}
