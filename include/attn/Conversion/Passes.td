@@ -104,9 +104,10 @@ def ExpandMath : Pass<"attn-expand-math"> {
 }
 
 def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
-  let summary = "Lower attn.sdpa and attn.sparq to GPU kernels (gpu.launch on one stream)";
+  let summary = "Lower attn.sdpa, attn.sparq and attn.quantized_sdpa to GPU kernels (gpu.launch on one stream)";
   let description = [{
-    Replaces every `attn.sdpa` and `attn.sparq` with host code that launches
+    Replaces every `attn.sdpa`, `attn.sparq` and `attn.quantized_sdpa` with
+    host code that launches
     kernels designed for NVIDIA GPUs, in `gpu.launch` regions that
     `gpu-kernel-outlining` turns into `gpu.func`s of a `gpu.module`.
 
@@ -154,13 +155,25 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     Head dims above 256, `top_k` above 4096, or selected rows above 216 KiB
     of shared memory are reported as errors.
 
+    `attn.quantized_sdpa` (f16/bf16 queries, head dims multiples of 16 up
+    to 256; others are reported as errors) takes the tensor-core kernels of
+    `attn.sdpa` (`@f_quantized_sdpa_decode`, `..._prefill`,
+    `..._split_merge`), whose stages hold the tiles' packed codes, group
+    scales, steps and zero points instead of K and V. INT4 decode steps
+    decode them in registers straight into the `mma.sync` operands
+    (bf16x2/f16x2 arithmetic, head and value dims permuted so that a lane's
+    codes are consecutive bytes); otherwise the block decodes each tile into
+    shared memory first. `qk_int8` quantizes the query block in groups
+    before the product and `pv_int8` rounds the weights to INT8 levels;
+    both products run on f16/bf16 tensor cores.
+
     The result buffers are `memref.alloc`s that
     `buffer-results-to-out-params` turns into the caller's buffers
     (`--attn-lower-to-nvvm` does this), so every attention result must be a
     result of its function. `attn.sdpa` with a `mask`, and the other attn
-    ops (HyperAttention's and TurboAttention's building blocks,
-    `attn.quantized_sdpa`), have no GPU lowering yet: the pass reports them
-    as errors.
+    ops (HyperAttention's building blocks, `attn.quantize` and
+    `attn.dequantize`), have no GPU lowering yet: the pass reports them as
+    errors.
 
     Before:
 
