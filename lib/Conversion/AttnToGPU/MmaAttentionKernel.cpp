@@ -230,7 +230,7 @@ private:
   Value firstKey, keyEnd;
   Value querySmem, keySmem, valueSmem;
   // Stages of a quantized cache (attn.quantize's layout, flat per stage).
-  std::optional<QuantizedStages> raw;
+  std::optional<QuantizedStages> codeStages;
   // Swizzled offsets: cp.async destinations per chunks-per-row, and the
   // ldmatrix rows of K, V (and Q, read once).
   std::map<int64_t, std::unique_ptr<CopyOffsets>> copyOffsets;
@@ -254,7 +254,7 @@ void MmaKernelEmitter::createSharedMemoryViews() {
     valueSmem = shared.buffer({tiles * plan.keyTile * plan.valueDim}, et);
   }
   if (plan.quantized)
-    raw.emplace(shared, plan, config.stages, plan.keyTile);
+    codeStages.emplace(shared, plan, config.stages, plan.keyTile);
   shared.finish();
 }
 
@@ -298,10 +298,11 @@ void MmaKernelEmitter::copyTile(
 
 void MmaKernelEmitter::loadKeyValueTile(Value tile) {
   if (plan.quantized)
-    return raw->load(gb, plan, launch.getThreadIds().x, 32 * config.warps,
-                     gb.remIdx(tile, config.stages),
-                     gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile))),
-                     keyEnd, batch, kvHead);
+    return codeStages->load(
+        gb, plan, launch.getThreadIds().x, 32 * config.warps,
+        gb.remIdx(tile, config.stages),
+        gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile))), keyEnd, batch,
+        kvHead);
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile)));
   Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
@@ -423,17 +424,17 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
     Value row = gb.divIdx(item, keyChunks);
     Value chunk = gb.remIdx(item, keyChunks);
     SmallVector<Value> fields =
-        loadCodes(raw->keyCodes,
+        loadCodes(codeStages->keyCodes,
                   gb.add(keyCodeBase, gb.add(gb.mul(row, gb.idx(keyRowBytes)),
                                              gb.mul(chunk, gb.idx(bits)))));
     auto groupOf = [&](Value group) {
       Value at =
           gb.add(keyGroupBase, gb.add(gb.mul(row, gb.idx(keyGroups)), group));
       GroupDecoding d;
-      d.scale = memref::LoadOp::create(b, raw->keyScale, at);
+      d.scale = memref::LoadOp::create(b, codeStages->keyScale, at);
       if (bits != 8) {
-        d.step = toF32(memref::LoadOp::create(b, raw->keyStep, at));
-        d.zero = toF32(memref::LoadOp::create(b, raw->keyZero, at));
+        d.step = toF32(memref::LoadOp::create(b, codeStages->keyStep, at));
+        d.zero = toF32(memref::LoadOp::create(b, codeStages->keyZero, at));
       }
       return d;
     };
@@ -473,11 +474,11 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
                                       /*nontemporal=*/false, llvm::Align(align))
             .getResult();
       };
-      Value scale = load(raw->valueScale, f32, 16);
+      Value scale = load(codeStages->valueScale, f32, 16);
       Value step, zero;
       if (bits != 8) {
-        step = toF32(load(raw->valueStep, b.getI8Type(), 8));
-        zero = toF32(load(raw->valueZero, b.getI8Type(), 8));
+        step = toF32(load(codeStages->valueStep, b.getI8Type(), 8));
+        zero = toF32(load(codeStages->valueZero, b.getI8Type(), 8));
       }
       SmallVector<GroupDecoding> perDim(8);
       for (int64_t j = 0; j < 8; ++j) {
@@ -498,7 +499,7 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
       Value row = gb.add(firstRow, gb.idx(k));
       SmallVector<GroupDecoding> groups = G % 8 == 0 ? shared : groupsOf(row);
       SmallVector<Value> fields = loadCodes(
-          raw->valueCodes,
+          codeStages->valueCodes,
           gb.add(valueCodeBase, gb.add(gb.mul(row, gb.idx(valueRowBytes)),
                                        gb.mul(chunk, gb.idx(bits)))));
       SmallVector<Value> values;
@@ -607,7 +608,7 @@ SmallVector<Value> MmaKernelEmitter::decodeKeyOperands(Value stage,
   Value row = gb.add(gb.mul(stage, gb.idx(plan.keyTile)),
                      gb.add(gb.idx(8 * nTile), laneGroup));
   Value bytes = vector::LoadOp::create(
-      b, VectorType::get({quarterBytes}, b.getI8Type()), raw->keyCodes,
+      b, VectorType::get({quarterBytes}, b.getI8Type()), codeStages->keyCodes,
       gb.add(gb.mul(row, gb.idx(rowBytes)),
              gb.mul(laneQuarter, gb.idx(quarterBytes))),
       /*nontemporal=*/false, llvm::Align(std::min<int64_t>(quarterBytes, 16)));
@@ -620,9 +621,9 @@ SmallVector<Value> MmaKernelEmitter::decodeKeyOperands(Value stage,
   auto toF32 = [&](Value i8) {
     return arith::SIToFPOp::create(b, b.getF32Type(), i8).getResult();
   };
-  Value scale = splat(memref::LoadOp::create(b, raw->keyScale, at));
-  Value step = splat(toF32(memref::LoadOp::create(b, raw->keyStep, at)));
-  Value zero = splat(toF32(memref::LoadOp::create(b, raw->keyZero, at)));
+  Value scale = splat(memref::LoadOp::create(b, codeStages->keyScale, at));
+  Value step = splat(toF32(memref::LoadOp::create(b, codeStages->keyStep, at)));
+  Value zero = splat(toF32(memref::LoadOp::create(b, codeStages->keyZero, at)));
   SmallVector<Value> operands;
   for (int64_t pair = 0; pair < plan.headDim / 8; ++pair) {
     Value word = vector::ExtractOp::create(b, words, pair / 4);
@@ -656,7 +657,7 @@ MmaKernelEmitter::loadValueStep(Value stage, Value tileStart, int64_t kStep) {
         gb.add(gb.mul(stage, gb.idx(plan.keyTile)),
                gb.add(gb.idx(16 * kStep + k), gb.mul(laneQuarter, gb.idx(2))));
     Value bytes = vector::LoadOp::create(
-        b, VectorType::get({sliceBytes}, b.getI8Type()), raw->valueCodes,
+        b, VectorType::get({sliceBytes}, b.getI8Type()), codeStages->valueCodes,
         gb.add(gb.mul(row, gb.idx(rowBytes)),
                gb.mul(laneGroup, gb.idx(sliceBytes))),
         /*nontemporal=*/false, llvm::Align(std::min<int64_t>(sliceBytes, 16)));
@@ -680,11 +681,11 @@ MmaKernelEmitter::decodeValueSlots(const ValueStepCodes &step,
                llvm::Align(2 * type.getIntOrFloatBitWidth() / 8))
         .getResult();
   };
-  Value scales = load(raw->valueScale, f32);
-  Value steps = arith::SIToFPOp::create(b, VectorType::get({2}, f32),
-                                        load(raw->valueStep, b.getI8Type()));
-  Value zeros = arith::SIToFPOp::create(b, VectorType::get({2}, f32),
-                                        load(raw->valueZero, b.getI8Type()));
+  Value scales = load(codeStages->valueScale, f32);
+  Value steps = arith::SIToFPOp::create(
+      b, VectorType::get({2}, f32), load(codeStages->valueStep, b.getI8Type()));
+  Value zeros = arith::SIToFPOp::create(
+      b, VectorType::get({2}, f32), load(codeStages->valueZero, b.getI8Type()));
   // Slot i is nibble i % 8 of word i / 8: byte e = (i % 8) / 2 of both keys
   // of a register side by side (prmt), then the low or high nibbles. The
   // pair of slots shares the byte.
@@ -890,10 +891,11 @@ void MmaKernelEmitter::storeResults(ValueRange carried) {
             continue;
           }
           // Columns 2t and 2t + 1 of the n-tile are permuted value dims.
-          for (auto [column, value] : llvm::enumerate(ArrayRef{lo, hi}))
+          Value columns[] = {lo, hi};
+          for (int64_t column = 0; column < 2; ++column)
             storeRowValues(gb, plan, batch, head, queryIdx, split,
                            permutedValueDim(dt, gb.add(dim0, gb.idx(column))),
-                           {value}, sum);
+                           {columns[column]}, sum);
         }
         gb.ifThen(leader, [&] {
           storeRowLse(gb, plan, batch, head, queryIdx, split,
