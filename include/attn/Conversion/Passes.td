@@ -163,9 +163,12 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     decode them in registers straight into the `mma.sync` operands
     (bf16x2/f16x2 arithmetic, head and value dims permuted so that a lane's
     codes are consecutive bytes); otherwise the block decodes each tile into
-    shared memory first. `qk_int8` quantizes the query block in groups
-    before the product and `pv_int8` rounds the weights to INT8 levels;
-    both products run on f16/bf16 tensor cores.
+    shared memory first. With `qk_int8` and groups of a multiple of 32 on
+    that path, the query block and the key tile hold INT8 codes and
+    `Q K^T` runs on `mma.sync.m16n8k32` s8, one k-step per 32 dims, each
+    group's i32 sum times `s1_Q * s1_K`; elsewhere `qk_int8` quantizes the
+    query block and multiplies on f16/bf16 tensor cores. `pv_int8` rounds
+    the weights to INT8 levels; `P V` runs on f16/bf16 tensor cores.
 
     The result buffers are `memref.alloc`s that
     `buffer-results-to-out-params` turns into the caller's buffers

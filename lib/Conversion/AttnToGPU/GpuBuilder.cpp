@@ -43,11 +43,17 @@ int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
     return llvm::alignTo(elements * elementBytes, 16);
   };
   int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
-  int64_t bytes = buffer(rowBlock() * plan.headDim, elementBytes);
+  // INT8 products keep the query block and the key tile as INT8 codes, and
+  // the query's group scales.
+  bool int8 = int8QueryKey(plan);
+  int64_t qkBytes = int8 ? 1 : elementBytes;
+  int64_t bytes = buffer(rowBlock() * plan.headDim, qkBytes);
+  if (int8)
+    bytes += buffer(rowBlock() * plan.quantized->keyGroups(plan.headDim), 4);
   if (!decodeInRegisters) {
     int64_t keyValueStages = plan.quantized ? 1 : stages;
     bytes +=
-        buffer(keyValueStages * plan.keyTile * plan.headDim, elementBytes) +
+        buffer(keyValueStages * plan.keyTile * plan.headDim, qkBytes) +
         buffer(keyValueStages * plan.keyTile * plan.valueDim, elementBytes);
   }
   if (plan.quantized)
@@ -241,6 +247,23 @@ SmallVector<Value> GpuBuilder::mma(Type elementType, ArrayRef<Value> a,
       b, resultType, operands(a), operands(bFrag), acc, /*shape=*/{16, 8, 16},
       /*b1Op=*/std::nullopt, /*intOverflow=*/std::nullopt,
       std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, d, i));
+  return out;
+}
+
+SmallVector<Value> GpuBuilder::mmaS8(ArrayRef<Value> a, ArrayRef<Value> bFrag,
+                                     ArrayRef<Value> acc) {
+  Type i32 = b.getI32Type();
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
+  Value d = NVVM::MmaOp::create(
+      b, resultType, a, bFrag, acc, /*shape=*/{16, 8, 32},
+      /*b1Op=*/std::nullopt, NVVM::MMAIntOverflow::wrapped,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::s8, NVVM::MMATypes::s8},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                      NVVM::MMALayout::col});
   SmallVector<Value> out;

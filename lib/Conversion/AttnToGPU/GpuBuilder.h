@@ -121,6 +121,13 @@ struct MmaKernelConfig {
   bool decodeInRegisters = false;
 
   int64_t rowBlock() const { return 16 * rowTiles * warps; }
+  /// Whether Q K^T runs on INT8 tensor cores (mma.sync s8): qk_int8 with
+  /// groups of a multiple of 32 (one or more k-steps per group), keys
+  /// decoded in shared memory.
+  bool int8QueryKey(const SdpaGpuPlan &plan) const {
+    return plan.quantized && plan.quantized->qkInt8 &&
+           plan.quantized->groupSize % 32 == 0 && !decodeInRegisters;
+  }
   /// Dynamic shared memory in bytes: the query block and `stages` key and
   /// value tiles (for a quantized cache, `stages` tiles of codes and
   /// scales and one decoded key and value tile, or none when it is decoded
@@ -195,6 +202,10 @@ public:
   /// accumulators: returns `acc + a * b` (4 values per lane).
   SmallVector<Value> mma(Type elementType, ArrayRef<Value> a,
                          ArrayRef<Value> bFrag, ArrayRef<Value> acc);
+  /// mma.sync m16n8k32 (row x col) on s8 operands (4 per i32) with i32
+  /// accumulators: returns `acc + a * b` (4 values per lane).
+  SmallVector<Value> mmaS8(ArrayRef<Value> a, ArrayRef<Value> bFrag,
+                           ArrayRef<Value> acc);
   /// Two f32 values rounded to `elementType` and packed into an i32.
   Value packPair(Type elementType, Value lo, Value hi);
   /// cp.async of `elements` elements (4, 8 or 16 bytes); `valid` false

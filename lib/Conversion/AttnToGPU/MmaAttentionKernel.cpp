@@ -15,9 +15,13 @@
 // scales, steps and zero points instead; before each tile the block decodes
 // them in registers (unpack, q8' = clamp(code * step + zero, -127, 127),
 // times the group scale) into one key and one value tile of the element
-// type, which the same mma.sync loop then reads. With qk_int8 the query
-// block is replaced by its INT8 group quantization (q8 * s1) first; with
+// type, which the same mma.sync loop then reads. With qk_int8 and groups of
+// a multiple of 32, the query block and key tile hold INT8 codes instead
+// and S = Q K^T runs on mma.sync m16n8k32 s8, each group's i32 sums times
+// s1_Q s1_K; otherwise the query block is replaced by q8 * s1. With
 // pv_int8 the softmax weights are rounded to round_half_even(p * 127).
+// INT4 decode (one warp) skips the decoded tiles: each lane decodes its
+// share of the codes straight into the mma operands (decodeInRegisters).
 //
 //===----------------------------------------------------------------------===//
 
@@ -142,7 +146,9 @@ class MmaKernelEmitter {
 public:
   MmaKernelEmitter(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                    const SdpaGpuPlan &plan, const MmaKernelConfig &config)
-      : b(b), gb(b), launch(launch), plan(plan), config(config) {}
+      : b(b), gb(b), launch(launch), plan(plan), config(config),
+        int8(config.int8QueryKey(plan)),
+        qkChunks(plan.headDim / (int8 ? 16 : 8)) {}
 
   void emit();
 
@@ -163,6 +169,13 @@ private:
                   ArrayRef<Value> values);
   /// Replaces the query block by its INT8 group quantization (qk_int8).
   void quantizeQueryBlock();
+  /// The query block as INT8 codes and group scales (INT8 products): read
+  /// from global memory, s1 = max|q| / 127, codes clamp(rne(q / s1)).
+  void loadInt8QueryBlock();
+  /// Stores 8 INT8 codes (f32 integers) at dims [8 c, 8 c + 8) of row
+  /// `row` of a swizzled INT8 tile (two codes per i16 element).
+  void storeInt8Chunk(Value tile, Value row, Value chunk,
+                      ArrayRef<Value> codes);
 
   // --- A quantized cache decoded straight into mma operands -------------
   // Any order of the head dims serves Q K^T as long as Q and K agree, and
@@ -212,6 +225,12 @@ private:
       llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value, Value)>
           source);
   SmallVector<Value> processTile(Value tile, ValueRange carried);
+  /// S = Q K^T on mma.sync s8, one group of the head dims at a time: its
+  /// i32 sums times s1_Q s1_K (the keys' scales in stage `codeStage`).
+  void accumulateInt8Scores(
+      SmallVector<SmallVector<SmallVector<Value>>> &scores, Value keyStage,
+      Value codeStage,
+      const SmallVector<SmallVector<SmallVector<Value>>> &query);
   void storeResults(ValueRange carried);
   /// Query row (of the key/value head's group) of this lane's `half` of
   /// row tile `rowTile`.
@@ -224,6 +243,13 @@ private:
   gpu::LaunchOp launch;
   const SdpaGpuPlan &plan;
   const MmaKernelConfig &config;
+  // Q K^T on mma.sync s8: the query block and key tile hold INT8 codes
+  // (two per i16 element, so ldmatrix reads them), and the query's group
+  // scales are kept beside them.
+  const bool int8;
+  // 16-byte chunks per row of the query block and key tile.
+  const int64_t qkChunks;
+  Value queryScaleSmem;
 
   // Per-thread values.
   Value lane, warp, kvHead, batch, split, firstRow, rows;
@@ -246,11 +272,17 @@ private:
 void MmaKernelEmitter::createSharedMemoryViews() {
   SharedMemory shared(gb, launch, /*dynamic=*/true);
   Type et = plan.elementType;
-  querySmem = shared.buffer({config.rowBlock() * plan.headDim}, et);
+  Type qkType = int8 ? b.getI16Type() : et;
+  int64_t qkRow = qkChunks * 8;
+  querySmem = shared.buffer({config.rowBlock() * qkRow}, qkType);
+  if (int8)
+    queryScaleSmem = shared.buffer(
+        {config.rowBlock() * plan.quantized->keyGroups(plan.headDim)},
+        b.getF32Type());
   if (!config.decodeInRegisters) {
     // A quantized cache is decoded into a single key and value tile.
     int64_t tiles = plan.quantized ? 1 : config.stages;
-    keySmem = shared.buffer({tiles * plan.keyTile * plan.headDim}, et);
+    keySmem = shared.buffer({tiles * plan.keyTile * qkRow}, qkType);
     valueSmem = shared.buffer({tiles * plan.keyTile * plan.valueDim}, et);
   }
   if (plan.quantized)
@@ -360,8 +392,8 @@ struct GroupDecoding {
 } // namespace
 
 /// x' = clamp(code * s2 + z, -127, 127) * s1 (or code * s1 for INT8) of an
-/// unsigned code field, in f32 without an integer conversion: the field
-/// goes into the mantissa of 2^23.
+/// unsigned code field (without the `* s1` when the scale is null), in f32
+/// without an integer conversion: the field goes into the mantissa of 2^23.
 static Value decodeCode(GpuBuilder &gb, int64_t bits, Value field,
                         const GroupDecoding &group) {
   ImplicitLocOpBuilder &b = gb.b;
@@ -372,7 +404,8 @@ static Value decodeCode(GpuBuilder &gb, int64_t bits, Value field,
     Value biased = arith::XOrIOp::create(b, field, gb.i32(0x80));
     Value f = arith::BitcastOp::create(
         b, f32, arith::OrIOp::create(b, biased, gb.i32(kTwoPow23Bits)));
-    return gb.fmul(gb.fsub(f, gb.f32(8388736.0f)), group.scale);
+    Value q8 = gb.fsub(f, gb.f32(8388736.0f));
+    return group.scale ? gb.fmul(q8, group.scale) : q8;
   }
   Value f = arith::BitcastOp::create(
       b, f32, arith::OrIOp::create(b, field, gb.i32(kTwoPow23Bits)));
@@ -380,7 +413,7 @@ static Value decodeCode(GpuBuilder &gb, int64_t bits, Value field,
   Value q8 = gb.fadd(gb.fmul(code, group.step), group.zero);
   q8 = arith::MinNumFOp::create(
       b, arith::MaxNumFOp::create(b, q8, gb.f32(-127)), gb.f32(127));
-  return gb.fmul(q8, group.scale);
+  return group.scale ? gb.fmul(q8, group.scale) : q8;
 }
 
 void MmaKernelEmitter::storeChunk(Value tile, Value row, Value chunk,
@@ -398,6 +431,80 @@ void MmaKernelEmitter::storeChunk(Value tile, Value row, Value chunk,
                         gb.mul(swizzled, gb.idx(8)));
   vector::StoreOp::create(b, vec, tile, offset, /*nontemporal=*/false,
                           llvm::Align(16));
+}
+
+void MmaKernelEmitter::storeInt8Chunk(Value tile, Value row, Value chunk,
+                                      ArrayRef<Value> codes) {
+  SmallVector<Value> bytes;
+  for (Value code : codes)
+    bytes.push_back(arith::FPToSIOp::create(b, b.getI8Type(), code));
+  Value vec = vector::FromElementsOp::create(
+      b, VectorType::get({8}, b.getI8Type()), bytes);
+  vec = vector::BitCastOp::create(b, VectorType::get({4}, b.getI16Type()), vec);
+  // Dims [8c, 8c + 8) are half of 16-byte chunk c / 2.
+  Value swizzled =
+      gb.xorIdx(gb.divIdx(chunk, 2), gb.andIdx(row, swizzleMask(qkChunks)));
+  Value offset = gb.add(gb.mul(row, gb.idx(qkChunks * 8)),
+                        gb.add(gb.mul(swizzled, gb.idx(8)),
+                               gb.mul(gb.remIdx(chunk, 2), gb.idx(4))));
+  vector::StoreOp::create(b, vec, tile, offset, /*nontemporal=*/false,
+                          llvm::Align(8));
+}
+
+void MmaKernelEmitter::loadInt8QueryBlock() {
+  const int64_t G = plan.quantized->groupSize;
+  const int64_t groups = plan.headDim / G;
+  Type f32 = b.getF32Type();
+  Value tid = launch.getThreadIds().x;
+  Value lastRow = gb.sub(rows, gb.idx(1));
+  auto absF = [&](Value x) -> Value {
+    Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
+    return arith::BitcastOp::create(
+        b, f32, arith::AndIOp::create(b, bits, gb.i32(0x7FFFFFFF)));
+  };
+  // One thread per (row, group); rows past the last get scale 0, codes 0.
+  gb.forEach(
+      tid, gb.idx(config.rowBlock() * groups), gb.idx(32 * config.warps),
+      [&](Value item) {
+        Value row = gb.divIdx(item, groups);
+        Value group = gb.remIdx(item, groups);
+        Value p = gb.add(firstRow, row);
+        Value valid = gb.cmp(arith::CmpIPredicate::ult, p, rows);
+        p = gb.minIdx(p, lastRow);
+        Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
+                            gb.divIdx(p, plan.queryLen));
+        Value firstDim = gb.mul(group, gb.idx(G));
+        auto load = [&](Value e) {
+          return gb.toF32(memref::LoadOp::create(
+              b, plan.query,
+              ValueRange{batch, head, gb.remIdx(p, plan.queryLen),
+                         gb.add(firstDim, e)}));
+        };
+        Value maxAbs = gb.forCarrying(
+            gb.idx(0), gb.idx(G), gb.idx(1), {gb.f32(0)},
+            [&](Value e, ValueRange carried) {
+              return SmallVector<Value>{gb.fmax(carried[0], absF(load(e)))};
+            })[0];
+        Value scale = gb.select(
+            valid, arith::DivFOp::create(b, maxAbs, gb.f32(127)), gb.f32(0));
+        memref::StoreOp::create(b, scale, queryScaleSmem,
+                                gb.add(gb.mul(row, gb.idx(groups)), group));
+        Value nonzero = gb.cmpF(arith::CmpFPredicate::OGT, scale, gb.f32(0));
+        Value divisor = gb.select(nonzero, scale, gb.f32(1));
+        gb.forEach(gb.idx(0), gb.idx(G / 8), gb.idx(1), [&](Value c) {
+          SmallVector<Value> codes;
+          for (int64_t j = 0; j < 8; ++j) {
+            Value code = gb.roundEven(arith::DivFOp::create(
+                b, load(gb.add(gb.mul(c, gb.idx(8)), gb.idx(j))), divisor));
+            code = arith::MinNumFOp::create(
+                b, arith::MaxNumFOp::create(b, code, gb.f32(-127)),
+                gb.f32(127));
+            codes.push_back(gb.select(nonzero, code, gb.f32(0)));
+          }
+          storeInt8Chunk(querySmem, row,
+                         gb.add(gb.mul(group, gb.idx(G / 8)), c), codes);
+        });
+      });
 }
 
 void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
@@ -431,7 +538,9 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
       Value at =
           gb.add(keyGroupBase, gb.add(gb.mul(row, gb.idx(keyGroups)), group));
       GroupDecoding d;
-      d.scale = memref::LoadOp::create(b, codeStages->keyScale, at);
+      // INT8 products apply the key scales to the i32 group sums instead.
+      if (!int8)
+        d.scale = memref::LoadOp::create(b, codeStages->keyScale, at);
       if (bits != 8) {
         d.step = toF32(memref::LoadOp::create(b, codeStages->keyStep, at));
         d.zero = toF32(memref::LoadOp::create(b, codeStages->keyZero, at));
@@ -449,7 +558,10 @@ void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
           gb, bits, fields[j],
           chunkGroup ? *chunkGroup
                      : groupOf(gb.divIdx(gb.add(firstDim, gb.idx(j)), G))));
-    storeChunk(keySmem, row, chunk, keyChunks, values);
+    if (int8)
+      storeInt8Chunk(keySmem, row, chunk, values);
+    else
+      storeChunk(keySmem, row, chunk, keyChunks, values);
   });
 
   // Values: one item per chunk of 8 dims of 8 consecutive keys; a group
@@ -710,6 +822,75 @@ MmaKernelEmitter::decodeValueSlots(const ValueStepCodes &step,
   return operands;
 }
 
+void MmaKernelEmitter::accumulateInt8Scores(
+    SmallVector<SmallVector<SmallVector<Value>>> &scores, Value keyStage,
+    Value codeStage,
+    const SmallVector<SmallVector<SmallVector<Value>>> &query) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  const int64_t groups = q.keyGroups(plan.headDim);
+  const int64_t stepsPerGroup = q.groupSize / 32;
+  Type f32 = b.getF32Type();
+  Value zero = gb.i32(0);
+  Value keyScaleBase = gb.mul(codeStage, gb.idx(plan.keyTile * groups));
+  Value warpRow =
+      gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), gb.divIdx(lane, 4));
+  Value column = gb.mul(gb.remIdx(lane, 4), gb.idx(2));
+  // The lane's query rows' group scales: [row tile][half][group].
+  SmallVector<SmallVector<SmallVector<Value>>> queryScales(config.rowTiles);
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt)
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = gb.add(warpRow, gb.idx(16 * mt + 8 * half));
+      SmallVector<Value> perGroup;
+      for (int64_t g = 0; g < groups; ++g)
+        perGroup.push_back(memref::LoadOp::create(
+            b, queryScaleSmem, gb.add(gb.mul(row, gb.idx(groups)), gb.idx(g))));
+      queryScales[mt].push_back(perGroup);
+    }
+  // An i32 sum (|x| < 2^22: 127 * 127 * G for G <= 256) to f32 through
+  // the mantissa of 1.5 * 2^23, without the slower integer conversion.
+  auto toF32 = [&](Value sum) {
+    Value biased = arith::AddIOp::create(b, sum, gb.i32(0x4B400000));
+    return gb.fsub(arith::BitcastOp::create(b, f32, biased),
+                   gb.f32(12582912.0f));
+  };
+  for (int64_t np = 0; np < plan.keyTile / 16; ++np) {
+    for (int64_t g = 0; g < groups; ++g) {
+      // [row tile][n-tile of the pair][4] i32 sums of the group.
+      SmallVector<SmallVector<SmallVector<Value>>> sums(
+          config.rowTiles,
+          SmallVector<SmallVector<Value>>(2, SmallVector<Value>(4, zero)));
+      for (int64_t s = 0; s < stepsPerGroup; ++s) {
+        int64_t ks = g * stepsPerGroup + s;
+        SmallVector<Value> f = gb.ldmatrix(
+            keySmem, gb.add(keyStage, keyOffsets->get(np * 16, 2 * ks)), 4,
+            /*transpose=*/false);
+        for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
+          sums[mt][0] = gb.mmaS8(query[mt][ks], {f[0], f[1]}, sums[mt][0]);
+          sums[mt][1] = gb.mmaS8(query[mt][ks], {f[2], f[3]}, sums[mt][1]);
+        }
+      }
+      for (int64_t j = 0; j < 2; ++j) {
+        int64_t nt = 2 * np + j;
+        for (int64_t c = 0; c < 2; ++c) {
+          Value key = gb.add(column, gb.idx(8 * nt + c));
+          Value keyScale = memref::LoadOp::create(
+              b, codeStages->keyScale,
+              gb.add(keyScaleBase,
+                     gb.add(gb.mul(key, gb.idx(groups)), gb.idx(g))));
+          for (int64_t mt = 0; mt < config.rowTiles; ++mt)
+            for (int64_t half = 0; half < 2; ++half) {
+              int64_t e = 2 * half + c;
+              scores[mt][nt][e] =
+                  gb.fadd(scores[mt][nt][e],
+                          gb.fmul(toF32(sums[mt][j][e]),
+                                  gb.fmul(queryScales[mt][half][g], keyScale)));
+            }
+        }
+      }
+    }
+  }
+}
+
 SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
                                                  ValueRange carried) {
   const int64_t keyTile = plan.keyTile;
@@ -741,8 +922,10 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
   SmallVector<SmallVector<SmallVector<Value>>> scores(
       rowTiles, SmallVector<SmallVector<Value>>(keyTile / 8,
                                                 SmallVector<Value>(4, zero)));
-  Value keyStage = gb.mul(stage, gb.idx(keyTile * plan.headDim));
-  for (int64_t np = 0; np < keyTile / 16; ++np) {
+  Value keyStage = gb.mul(stage, gb.idx(keyTile * qkChunks * 8));
+  if (int8)
+    accumulateInt8Scores(scores, keyStage, codeStage, query);
+  for (int64_t np = 0; np < (int8 ? 0 : keyTile / 16); ++np) {
     SmallVector<Value> first, second;
     if (config.decodeInRegisters) {
       first = decodeKeyOperands(codeStage, 2 * np);
@@ -916,7 +1099,7 @@ SmallVector<SmallVector<SmallVector<Value>>>
 MmaKernelEmitter::loadQueryFragments() {
   SmallVector<SmallVector<SmallVector<Value>>> frags(config.rowTiles);
   for (int64_t mt = 0; mt < config.rowTiles; ++mt)
-    for (int64_t ks = 0; ks < plan.headDim / 16; ++ks)
+    for (int64_t ks = 0; ks < qkChunks / 2; ++ks)
       frags[mt].push_back(gb.ldmatrix(querySmem,
                                       queryOffsets->get(16 * mt, 2 * ks), 4,
                                       /*transpose=*/false));
@@ -968,22 +1151,25 @@ void MmaKernelEmitter::emit() {
 
   // Q block -> shared memory -> registers, kept for the whole loop.
   Value lastRowIdx = gb.sub(rows, gb.idx(1));
-  copyTile(querySmem, gb.idx(0), rowBlock, plan.headDim / 8, plan.query,
-           [&](Value row, Value column) {
-             Value p = gb.add(firstRow, row);
-             Value valid = gb.cmp(arith::CmpIPredicate::ult, p, rows);
-             p = gb.minIdx(p, lastRowIdx);
-             Value group = gb.divIdx(p, plan.queryLen);
-             Value head =
-                 gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
-             SmallVector<Value> indices = {batch, head,
-                                           gb.remIdx(p, plan.queryLen), column};
-             return std::make_pair(indices, valid);
-           });
+  if (int8)
+    loadInt8QueryBlock();
+  else
+    copyTile(querySmem, gb.idx(0), rowBlock, plan.headDim / 8, plan.query,
+             [&](Value row, Value column) {
+               Value p = gb.add(firstRow, row);
+               Value valid = gb.cmp(arith::CmpIPredicate::ult, p, rows);
+               p = gb.minIdx(p, lastRowIdx);
+               Value group = gb.divIdx(p, plan.queryLen);
+               Value head =
+                   gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
+               SmallVector<Value> indices = {
+                   batch, head, gb.remIdx(p, plan.queryLen), column};
+               return std::make_pair(indices, valid);
+             });
   NVVM::CpAsyncCommitGroupOp::create(b);
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
   gpu::BarrierOp::create(b);
-  if (plan.quantized && plan.quantized->qkInt8) {
+  if (plan.quantized && plan.quantized->qkInt8 && !int8) {
     quantizeQueryBlock();
     gpu::BarrierOp::create(b);
   }
@@ -1005,12 +1191,12 @@ void MmaKernelEmitter::emit() {
   Value chunkOfAFragment = gb.divIdx(lane, 16);
   queryOffsets = std::make_unique<SwizzledOffsets>(
       gb, gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), rowOfAFragment),
-      chunkOfAFragment, plan.headDim / 8);
+      chunkOfAFragment, qkChunks);
   if (config.rowTiles == 1 && !config.decodeInRegisters)
     queryFrags = loadQueryFragments();
   keyOffsets = std::make_unique<SwizzledOffsets>(
       gb, gb.add(gb.remIdx(lane, 8), gb.mul(gb.divIdx(lane, 16), gb.idx(8))),
-      gb.remIdx(gb.divIdx(lane, 8), 2), plan.headDim / 8);
+      gb.remIdx(gb.divIdx(lane, 8), 2), qkChunks);
   valueOffsets = std::make_unique<SwizzledOffsets>(
       gb, rowOfAFragment, chunkOfAFragment, plan.valueDim / 8);
 

@@ -124,8 +124,11 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     // which it needs more (measured: 0.28 against 0.49 ms with three).
     if (decode.decodeInRegisters)
       decode.stages = 2;
-    const MmaKernelConfig prefill{4, options.prefillStages,
-                                  options.prefillRowTiles};
+    MmaKernelConfig prefill{4, options.prefillStages, options.prefillRowTiles};
+    // INT8 products hold i32 group sums beside the f32 scores: one row tile
+    // per warp keeps them in registers.
+    if (prefill.int8QueryKey(plan))
+      prefill.rowTiles = 1;
     // Checked before any IR is built: a failing pattern leaves none behind.
     if (tensorCores &&
         std::max(decode.sharedMemoryBytes(plan),

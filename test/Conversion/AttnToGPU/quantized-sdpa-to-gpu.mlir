@@ -43,19 +43,21 @@ func.func @int4_decode(%q: tensor<1x32x1x128xbf16>,
 // -----
 
 // Checks INT8 queries and weights in the prefill kernel: the query block is
-// group-quantized in shared memory (cvt.rni) before its fragments are
-// read, and the weights are rounded to INT8 levels (cvt.rni again) before
-// P V; the lse is written. INT8 codes are decoded through the mantissa of
-// 2^23 (0x4B000000) into a shared-memory tile that ldmatrix reads.
+// group-quantized into INT8 codes (cvt.rni), the key codes decoded through
+// the mantissa of 2^23 (0x4B000000) into an INT8 tile, and Q K^T runs on
+// mma.sync m16n8k32 s8 with i32 sums that become f32 through the mantissa
+// of 1.5 * 2^23 (0x4B400000); the weights are rounded to INT8 levels
+// (cvt.rni again) before P V on f16 tensor cores; the lse is written.
 // CHECK-LABEL: func.func @int8_prefill(
 // CHECK: gpu.launch async {{.*}} function(@int8_prefill_quantized_sdpa_prefill)
 // CHECK: llvm.inline_asm "cvt.rni.f32.f32 $0, $1;"
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<2x2x?x64xi8>
 // CHECK: arith.ori %{{.+}}, %c1258291200_i32 : i32
-// CHECK: nvgpu.ldmatrix
-// CHECK: nvvm.mma.sync
+// CHECK: nvgpu.ldmatrix {{.*}} : memref<{{[0-9]+}}xi16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<s8>, multiplicandBPtxType = #nvvm.mma_type<s8>, shape = #nvvm.shape<m = 16, n = 8, k = 32>} : (i32, i32, i32) -> !llvm.struct<(i32, i32, i32, i32)>
+// CHECK: arith.addi %{{.+}}, %c1262485504_i32 : i32
 // CHECK: llvm.inline_asm "cvt.rni.f32.f32 $0, $1;"
-// CHECK: nvvm.mma.sync
+// CHECK: nvvm.mma.sync {{.*}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32)
 // CHECK: memref.store {{.*}} : memref<2x8x?xf32>
 func.func @int8_prefill(%q: tensor<2x8x?x64xf16>,
     %kc: tensor<2x2x?x64xi8>, %ks: tensor<2x2x?x2xf32>,
