@@ -361,6 +361,32 @@ def measure(kernels, name, make_inputs, causal, units, reps, sets):
     return row
 
 
+class Rotation:
+    """Calls that cycle through input sets, so that no set stays in L2."""
+
+    def __init__(self, inputs):
+        self.inputs, self.next = inputs, 0
+
+    def reset(self):
+        self.next = 0
+
+    def __call__(self, fn):
+        def run():
+            x = self.inputs[self.next % len(self.inputs)]
+            self.next += 1
+            return fn(x)
+        return run
+
+
+def time_decode(row, label, ours, cudnn, dense, reps):
+    """Times `ours` next to cuDNN's and our dense decode into `row`, with
+    the speedups."""
+    for name, fn in ((label, ours), ("cuDNN", cudnn), ("attn dense", dense)):
+        row[name + " ms"] = time_ms(fn, reps)
+    row["speedup vs cuDNN"] = row["cuDNN ms"] / row[label + " ms"]
+    row["speedup vs attn dense"] = row["attn dense ms"] / row[label + " ms"]
+
+
 def sparq_bench(kernels, reps):
     """SparQ decode (B=1, Hq=32, Hkv=8, D=128, bf16, r=16, k=128,
     group-shared, bandwidth form) next to cuDNN's and our dense decode on
@@ -373,21 +399,14 @@ def sparq_bench(kernels, reps):
                                rnd(1, 8, lk, 128), rnd(1, 8, lk, 128))
                   for _ in range(sets)]
         out = torch.full_like(inputs[0][0], float("nan"))
-        i = [0]
-
-        def rotating(fn):
-            def run():
-                x = inputs[i[0] % sets]
-                i[0] += 1
-                return fn(x)
-            return run
+        rotating = Rotation(inputs)
         ours = rotating(lambda x: kernels.call("sparq_decode", x, [out]))
         dense = rotating(lambda x: kernels.call("decode", x[:3], [out]))
         cudnn = rotating(lambda x: sdpa(SDPBackend.CUDNN_ATTENTION, *x[:3],
                                         False)())
         row = {"case": f"sparq decode Lk={lk // 1024}k"}
         try:
-            i[0] = 0
+            rotating.reset()
             ours()
             torch.cuda.synchronize()
             row["rel_err"] = rel_error(out.cpu(),
@@ -395,12 +414,7 @@ def sparq_bench(kernels, reps):
                                                        inputs[0]))
             dense_ref, _ = reference(*inputs[0][:3], False)
             row["rel_err_vs_dense"] = rel_error(out, dense_ref)
-            for label, fn in (("sparq", ours), ("cuDNN", cudnn),
-                              ("attn dense", dense)):
-                row[label + " ms"] = time_ms(fn, reps)
-            row["speedup vs cuDNN"] = row["cuDNN ms"] / row["sparq ms"]
-            row["speedup vs attn dense"] = (row["attn dense ms"]
-                                            / row["sparq ms"])
+            time_decode(row, "sparq", ours, cudnn, dense, reps)
         except Exception as e:
             row["error"] = str(e).splitlines()[0][:160]
         print(row, flush=True)
@@ -578,14 +592,7 @@ def quantized_bench(kernels, reps):
             inputs.append((q, k, v, quantize_torch(k, 3, 32, 4)
                            + quantize_torch(v, 2, 32, 4)))
         out = torch.full_like(inputs[0][0], float("nan"))
-        i = [0]
-
-        def rotating(fn):
-            def run():
-                x = inputs[i[0] % sets]
-                i[0] += 1
-                return fn(x)
-            return run
+        rotating = Rotation(inputs)
         ours = rotating(lambda x: kernels.call("quantized_int4",
                                                [x[0]] + x[3], [out]))
         dense = rotating(lambda x: kernels.call("decode", x[:3], [out]))
@@ -593,7 +600,7 @@ def quantized_bench(kernels, reps):
                                         False)())
         row = {"case": f"int4-KV decode Lk={lk // 1024}k"}
         try:
-            i[0] = 0
+            rotating.reset()
             ours()
             torch.cuda.synchronize()
             q, k, v, layout = inputs[0]
@@ -604,12 +611,7 @@ def quantized_bench(kernels, reps):
             row["rel_err"] = rel_error(out, ref)
             row["rel_err vs unquantized"] = rel_error(
                 out, reference(q, k, v, False)[0])
-            for label, fn in (("int4", ours), ("cuDNN", cudnn),
-                              ("attn dense", dense)):
-                row[label + " ms"] = time_ms(fn, reps)
-            row["speedup vs cuDNN"] = row["cuDNN ms"] / row["int4 ms"]
-            row["speedup vs attn dense"] = (row["attn dense ms"]
-                                            / row["int4 ms"])
+            time_decode(row, "int4", ours, cudnn, dense, reps)
         except Exception as e:
             row["error"] = str(e).splitlines()[0][:160]
         print(row, flush=True)

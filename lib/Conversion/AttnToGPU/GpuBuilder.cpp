@@ -102,6 +102,38 @@ Value GpuBuilder::roundEven(Value x) {
   return ptxUnaryF32(b, "cvt.rni.f32.f32", x);
 }
 
+Value GpuBuilder::absF(Value x) {
+  Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
+  return arith::BitcastOp::create(
+      b, b.getF32Type(), arith::AndIOp::create(b, bits, i32(0x7FFFFFFF)));
+}
+
+Value GpuBuilder::int8Scale(int64_t count,
+                            llvm::function_ref<Value(Value)> load) {
+  Value maxAbs = forCarrying(
+      idx(0), idx(count), idx(1), {f32(0)}, [&](Value e, ValueRange carried) {
+        return SmallVector<Value>{fmax(carried[0], absF(load(e)))};
+      })[0];
+  return arith::DivFOp::create(b, maxAbs, f32(127));
+}
+
+Value GpuBuilder::int8Code(Value x, Value scale) {
+  Value nonzero = cmpF(arith::CmpFPredicate::OGT, scale, f32(0));
+  Value code =
+      roundEven(arith::DivFOp::create(b, x, select(nonzero, scale, f32(1))));
+  code = arith::MinNumFOp::create(
+      b, arith::MaxNumFOp::create(b, code, f32(-127)), f32(127));
+  return select(nonzero, code, f32(0));
+}
+
+/// Four mma.sync results out of their struct.
+static SmallVector<Value> extractQuad(ImplicitLocOpBuilder &b, Value d) {
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, d, i));
+  return out;
+}
+
 /// Inline PTX `text` on i32 registers.
 static Value ptxI32(ImplicitLocOpBuilder &b, const std::string &text,
                     ValueRange args) {
@@ -249,10 +281,7 @@ SmallVector<Value> GpuBuilder::mma(Type elementType, ArrayRef<Value> a,
       std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                      NVVM::MMALayout::col});
-  SmallVector<Value> out;
-  for (int64_t i = 0; i < 4; ++i)
-    out.push_back(LLVM::ExtractValueOp::create(b, d, i));
-  return out;
+  return extractQuad(b, d);
 }
 
 SmallVector<Value> GpuBuilder::mmaS8(ArrayRef<Value> a, ArrayRef<Value> bFrag,
@@ -266,10 +295,7 @@ SmallVector<Value> GpuBuilder::mmaS8(ArrayRef<Value> a, ArrayRef<Value> bFrag,
       std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::s8, NVVM::MMATypes::s8},
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                      NVVM::MMALayout::col});
-  SmallVector<Value> out;
-  for (int64_t i = 0; i < 4; ++i)
-    out.push_back(LLVM::ExtractValueOp::create(b, d, i));
-  return out;
+  return extractQuad(b, d);
 }
 
 Value GpuBuilder::packPair(Type elementType, Value lo, Value hi) {

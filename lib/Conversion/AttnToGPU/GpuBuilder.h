@@ -214,6 +214,14 @@ public:
                  ValueRange srcIndices, int64_t elements, Value valid);
   /// cvt.rni: x rounded to the nearest integer, ties to even.
   Value roundEven(Value x);
+  /// |x| of an f32 by its sign bit (math.absf becomes a libdevice call).
+  Value absF(Value x);
+  /// TurboAttention's stage-1 scale of a group of `count` f32 values
+  /// `load(e)`: s1 = max|x| / 127.
+  Value int8Scale(int64_t count, llvm::function_ref<Value(Value)> load);
+  /// The stage-1 INT8 code of x (f32): clamp(rne(x / s1), -127, 127), and
+  /// 0 when s1 = 0.
+  Value int8Code(Value x, Value scale);
   /// `op` on a pair of elements of `elementType` (bf16x2 or f16x2) in i32
   /// registers: "fma.rn", "min", ...
   Value packedOp(Type elementType, StringRef op, ValueRange args);

@@ -454,57 +454,38 @@ void MmaKernelEmitter::storeInt8Chunk(Value tile, Value row, Value chunk,
 void MmaKernelEmitter::loadInt8QueryBlock() {
   const int64_t G = plan.quantized->groupSize;
   const int64_t groups = plan.headDim / G;
-  Type f32 = b.getF32Type();
   Value tid = launch.getThreadIds().x;
   Value lastRow = gb.sub(rows, gb.idx(1));
-  auto absF = [&](Value x) -> Value {
-    Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
-    return arith::BitcastOp::create(
-        b, f32, arith::AndIOp::create(b, bits, gb.i32(0x7FFFFFFF)));
-  };
   // One thread per (row, group); rows past the last get scale 0, codes 0.
-  gb.forEach(
-      tid, gb.idx(config.rowBlock() * groups), gb.idx(32 * config.warps),
-      [&](Value item) {
-        Value row = gb.divIdx(item, groups);
-        Value group = gb.remIdx(item, groups);
-        Value p = gb.add(firstRow, row);
-        Value valid = gb.cmp(arith::CmpIPredicate::ult, p, rows);
-        p = gb.minIdx(p, lastRow);
-        Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
-                            gb.divIdx(p, plan.queryLen));
-        Value firstDim = gb.mul(group, gb.idx(G));
-        auto load = [&](Value e) {
-          return gb.toF32(memref::LoadOp::create(
-              b, plan.query,
-              ValueRange{batch, head, gb.remIdx(p, plan.queryLen),
-                         gb.add(firstDim, e)}));
-        };
-        Value maxAbs = gb.forCarrying(
-            gb.idx(0), gb.idx(G), gb.idx(1), {gb.f32(0)},
-            [&](Value e, ValueRange carried) {
-              return SmallVector<Value>{gb.fmax(carried[0], absF(load(e)))};
-            })[0];
-        Value scale = gb.select(
-            valid, arith::DivFOp::create(b, maxAbs, gb.f32(127)), gb.f32(0));
-        memref::StoreOp::create(b, scale, queryScaleSmem,
-                                gb.add(gb.mul(row, gb.idx(groups)), group));
-        Value nonzero = gb.cmpF(arith::CmpFPredicate::OGT, scale, gb.f32(0));
-        Value divisor = gb.select(nonzero, scale, gb.f32(1));
-        gb.forEach(gb.idx(0), gb.idx(G / 8), gb.idx(1), [&](Value c) {
-          SmallVector<Value> codes;
-          for (int64_t j = 0; j < 8; ++j) {
-            Value code = gb.roundEven(arith::DivFOp::create(
-                b, load(gb.add(gb.mul(c, gb.idx(8)), gb.idx(j))), divisor));
-            code = arith::MinNumFOp::create(
-                b, arith::MaxNumFOp::create(b, code, gb.f32(-127)),
-                gb.f32(127));
-            codes.push_back(gb.select(nonzero, code, gb.f32(0)));
-          }
-          storeInt8Chunk(querySmem, row,
-                         gb.add(gb.mul(group, gb.idx(G / 8)), c), codes);
-        });
-      });
+  gb.forEach(tid, gb.idx(config.rowBlock() * groups), gb.idx(32 * config.warps),
+             [&](Value item) {
+               Value row = gb.divIdx(item, groups);
+               Value group = gb.remIdx(item, groups);
+               Value p = gb.add(firstRow, row);
+               Value valid = gb.cmp(arith::CmpIPredicate::ult, p, rows);
+               p = gb.minIdx(p, lastRow);
+               Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
+                                   gb.divIdx(p, plan.queryLen));
+               Value firstDim = gb.mul(group, gb.idx(G));
+               auto load = [&](Value e) {
+                 return gb.toF32(memref::LoadOp::create(
+                     b, plan.query,
+                     ValueRange{batch, head, gb.remIdx(p, plan.queryLen),
+                                gb.add(firstDim, e)}));
+               };
+               Value scale = gb.select(valid, gb.int8Scale(G, load), gb.f32(0));
+               memref::StoreOp::create(
+                   b, scale, queryScaleSmem,
+                   gb.add(gb.mul(row, gb.idx(groups)), group));
+               gb.forEach(gb.idx(0), gb.idx(G / 8), gb.idx(1), [&](Value c) {
+                 SmallVector<Value> codes;
+                 for (int64_t j = 0; j < 8; ++j)
+                   codes.push_back(gb.int8Code(
+                       load(gb.add(gb.mul(c, gb.idx(8)), gb.idx(j))), scale));
+                 storeInt8Chunk(querySmem, row,
+                                gb.add(gb.mul(group, gb.idx(G / 8)), c), codes);
+               });
+             });
 }
 
 void MmaKernelEmitter::decodeQuantizedTile(Value stage, Value tileStart) {
@@ -634,40 +615,23 @@ void MmaKernelEmitter::quantizeQueryBlock() {
     return gb.add(gb.mul(row, gb.idx(plan.headDim)),
                   gb.add(gb.mul(swizzled, gb.idx(8)), gb.remIdx(dim, 8)));
   };
-  // The sign bit cleared: math.absf would become a libdevice call.
-  auto absF = [&](Value x) -> Value {
-    Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
-    return arith::BitcastOp::create(
-        b, b.getF32Type(), arith::AndIOp::create(b, bits, gb.i32(0x7FFFFFFF)));
-  };
   // One thread per (row, group): s1 = max|q| / 127, q' = clamp(rne(q / s1),
   // -127, 127) * s1, and 0 for an all-zero group.
-  gb.forEach(
-      tid, gb.idx(config.rowBlock() * groups), gb.idx(32 * config.warps),
-      [&](Value item) {
-        Value row = gb.divIdx(item, groups);
-        Value firstDim = gb.mul(gb.remIdx(item, groups), gb.idx(G));
-        auto load = [&](Value e) {
-          return gb.toF32(memref::LoadOp::create(
-              b, querySmem, elementAt(row, gb.add(firstDim, e))));
-        };
-        Value maxAbs = gb.forCarrying(
-            gb.idx(0), gb.idx(G), gb.idx(1), {gb.f32(0)},
-            [&](Value e, ValueRange carried) {
-              return SmallVector<Value>{gb.fmax(carried[0], absF(load(e)))};
-            })[0];
-        Value scale = arith::DivFOp::create(b, maxAbs, gb.f32(127));
-        Value nonzero = gb.cmpF(arith::CmpFPredicate::OGT, scale, gb.f32(0));
-        Value divisor = gb.select(nonzero, scale, gb.f32(1));
-        gb.forEach(gb.idx(0), gb.idx(G), gb.idx(1), [&](Value e) {
-          Value code = gb.roundEven(arith::DivFOp::create(b, load(e), divisor));
-          code = arith::MinNumFOp::create(
-              b, arith::MaxNumFOp::create(b, code, gb.f32(-127)), gb.f32(127));
-          Value q = gb.select(nonzero, gb.fmul(code, scale), gb.f32(0));
-          memref::StoreOp::create(b, gb.fromF32(q, et), querySmem,
-                                  elementAt(row, gb.add(firstDim, e)));
-        });
-      });
+  gb.forEach(tid, gb.idx(config.rowBlock() * groups), gb.idx(32 * config.warps),
+             [&](Value item) {
+               Value row = gb.divIdx(item, groups);
+               Value firstDim = gb.mul(gb.remIdx(item, groups), gb.idx(G));
+               auto load = [&](Value e) {
+                 return gb.toF32(memref::LoadOp::create(
+                     b, querySmem, elementAt(row, gb.add(firstDim, e))));
+               };
+               Value scale = gb.int8Scale(G, load);
+               gb.forEach(gb.idx(0), gb.idx(G), gb.idx(1), [&](Value e) {
+                 Value q = gb.fmul(gb.int8Code(load(e), scale), scale);
+                 memref::StoreOp::create(b, gb.fromF32(q, et), querySmem,
+                                         elementAt(row, gb.add(firstDim, e)));
+               });
+             });
 }
 
 Value MmaKernelEmitter::permutedValueDim(int64_t dt, Value column) {

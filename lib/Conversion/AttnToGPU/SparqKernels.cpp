@@ -144,18 +144,11 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     return gb.toF32(memref::LoadOp::create(
         b, plan.query, ValueRange{row.batch, head, row.queryIdx, dim}));
   };
-  // The sign bit cleared: math.absf would become a libdevice call.
-  auto absF = [&](Value x) -> Value {
-    Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
-    Value cleared = arith::AndIOp::create(b, bits, gb.i32(0x7fffffff));
-    return arith::BitcastOp::create(b, b.getF32Type(), cleared);
-  };
-
   // |q| summed over the unit's heads.
   gb.forEach(block.tid, gb.idx(dims), threads, [&](Value dim) {
     Value sum = gb.f32(0);
     for (int64_t m = 0; m < unitHeads; ++m)
-      sum = gb.fadd(sum, absF(queryAt(row.head(gb, plan, gb.idx(m)), dim)));
+      sum = gb.fadd(sum, gb.absF(queryAt(row.head(gb, plan, gb.idx(m)), dim)));
     memref::StoreOp::create(b, sum, absQuery, dim);
   });
   gpu::BarrierOp::create(b);
@@ -191,12 +184,12 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
         Value total =
             gb.forCarrying(gb.idx(0), gb.idx(dims), gb.idx(1), {gb.f32(0)},
                            [&](Value dim, ValueRange carried) {
-                             return SmallVector<Value>{
-                                 gb.fadd(carried[0], absF(queryAt(head, dim)))};
+                             return SmallVector<Value>{gb.fadd(
+                                 carried[0], gb.absF(queryAt(head, dim)))};
                            })[0];
         Value part = gb.f32(0);
         for (int64_t t = 0; t < rank; ++t)
-          part = gb.fadd(part, absF(queryAt(head, component(t))));
+          part = gb.fadd(part, gb.absF(queryAt(head, component(t))));
         Value positive = gb.cmpF(arith::CmpFPredicate::OGT, total, gb.f32(0));
         Value ratio = arith::DivFOp::create(
             b, part, gb.select(positive, total, gb.f32(1)));
