@@ -315,52 +315,6 @@ def copy_bandwidth():
     return 2 * src.numel() / ms / 1e9  # TB/s: bytes read plus written
 
 
-def measure(kernels, name, make_inputs, causal, units, reps, sets):
-    """Times our kernel, cuDNN and FLASH on the same rotating input sets;
-    checks each result on the first set against the float32 reference
-    (restricted to a few heads when it would not fit)."""
-    inputs = [make_inputs() for _ in range(sets)]
-    q0, k0, v0 = inputs[0]
-    out = torch.full_like(q0, float("nan"))  # every element must be written
-    row = {}
-    i = [0]
-
-    def ours():
-        q, k, v = inputs[i[0] % sets]
-        i[0] += 1
-        kernels.call(name, [q, k, v], [out])
-
-    # Query heads 0 and 1 and the key/value heads they read.
-    heads = slice(0, 2)
-    kv_heads = slice(0, 1) if k0.shape[1] < q0.shape[1] else heads
-    ref, _ = reference(q0[:1, heads], k0[:1, kv_heads], v0[:1, kv_heads],
-                       causal)
-    contenders = [("attn", ours)]
-    for label, backend in (("cuDNN", SDPBackend.CUDNN_ATTENTION),
-                           ("FLASH", SDPBackend.FLASH_ATTENTION)):
-        def run(backend=backend):
-            q, k, v = inputs[i[0] % sets]
-            i[0] += 1
-            return sdpa(backend, q, k, v, causal)()
-        contenders.append((label, run))
-    for label, fn in contenders:
-        try:
-            i[0] = 0
-            result = fn()
-            torch.cuda.synchronize()
-            got = out if label == "attn" else result
-            err = rel_error(got[:1, heads], ref)
-            unwritten = int(torch.isnan(got).sum().item())
-            if unwritten:
-                raise RuntimeError(f"{unwritten} NaN outputs, first at "
-                                   f"{torch.isnan(got).nonzero()[0].tolist()}")
-            ms = time_ms(fn, reps)
-            row[label] = {"ms": ms, "rate": units / ms / 1e9, "rel_err": err}
-        except Exception as e:
-            row[label] = {"error": str(e).splitlines()[0][:120]}
-    return row
-
-
 class Rotation:
     """Calls that cycle through input sets, so that no set stays in L2."""
 
@@ -376,6 +330,45 @@ class Rotation:
             self.next += 1
             return fn(x)
         return run
+
+
+def measure(kernels, name, make_inputs, causal, units, reps, sets):
+    """Times our kernel, cuDNN and FLASH on the same rotating input sets;
+    checks each result on the first set against the float32 reference
+    (restricted to a few heads when it would not fit)."""
+    inputs = [make_inputs() for _ in range(sets)]
+    q0, k0, v0 = inputs[0]
+    out = torch.full_like(q0, float("nan"))  # every element must be written
+    row = {}
+    rotating = Rotation(inputs)
+    ours = rotating(lambda x: kernels.call(name, list(x), [out]))
+
+    # Query heads 0 and 1 and the key/value heads they read.
+    heads = slice(0, 2)
+    kv_heads = slice(0, 1) if k0.shape[1] < q0.shape[1] else heads
+    ref, _ = reference(q0[:1, heads], k0[:1, kv_heads], v0[:1, kv_heads],
+                       causal)
+    contenders = [("attn", ours)]
+    for label, backend in (("cuDNN", SDPBackend.CUDNN_ATTENTION),
+                           ("FLASH", SDPBackend.FLASH_ATTENTION)):
+        contenders.append((label, rotating(
+            lambda x, backend=backend: sdpa(backend, *x, causal)())))
+    for label, fn in contenders:
+        try:
+            rotating.reset()
+            result = fn()
+            torch.cuda.synchronize()
+            got = out if label == "attn" else result
+            err = rel_error(got[:1, heads], ref)
+            unwritten = int(torch.isnan(got).sum().item())
+            if unwritten:
+                raise RuntimeError(f"{unwritten} NaN outputs, first at "
+                                   f"{torch.isnan(got).nonzero()[0].tolist()}")
+            ms = time_ms(fn, reps)
+            row[label] = {"ms": ms, "rate": units / ms / 1e9, "rel_err": err}
+        except Exception as e:
+            row[label] = {"error": str(e).splitlines()[0][:120]}
+    return row
 
 
 def time_decode(row, label, ours, cudnn, dense, reps):

@@ -13,20 +13,6 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-AttentionShape AttentionShape::of(QuantizedSdpaOp op) {
-  auto queryType = cast<RankedTensorType>(op.getQuery().getType());
-  AttentionShape shape;
-  shape.queryHeads = queryType.getDimSize(1);
-  shape.kvHeads = op.getKeyCodes().getType().getDimSize(1);
-  shape.headDim = queryType.getDimSize(3);
-  shape.valueDim = op.getOutput().getType().getDimSize(3);
-  shape.elementType = queryType.getElementType();
-  shape.scale = op.getEffectiveScale();
-  shape.causal = op.getCausal();
-  shape.softmaxExp = op.getSoftmaxExpAttr();
-  return shape;
-}
-
 bool mlir::attn::quantizedDecodesInRegisters(const SdpaGpuPlan &plan,
                                              int64_t keyTile) {
   if (!plan.quantized || plan.quantized->bits != 4)

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
 #include <optional>
+#include <type_traits>
 
 namespace mlir {
 namespace attn {
@@ -34,30 +35,33 @@ struct AttentionShape {
 
   int64_t groupSize() const { return queryHeads / kvHeads; }
 
-  /// Read from an op with [B, H, L, D] query, key and value operands and
-  /// the scale, causal and softmax_exp of attn.sdpa.
+  /// Read from an attention op: [B, H, L, D] query, keys (or key codes)
+  /// with the key/value heads in dim 1, a [B, H, L, Dv] output, and the
+  /// scale, causal and softmax_exp of attn.sdpa.
   template <typename OpTy> static AttentionShape of(OpTy op) {
     auto queryType = cast<RankedTensorType>(op.getQuery().getType());
+    Value keys;
+    if constexpr (std::is_same_v<OpTy, QuantizedSdpaOp>)
+      keys = op.getKeyCodes();
+    else
+      keys = op.getKey();
     AttentionShape shape;
     shape.queryHeads = queryType.getDimSize(1);
-    shape.kvHeads = cast<RankedTensorType>(op.getKey().getType()).getDimSize(1);
+    shape.kvHeads = cast<RankedTensorType>(keys.getType()).getDimSize(1);
     shape.headDim = queryType.getDimSize(3);
     shape.valueDim =
-        cast<RankedTensorType>(op.getValue().getType()).getDimSize(3);
+        cast<RankedTensorType>(op.getOutput().getType()).getDimSize(3);
     shape.elementType = queryType.getElementType();
     shape.scale = op.getEffectiveScale();
     shape.causal = op.getCausal();
     shape.softmaxExp = op.getSoftmaxExpAttr();
     return shape;
   }
-  /// attn.quantized_sdpa: the head counts and dims come from the query,
-  /// the key codes and the output.
-  static AttentionShape of(QuantizedSdpaOp op);
 };
 
 /// The key/value cache of attn.quantized_sdpa as its kernels read it: the
 /// layout of attn.quantize (keys grouped along D, values along the keys),
-/// decoded tile by tile into the element type in registers.
+/// decoded tile by tile in registers.
 struct QuantizedKeyValues {
   int64_t bits = 4, groupSize = 32;
   // Q K^T on INT8 queries: each query row is quantized in groups of
