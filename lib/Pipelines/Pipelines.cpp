@@ -87,15 +87,30 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 
   // Tensors -> buffers; results become out-params, so the result buffers
-  // the kernels write are the caller's (device memory) and the host code
-  // allocates nothing but split-KV scratch.
-  pm.addPass(bufferization::createOneShotBufferizePass(
-      functionBoundaryBufferization()));
+  // the kernels write are the caller's (device memory).
+  bufferization::OneShotBufferizePassOptions bufferizeOptions =
+      functionBoundaryBufferization();
+  // Loops that carry tensors (HyperAttention's causal levels) yield fresh
+  // buffers.
+  bufferizeOptions.allowReturnAllocsFromLoops = true;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;
   outParams.hoistDynamicAllocs = true;
   outParams.modifyPublicFunctions = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  // Intermediate buffers (the rewrites' glue) are freed after their last
+  // use; with the kernels outlined, the host code is all deallocation
+  // needs to see.
+  pm.addPass(createGpuKernelOutliningPass());
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  pm.addPass(createCanonicalizerPass());
+  // The glue's linalg ops and copies become kernels and its buffers device
+  // memory; exp and log in them become polynomials (no libdevice).
+  pm.addPass(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createExpandMath());
+  pm.addPass(createOffloadToGPU());
   pm.addPass(createCanonicalizerPass());
   // _mlir_ciface_<name>(descriptor pointers...): the documented C ABI.
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());

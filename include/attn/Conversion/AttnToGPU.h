@@ -11,6 +11,7 @@
 namespace mlir {
 namespace attn {
 
+class LshSortBucketOp;
 class QuantizedSdpaOp;
 class SdpaOp;
 class SparqOp;
@@ -37,8 +38,8 @@ bool sdpaUsesTensorCores(SdpaOp op);
 /// head dims that are not multiples of 16 up to 256), or nothing.
 std::optional<std::string> quantizedSdpaGpuUnsupported(QuantizedSdpaOp op);
 
-/// attn.sdpa (no mask) and attn.quantized_sdpa -> gpu.launch kernels on
-/// tensors' buffers.
+/// attn.sdpa and attn.quantized_sdpa -> gpu.launch kernels on tensors'
+/// buffers.
 void populateSdpaToGPUPatterns(RewritePatternSet &patterns,
                                const SdpaGpuOptions &options);
 
@@ -49,6 +50,13 @@ std::optional<std::string> sparqGpuUnsupported(SparqOp op);
 
 /// attn.sparq -> the three SparQ kernels (scores, chunk select, attend).
 void populateSparqToGPUPatterns(RewritePatternSet &patterns);
+
+/// Why attn.lsh_sort_bucket has no GPU kernel (more than 12 projections),
+/// or nothing.
+std::optional<std::string> lshSortBucketGpuUnsupported(LshSortBucketOp op);
+
+/// attn.lsh_sort_bucket -> a hash kernel and a counting-sort kernel.
+void populateLshSortBucketToGPUPatterns(RewritePatternSet &patterns);
 
 } // namespace attn
 } // namespace mlir

@@ -211,12 +211,14 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect",
+    "::mlir::linalg::LinalgDialect",
     "::mlir::LLVM::LLVMDialect",
     "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::NVVM::NVVMDialect",
     "::mlir::nvgpu::NVGPUDialect",
     "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect",
   ];
   let options = [
@@ -230,6 +232,67 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     Option<"prefillRowTiles", "prefill-row-tiles", "int64_t",
            /*default=*/"2",
            "16-row query tiles per warp in the prefill kernel (1 or 2)">,
+  ];
+}
+
+def OffloadToGPU : Pass<"attn-offload-to-gpu", "ModuleOp"> {
+  let summary = "Run the host code's parallel loops and copies as GPU "
+                "kernels, with their buffers in device memory";
+  let description = [{
+    After `convert-attn-to-gpu`, bufferization and
+    `convert-linalg-to-parallel-loops`, the host functions of a GPU module
+    may still hold the glue the rewrites build around the attention ops:
+    HyperAttention's row tables, gathers, block transposes, masks and
+    merges become `scf.parallel` loops and `memref.copy` on host buffers.
+    This pass moves that work to the GPU:
+
+    - every host `memref.copy` becomes a parallel loop of loads and stores;
+    - every outermost host `scf.parallel` (without reductions) becomes a
+      `gpu.launch` of 256 threads per block. When the innermost extent is a
+      static multiple of 32, each warp covers 32 * E consecutive elements of
+      it (E <= 8 per lane, 32 apart, so every access of a warp is
+      contiguous) and computes the outer indices once for all E; otherwise
+      each thread takes one element. Index arithmetic is 32-bit below 2^31
+      iterations, with a 64-bit launch for larger spaces (the unused one
+      gets an empty grid);
+    - `memref.alloc` becomes `gpu.alloc` (and its `memref.dealloc`
+      `gpu.dealloc`) unless only host code reads and writes the buffer (the
+      shape operands of `memref.reshape`); a `memref.get_global` that
+      kernels read gets a device copy for the duration of the call.
+
+    Host loads and stores of device memory (the arguments of public
+    functions and device allocations) are reported as errors.
+
+    Before:
+
+    ```mlir
+    %t = memref.alloc(%n) : memref<?x64xbf16>
+    scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c64) step (%c1, %c1) {
+      %x = memref.load %src[%j, %i] : memref<64x?xbf16>
+      memref.store %x, %t[%i, %j] : memref<?x64xbf16>
+      scf.reduce
+    }
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %t = gpu.alloc (%n) : memref<?x64xbf16>
+    %w = gpu.wait async
+    %l = gpu.launch async [%w] blocks(%bx, ...) in (%gx = %blocks_i32, ...)
+        threads(%tx, ...) in (%c256, ...) {
+      // warp w: row w / 1, dims 32 e + lane for e = 0, 1 (i32 arithmetic)
+      ...
+    }
+    %l2 = gpu.launch async [%l] ... // the i64 variant, grid 0 here
+    gpu.wait [%l2]
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
   ];
 }
 

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../AttnToLoops/LoopBuilder.h"
 #include "attn/Conversion/AttnToGPU.h"
 #include "attn/Conversion/Passes.h"
 #include "attn/Dialect/Attn/IR/AttnOps.h"
@@ -18,6 +19,9 @@
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir {
@@ -66,15 +70,18 @@ struct ConvertAttnToGPUPass
         }
         return;
       }
-      auto sdpa = dyn_cast<SdpaOp>(op);
-      if (!sdpa) {
+      if (auto sort = dyn_cast<LshSortBucketOp>(op)) {
+        if (std::optional<std::string> why = lshSortBucketGpuUnsupported(sort)) {
+          op->emitError() << "attn.lsh_sort_bucket has no GPU kernel for "
+                          << *why;
+          unsupported = true;
+        }
+        return;
+      }
+      if (!isa<SdpaOp, GatherOp, MergeOp>(op)) {
         op->emitError() << "'" << op->getName()
                         << "' has no GPU lowering yet; lower it on the CPU "
                            "(--attn-lower-to-llvm)";
-        unsupported = true;
-      } else if (sdpa.getMask()) {
-        op->emitError("attn.sdpa with a mask has no GPU lowering yet (use "
-                      "causal, or the CPU pipeline)");
         unsupported = true;
       }
     });
@@ -89,7 +96,19 @@ struct ConvertAttnToGPUPass
     RewritePatternSet patterns(&getContext());
     populateSdpaToGPUPatterns(patterns, options);
     populateSparqToGPUPatterns(patterns);
+    populateLshSortBucketToGPUPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
+      return signalPassFailure();
+    // attn.gather and attn.merge become linalg ops on tensors, which
+    // attn-offload-to-gpu runs as kernels after bufferization.
+    RewritePatternSet linalgPatterns(&getContext());
+    populateGatherToLinalgPatterns(linalgPatterns);
+    populateMergeToLinalgPatterns(linalgPatterns);
+    ConversionTarget target(getContext());
+    target.addIllegalOp<GatherOp, MergeOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(module, target,
+                                      std::move(linalgPatterns))))
       return signalPassFailure();
     WalkResult left = module.walk([](Operation *op) {
       if (!isa<SdpaOp, QuantizedSdpaOp>(op))

@@ -2,6 +2,7 @@
 
 #include "GpuBuilder.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -353,6 +354,22 @@ void mlir::attn::storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan,
       });
 }
 
+Value mlir::attn::loadMaskTerm(GpuBuilder &gb, const SdpaGpuPlan &plan,
+                               Value batch, Value head, Value queryIdx,
+                               Value key) {
+  auto maskType = cast<MemRefType>(plan.mask.getType());
+  Value full[] = {batch, head, queryIdx, key};
+  int64_t offset = 4 - maskType.getRank();
+  SmallVector<Value> indices;
+  for (int64_t d = 0; d < maskType.getRank(); ++d)
+    indices.push_back(maskType.getDimSize(d) == 1 ? gb.idx(0)
+                                                  : full[offset + d]);
+  Value term = memref::LoadOp::create(gb.b, plan.mask, indices);
+  if (maskType.getElementType().isInteger(1))
+    return term;
+  return gb.fmul(gb.toF32(term), gb.f32(M_LOG2E));
+}
+
 void mlir::attn::storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan,
                              Value batch, Value head, Value queryIdx,
                              Value split, Value max2, Value sum) {
@@ -478,6 +495,28 @@ gpu::LaunchOp mlir::attn::launchKernel(ImplicitLocOpBuilder &b,
       FlatSymbolRefAttr::get(b.getContext(), name));
   token = op.getAsyncToken();
   return op;
+}
+
+Value mlir::attn::allocScratch(ImplicitLocOpBuilder &b, Type elementType,
+                               Value elements, Value &token) {
+  GpuBuilder gb(b);
+  auto alloc = gpu::AllocOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, elementType),
+      gpu::AsyncTokenType::get(b.getContext()), token,
+      gb.maxIdx(elements, gb.idx(1)), ValueRange{});
+  alloc->setAttr(bufferization::BufferizationDialect::kManualDeallocation,
+                 b.getUnitAttr());
+  token = alloc.getAsyncToken();
+  return alloc.getMemref();
+}
+
+void mlir::attn::freeScratch(ImplicitLocOpBuilder &b, Value buffer,
+                             Value &token) {
+  auto free = gpu::DeallocOp::create(
+      b, gpu::AsyncTokenType::get(b.getContext()), token, buffer);
+  free->setAttr(bufferization::BufferizationDialect::kManualDeallocation,
+                b.getUnitAttr());
+  token = free.getAsyncToken();
 }
 
 void mlir::attn::emitKernelBody(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,

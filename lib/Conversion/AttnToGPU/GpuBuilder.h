@@ -95,6 +95,9 @@ struct SdpaGpuPlan : AttentionShape {
   Value query, key, value;
   // output [B, Hq, Lq, Dv]; lse [B, Hq, Lq] or null.
   Value output, lse;
+  // attn.sdpa's mask (rank 2 to 4, broadcast on the right to [B, Hq, Lq,
+  // Lk]; static 1 dims broadcast), or null.
+  Value mask;
   // Split-KV partial results (flat f32): the output of each split
   // normalized by its own softmax sum, [B, Hq, Lq, splits, Dv], and its
   // log-sum-exp, [B, Hq, Lq, splits]. Read only when splits > 1.
@@ -340,6 +343,14 @@ private:
 gpu::LaunchOp launchKernel(ImplicitLocOpBuilder &b, const std::string &name,
                            ArrayRef<Value> grid, int64_t threads,
                            int64_t dynamicSharedBytes, Value &token);
+/// Flat device scratch of `elements` (at least 1) elements, allocated
+/// after `token`, which becomes the allocation's. Scratch is freed by
+/// freeScratch; both carry `bufferization.manual_deallocation`, so that
+/// buffer deallocation leaves them alone.
+Value allocScratch(ImplicitLocOpBuilder &b, Type elementType, Value elements,
+                   Value &token);
+/// Frees scratch of allocScratch after `token`, which becomes the free's.
+void freeScratch(ImplicitLocOpBuilder &b, Value buffer, Value &token);
 /// Fills the body of `launch` with `body` and its terminator.
 void emitKernelBody(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                     llvm::function_ref<void()> body);
@@ -371,6 +382,11 @@ void emitSplitMergeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 void storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
                     Value head, Value queryIdx, Value split, Value dim,
                     ArrayRef<Value> values, Value sum);
+/// The mask's term for the score of query `queryIdx` of head `head` and key
+/// `key` (all in range): for an i1 mask whether the key is kept, for a float
+/// mask its additive term in the log2 domain of the kernels' scores (f32).
+Value loadMaskTerm(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
+                   Value head, Value queryIdx, Value key);
 /// Writes a query row's log-sum-exp, `(max + log2(sum)) * ln 2` with `max`
 /// in the log2 domain, where it belongs (lse or the split's partial).
 void storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,

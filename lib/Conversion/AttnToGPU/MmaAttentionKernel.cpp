@@ -913,15 +913,21 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
     }
   }
 
-  // Scale into the log2 domain and mask: keys past keyEnd, and under
-  // causal masking keys past each row's diagonal.
+  // Scale into the log2 domain and mask: keys past keyEnd, under causal
+  // masking keys past each row's diagonal, and the mask operand's.
   Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
   Value negInf = gb.negInf();
   Value column0 = gb.add(tileStart, gb.mul(gb.remIdx(lane, 4), gb.idx(2)));
+  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
   for (int64_t mt = 0; mt < rowTiles; ++mt) {
-    SmallVector<Value> lastVisible;
+    SmallVector<Value> lastVisible, rowQuery, rowHead;
     for (int64_t half = 0; half < 2; ++half) {
-      Value queryIdx = gb.remIdx(threadRow(mt, half), plan.queryLen);
+      // Rows past the last (of a partial block) read the last row's mask.
+      Value row = gb.minIdx(threadRow(mt, half), gb.sub(rows, gb.idx(1)));
+      Value queryIdx = gb.remIdx(row, plan.queryLen);
+      rowQuery.push_back(queryIdx);
+      rowHead.push_back(gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
+                               gb.divIdx(row, plan.queryLen)));
       lastVisible.push_back(
           gb.add(queryIdx, gb.sub(plan.keyLen, plan.queryLen)));
     }
@@ -932,8 +938,16 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
         if (plan.causal)
           visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
                                             lastVisible[e / 2]));
-        scores[mt][nt][e] =
-            gb.select(visible, gb.fmul(scores[mt][nt][e], scaleLog2), negInf);
+        Value score = gb.fmul(scores[mt][nt][e], scaleLog2);
+        if (plan.mask) {
+          Value term = loadMaskTerm(gb, plan, batch, rowHead[e / 2],
+                                    rowQuery[e / 2], gb.minIdx(key, lastKey));
+          if (term.getType().isInteger(1))
+            visible = gb.andI(visible, term);
+          else
+            score = gb.fadd(score, term);
+        }
+        scores[mt][nt][e] = gb.select(visible, score, negInf);
       }
     }
   }

@@ -63,8 +63,6 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
 
   /// The static part of the plan, or failure when the op has no kernel.
   static FailureOr<SdpaGpuPlan> planOf(SdpaOp op) {
-    if (op.getMask())
-      return failure();
     SdpaGpuPlan plan;
     static_cast<AttentionShape &>(plan) = AttentionShape::of(op);
     return plan;
@@ -89,6 +87,8 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
   static Value bindInputs(GpuBuilder &gb, SdpaOp op, SdpaGpuPlan &plan) {
     plan.key = gb.toBuffer(op.getKey());
     plan.value = gb.toBuffer(op.getValue());
+    if (Value mask = op.getMask())
+      plan.mask = gb.toBuffer(mask);
     return gb.dimSizes(plan.key)[2];
   }
   static Value bindInputs(GpuBuilder &gb, QuantizedSdpaOp op,
@@ -212,16 +212,12 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     Value split = gb.cmp(arith::CmpIPredicate::ugt, plan.splits, gb.idx(1));
     Value splitRows = gb.mul(
         gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen), plan.splits);
-    auto flatF32 = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
     auto tokenType = gpu::AsyncTokenType::get(b.getContext());
     Value token =
         gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
     auto allocPartial = [&](Value elements) {
-      auto alloc = gpu::AllocOp::create(b, flatF32, tokenType, token,
-                                        gb.select(split, elements, gb.idx(1)),
-                                        ValueRange{});
-      token = alloc.getAsyncToken();
-      return alloc.getMemref();
+      return allocScratch(b, b.getF32Type(),
+                          gb.select(split, elements, gb.idx(1)), token);
     };
     plan.partialOutput = allocPartial(gb.mul(splitRows, gb.idx(plan.valueDim)));
     plan.partialLse = allocPartial(splitRows);
@@ -248,8 +244,7 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     emitKernelBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
 
     for (Value partial : {plan.partialOutput, plan.partialLse})
-      token =
-          gpu::DeallocOp::create(b, tokenType, token, partial).getAsyncToken();
+      freeScratch(b, partial, token);
     gpu::WaitOp::create(b, Type(), token);
 
     SmallVector<Value> results = {gb.toTensor(outType, plan.output)};

@@ -82,10 +82,27 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
                                                           dimValid.first})));
           Value score = gb.warpSum(dot, {16, 8, 4, 2, 1});
           Value newMax = gb.fmax(carried[0], score);
+          Value base = newMax, kept;
+          if (plan.mask) {
+            Value term =
+                loadMaskTerm(gb, plan, batch, head, queryIdx, key);
+            if (term.getType().isInteger(1)) {
+              kept = term;
+              newMax = gb.select(kept, newMax, carried[0]);
+            } else {
+              score = gb.fadd(score, term);
+              newMax = gb.fmax(carried[0], score);
+            }
+            // Nothing visible yet: subtract 0 rather than -inf.
+            base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax,
+                                     gb.negInf()),
+                             gb.f32(0), newMax);
+          }
           // Exact rescale: see the tensor-core kernel.
-          Value alpha = gb.exp2(gb.fsub(carried[0], newMax));
-          Value weight =
-              gb.softmaxExp2(gb.fsub(score, newMax), plan.softmaxExp);
+          Value alpha = gb.exp2(gb.fsub(carried[0], base));
+          Value weight = gb.softmaxExp2(gb.fsub(score, base), plan.softmaxExp);
+          if (kept)
+            weight = gb.select(kept, weight, gb.f32(0));
           SmallVector<Value> next = {
               newMax, gb.fadd(gb.fmul(carried[1], alpha), weight)};
           for (auto [i, dimValid] : llvm::enumerate(valueDims)) {

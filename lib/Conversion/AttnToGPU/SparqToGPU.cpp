@@ -84,27 +84,22 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
     Value token =
         gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
     SmallVector<Value> scratch;
-    auto allocScratch = [&](Type elementType, Value elements) {
-      auto type = MemRefType::get({ShapedType::kDynamic}, elementType);
-      auto alloc =
-          gpu::AllocOp::create(b, type, tokenType, token,
-                               gb.maxIdx(elements, gb.idx(1)), ValueRange{});
-      token = alloc.getAsyncToken();
-      scratch.push_back(alloc.getMemref());
-      return alloc.getMemref();
+    auto scratchOf = [&](Type elementType, Value elements) {
+      scratch.push_back(allocScratch(b, elementType, elements, token));
+      return scratch.back();
     };
     Type f32 = b.getF32Type(), i32 = b.getI32Type();
-    plan.logits = allocScratch(f32, gb.mul(unitRows, plan.keyLen));
+    plan.logits = scratchOf(f32, gb.mul(unitRows, plan.keyLen));
     plan.chunkStats =
-        allocScratch(f32, gb.mul(gb.mul(unitRows, plan.chunks), gb.idx(2)));
-    plan.valueSums = allocScratch(
+        scratchOf(f32, gb.mul(gb.mul(unitRows, plan.chunks), gb.idx(2)));
+    plan.valueSums = scratchOf(
         f32, plan.valueMean ? gb.idx(1)
                             : gb.mul(gb.mul(positions, plan.chunks),
                                      gb.idx(plan.valueDim)));
     Value candidates =
         gb.mul(gb.mul(rows, plan.chunks), gb.idx(plan.candidatesPerChunk()));
-    plan.candidateKeys = allocScratch(i32, candidates);
-    plan.candidatePositions = allocScratch(i32, candidates);
+    plan.candidateKeys = scratchOf(i32, candidates);
+    plan.candidatePositions = scratchOf(i32, candidates);
 
     int64_t threads = SparqGpuPlan::kThreads;
     gpu::LaunchOp scores =
@@ -121,8 +116,7 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
     emitKernelBody(b, attend, [&] { emitSparqAttendKernel(b, attend, plan); });
 
     for (Value buffer : scratch)
-      token =
-          gpu::DeallocOp::create(b, tokenType, token, buffer).getAsyncToken();
+      freeScratch(b, buffer, token);
     gpu::WaitOp::create(b, Type(), token);
     rewriter.replaceOp(op, gb.toTensor(outType, plan.output));
     return success();

@@ -4,27 +4,28 @@
 
 // OPTIONS: convert-attn-to-gpu: num-sms must be positive, decode-stages/prefill-stages in [2, 4] and prefill-row-tiles 1 or 2
 
-// Checks that a masked attn.sdpa is reported instead of left behind.
-func.func @mask(%q: tensor<1x2x4x16xbf16>, %k: tensor<1x2x8x16xbf16>,
-                %v: tensor<1x2x8x16xbf16>, %m: tensor<4x8xf32>)
-    -> tensor<1x2x4x16xbf16> {
-  // expected-error @below {{attn.sdpa with a mask has no GPU lowering yet}}
-  %o = attn.sdpa %q, %k, %v mask(%m : tensor<4x8xf32>)
-      : tensor<1x2x4x16xbf16>, tensor<1x2x8x16xbf16>, tensor<1x2x8x16xbf16>
-      -> tensor<1x2x4x16xbf16>
-  return %o : tensor<1x2x4x16xbf16>
+// Checks that attn ops without GPU kernels are reported by name.
+func.func @quantize(%x: tensor<1x2x?x64xbf16>)
+    -> (tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>, tensor<1x2x?x2xi8>,
+        tensor<1x2x?x2xi8>) {
+  // expected-error @below {{'attn.quantize' has no GPU lowering yet}}
+  %c, %s, %st, %z = attn.quantize %x axis(3) group_size(32) bits(4)
+      : tensor<1x2x?x64xbf16> -> tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>,
+        tensor<1x2x?x2xi8>, tensor<1x2x?x2xi8>
+  return %c, %s, %st, %z : tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>,
+      tensor<1x2x?x2xi8>, tensor<1x2x?x2xi8>
 }
 
 // -----
 
-// Checks that attn ops without GPU kernels are reported by name.
-func.func @merge(%o1: tensor<1x2x4x16xf32>, %l1: tensor<1x2x4xf32>,
-                 %o2: tensor<1x2x4x16xf32>, %l2: tensor<1x2x4xf32>)
-    -> tensor<1x2x4x16xf32> {
-  // expected-error @below {{'attn.merge' has no GPU lowering yet}}
-  %o, %l = attn.merge %o1, %l1, %o2, %l2
-      : tensor<1x2x4x16xf32>, tensor<1x2x4xf32>
-  return %o : tensor<1x2x4x16xf32>
+// Checks that attn.lsh_sort_bucket with more projections than the GPU
+// sort's shared-memory counters hold is reported with the reason.
+func.func @lsh_projections(%x: tensor<1x2x?x16xbf16>, %r: tensor<16x13xf32>)
+    -> tensor<1x2x?xi32> {
+  // expected-error @below {{attn.lsh_sort_bucket has no GPU kernel for more than 12 projections}}
+  %p = attn.lsh_sort_bucket %x, %r
+      : tensor<1x2x?x16xbf16>, tensor<16x13xf32> -> tensor<1x2x?xi32>
+  return %p : tensor<1x2x?xi32>
 }
 
 // -----

@@ -1,0 +1,278 @@
+//===- LshSortToGPU.cpp - attn.lsh_sort_bucket to GPU kernels ---*- C++ -*-===//
+//
+// sortLSH on the GPU (ALGORITHMS.md §4) as two kernels on one stream:
+//
+// - lsh_hash: one thread per row computes the P dot products with the
+//   projections, the code and its Gray-coded sort key;
+// - lsh_sort: one warp per row set runs a counting sort of the keys in
+//   shared memory (histogram, exclusive scan, stable placement). Lanes with
+//   equal keys find each other with match.any, so 32 rows are placed per
+//   step in their original order: O(N + 2^P) per row set, no comparisons.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+#include "attn/Conversion/AttnToGPU.h"
+#include "attn/Dialect/Attn/IR/AttnOps.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+/// Most projections of the GPU sort: its 2^P counters live in shared
+/// memory (16 KiB at 12).
+static constexpr int64_t kMaxGpuProjections = 12;
+/// Threads per block of the hash kernel.
+static constexpr int64_t kHashThreads = 128;
+
+std::optional<std::string>
+mlir::attn::lshSortBucketGpuUnsupported(LshSortBucketOp op) {
+  int64_t numProjs = op.getProjections().getType().getDimSize(1);
+  if (numProjs > kMaxGpuProjections)
+    return "more than " + std::to_string(kMaxGpuProjections) +
+           " projections (the sort keeps 2^P counters in shared memory)";
+  return std::nullopt;
+}
+
+namespace {
+
+/// The buffers and sizes both kernels read. Rows are flattened over the
+/// leading dims: row set s holds rows [s * rowLen, (s + 1) * rowLen).
+struct LshSortPlan {
+  Value input;       // [rows, D]
+  Value projections; // [D, P]
+  Value codes;       // [rows] i32 sort keys (scratch)
+  Value permutation; // [rows]
+  Value rank;        // [rows] or null
+  Value rows, rowLen, headDim;
+  int64_t numProjs = 0;
+  std::optional<int64_t> staticHeadDim;
+};
+
+void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
+                    const LshSortPlan &plan) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Value row = gb.add(gb.mul(launch.getBlockIds().x, gb.idx(kHashThreads)),
+                     launch.getThreadIds().x);
+  gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, row, plan.rows), [&] {
+    SmallVector<Value> init(plan.numProjs, gb.f32(0));
+    // Dims per step: eight elements in one vector load where rows allow.
+    int64_t width =
+        plan.staticHeadDim && *plan.staticHeadDim % 8 == 0 ? 8 : 1;
+    auto elementType =
+        cast<MemRefType>(plan.input.getType()).getElementType();
+    SmallVector<Value> dots = gb.forCarrying(
+        gb.idx(0), plan.headDim, gb.idx(width), init,
+        [&](Value d0, ValueRange acc) {
+          SmallVector<Value> x;
+          if (width == 1) {
+            x.push_back(gb.toF32(
+                memref::LoadOp::create(b, plan.input, ValueRange{row, d0})));
+          } else {
+            Value vec = vector::LoadOp::create(
+                b, VectorType::get({width}, elementType), plan.input,
+                ValueRange{row, d0});
+            for (int64_t j = 0; j < width; ++j)
+              x.push_back(gb.toF32(vector::ExtractOp::create(b, vec, j)));
+          }
+          SmallVector<Value> next(acc);
+          for (int64_t j = 0; j < width; ++j)
+            for (int64_t p = 0; p < plan.numProjs; ++p) {
+              Value r = gb.toF32(memref::LoadOp::create(
+                  b, plan.projections,
+                  ValueRange{gb.add(d0, gb.idx(j)), gb.idx(p)}));
+              next[p] = gb.fadd(next[p], gb.fmul(x[j], r));
+            }
+          return next;
+        });
+    Value code = gb.i32(0);
+    for (int64_t p = 0; p < plan.numProjs; ++p) {
+      Value bit = gb.select(gb.cmpF(arith::CmpFPredicate::OGT, dots[p],
+                                    gb.f32(0)),
+                            gb.i32(int64_t(1) << p), gb.i32(0));
+      code = arith::OrIOp::create(b, code, bit);
+    }
+    Value gray = arith::XOrIOp::create(
+        b, code, arith::ShRUIOp::create(b, code, gb.i32(1)));
+    memref::StoreOp::create(b, gray, plan.codes, row);
+  });
+}
+
+void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
+                    const LshSortPlan &plan) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Type i32 = b.getI32Type();
+  int64_t numKeys = int64_t(1) << plan.numProjs;
+  SharedMemory shared(gb, launch, /*dynamic=*/false);
+  Value counts = shared.buffer({numKeys}, i32);
+  Value lane = launch.getThreadIds().x;
+  Value laneI32 = gb.toI32(lane);
+  Value base = gb.mul(launch.getBlockIds().x, plan.rowLen);
+  auto barrier = [&] { gpu::BarrierOp::create(b); };
+
+  gb.forEach(lane, gb.idx(numKeys), gb.idx(32),
+             [&](Value key) { memref::StoreOp::create(b, gb.i32(0), counts, key); });
+  barrier();
+  gb.forEach(lane, plan.rowLen, gb.idx(32), [&](Value i) {
+    Value key = memref::LoadOp::create(b, plan.codes, gb.add(base, i));
+    memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi, gb.i32(1),
+                                counts, ValueRange{gb.toIndex(key)});
+  });
+  barrier();
+
+  // Exclusive scan: lane l owns counters [l * per, (l + 1) * per).
+  int64_t perLane = llvm::divideCeil(numKeys, 32);
+  Value firstKey = gb.mul(lane, gb.idx(perLane));
+  auto ownedKey = [&](int64_t j) {
+    Value key = gb.add(firstKey, gb.idx(j));
+    return std::make_pair(key,
+                          gb.cmp(arith::CmpIPredicate::ult, key, gb.idx(numKeys)));
+  };
+  Value laneTotal = gb.i32(0);
+  for (int64_t j = 0; j < perLane; ++j) {
+    auto [key, owned] = ownedKey(j);
+    Value count = memref::LoadOp::create(
+        b, counts, ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))});
+    laneTotal = arith::AddIOp::create(b, laneTotal,
+                                      gb.select(owned, count, gb.i32(0)));
+  }
+  Value inclusive = laneTotal;
+  for (int64_t d = 1; d < 32; d *= 2) {
+    Value from = gb.shuffleIdx(
+        inclusive, arith::MaxSIOp::create(
+                       b, arith::SubIOp::create(b, laneI32, gb.i32(d)),
+                       gb.i32(0)));
+    Value take = gb.cmp(arith::CmpIPredicate::sge, laneI32, gb.i32(d));
+    inclusive = arith::AddIOp::create(b, inclusive,
+                                      gb.select(take, from, gb.i32(0)));
+  }
+  barrier();
+  Value start = arith::SubIOp::create(b, inclusive, laneTotal);
+  for (int64_t j = 0; j < perLane; ++j) {
+    auto [key, owned] = ownedKey(j);
+    Value count = memref::LoadOp::create(
+        b, counts, ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))});
+    gb.ifThen(owned, [&] { memref::StoreOp::create(b, start, counts, key); });
+    start = arith::AddIOp::create(b, start, gb.select(owned, count, gb.i32(0)));
+  }
+  barrier();
+
+  // Stable placement, 32 rows per step: a row's position is its key's next
+  // free slot plus the rows of equal key in lower lanes.
+  Type resultType =
+      cast<MemRefType>(plan.permutation.getType()).getElementType();
+  auto toResult = [&](Value position) -> Value {
+    return resultType.isIndex()
+               ? position
+               : arith::IndexCastOp::create(b, resultType, position);
+  };
+  Value lowerLanes = NVVM::LaneMaskLtOp::create(b, i32);
+  Value lastRow = gb.maxIdx(gb.sub(plan.rowLen, gb.idx(1)), gb.idx(0));
+  gb.forEach(gb.idx(0), plan.rowLen, gb.idx(32), [&](Value step) {
+    Value i = gb.add(step, lane);
+    Value valid = gb.cmp(arith::CmpIPredicate::ult, i, plan.rowLen);
+    Value code = memref::LoadOp::create(
+        b, plan.codes, gb.add(base, gb.minIdx(i, lastRow)));
+    // Lanes past the end share a key no row has.
+    Value key = gb.select(valid, code, gb.i32(numKeys));
+    Value peers = NVVM::MatchSyncOp::create(b, i32, gb.i32(-1), key,
+                                            NVVM::MatchSyncKind::any);
+    Value before = gb.popc(arith::AndIOp::create(b, peers, lowerLanes));
+    Value keyIdx = gb.toIndex(gb.select(valid, code, gb.i32(0)));
+    Value first = memref::LoadOp::create(b, counts, keyIdx);
+    barrier();
+    Value leader = gb.andI(
+        valid, gb.cmp(arith::CmpIPredicate::eq, before, gb.i32(0)));
+    gb.ifThen(leader, [&] {
+      memref::StoreOp::create(
+          b, arith::AddIOp::create(b, first, gb.popc(peers)), counts, keyIdx);
+    });
+    barrier();
+    gb.ifThen(valid, [&] {
+      Value position = gb.toIndex(arith::AddIOp::create(b, first, before));
+      memref::StoreOp::create(b, toResult(i), plan.permutation,
+                              gb.add(base, position));
+      if (plan.rank)
+        memref::StoreOp::create(b, toResult(position), plan.rank,
+                                gb.add(base, i));
+    });
+  });
+}
+
+struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LshSortBucketOp op,
+                                PatternRewriter &rewriter) const override {
+    if (lshSortBucketGpuUnsupported(op))
+      return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    GpuBuilder gb(b);
+    std::string prefix = kernelPrefix(op);
+    auto inputType = op.getInput().getType();
+    auto resultType = op.getPermutation().getType();
+    int64_t rank = inputType.getRank();
+
+    LshSortPlan plan;
+    plan.numProjs = op.getProjections().getType().getDimSize(1);
+    if (!inputType.isDynamicDim(rank - 1))
+      plan.staticHeadDim = inputType.getDimSize(rank - 1);
+    Value input = gb.toBuffer(op.getInput());
+    plan.projections = gb.toBuffer(op.getProjections());
+    SmallVector<Value> sizes = gb.dimSizes(input);
+    plan.rowLen = sizes[rank - 2];
+    plan.headDim = sizes[rank - 1];
+    Value sets = gb.idx(1);
+    for (int64_t d = 0; d + 2 < rank; ++d)
+      sets = gb.mul(sets, sizes[d]);
+    plan.rows = gb.mul(sets, plan.rowLen);
+
+    // Flat views: rows of the input, positions of the results.
+    SmallVector<ReassociationIndices> rowsOfInput(2), flat(1);
+    for (int64_t d = 0; d + 1 < rank; ++d) {
+      rowsOfInput[0].push_back(d);
+      flat[0].push_back(d);
+    }
+    rowsOfInput[1].push_back(rank - 1);
+    plan.input = memref::CollapseShapeOp::create(b, input, rowsOfInput);
+    SmallVector<Value> resultSizes(ArrayRef<Value>(sizes).drop_back());
+    Value permutation = gb.allocLike(resultType, resultSizes);
+    plan.permutation = memref::CollapseShapeOp::create(b, permutation, flat);
+    Value ranks;
+    if (op.getRank()) {
+      ranks = gb.allocLike(resultType, resultSizes);
+      plan.rank = memref::CollapseShapeOp::create(b, ranks, flat);
+    }
+
+    auto tokenType = gpu::AsyncTokenType::get(b.getContext());
+    Value token =
+        gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
+    plan.codes = allocScratch(b, b.getI32Type(), plan.rows, token);
+    gpu::LaunchOp hash = launchKernel(
+        b, prefix + "lsh_hash",
+        {gb.ceilDiv(plan.rows, gb.idx(kHashThreads)), gb.idx(1), gb.idx(1)},
+        kHashThreads, 0, token);
+    emitKernelBody(b, hash, [&] { emitHashKernel(gb, hash, plan); });
+    gpu::LaunchOp sort =
+        launchKernel(b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)}, 32,
+                     0, token);
+    emitKernelBody(b, sort, [&] { emitSortKernel(gb, sort, plan); });
+    freeScratch(b, plan.codes, token);
+    gpu::WaitOp::create(b, Type(), token);
+
+    SmallVector<Value> results = {gb.toTensor(resultType, permutation)};
+    if (ranks)
+      results.push_back(gb.toTensor(resultType, ranks));
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::attn::populateLshSortBucketToGPUPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<LshSortBucketToGPU>(patterns.getContext());
+}

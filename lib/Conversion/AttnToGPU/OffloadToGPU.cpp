@@ -1,0 +1,409 @@
+//===- OffloadToGPU.cpp - host loops and buffers onto the GPU ---*- C++ -*-===//
+//
+// The attn-offload-to-gpu pass. After bufferization the host code of a GPU
+// module still holds whatever the rewrites built around the attention ops
+// (HyperAttention's sorts, gathers, transposes and masks as linalg ops, now
+// scf.parallel loops and memref.copy) and the buffers they use. This pass
+// runs each of those loops as a GPU kernel and puts every buffer a kernel
+// can touch in device memory; buffers the host reads or writes itself
+// (shape operands) stay on the host.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+#include "attn/Conversion/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+namespace mlir {
+namespace attn {
+#define GEN_PASS_DEF_OFFLOADTOGPU
+#include "attn/Conversion/Passes.h.inc"
+} // namespace attn
+} // namespace mlir
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// Threads per block of the loop kernels.
+constexpr int64_t kLoopThreads = 256;
+/// Most elements of the innermost dim one lane handles (32 apart, so that
+/// each access of a warp is contiguous).
+constexpr int64_t kMaxElementsPerLane = 8;
+
+bool isHostCode(Operation *op) {
+  return !op->getParentOfType<gpu::LaunchOp>() &&
+         !op->getParentOfType<gpu::GPUModuleOp>();
+}
+
+/// Whether only host code reads or writes `buffer` (a memref.alloc or
+/// memref.get_global result, or a view of one): host loads and stores of
+/// its elements, host functions it is passed to (the helpers of buffer
+/// deallocation), the shape operand of memref.reshape, its dealloc.
+bool staysOnHost(Value buffer) {
+  return llvm::all_of(buffer.getUses(), [](OpOperand &use) {
+    Operation *user = use.getOwner();
+    if (!isHostCode(user))
+      return false;
+    if (auto store = dyn_cast<memref::StoreOp>(user))
+      return store.getMemRef() == use.get();
+    if (auto reshape = dyn_cast<memref::ReshapeOp>(user))
+      return reshape.getShape() == use.get();
+    if (auto cast = dyn_cast<memref::CastOp>(user))
+      return staysOnHost(cast.getResult());
+    return isa<memref::LoadOp, memref::DeallocOp, func::CallOp,
+               memref::ExtractAlignedPointerAsIndexOp>(user);
+  });
+}
+
+/// The buffer a view (subview, reshape, cast, ...) of `value` looks into.
+Value viewSource(Value value) {
+  while (Operation *def = value.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view)
+      break;
+    value = view.getViewSource();
+  }
+  return value;
+}
+
+/// memref.copy -> a parallel loop of loads and stores (then a kernel):
+/// device-to-device copies of any layout.
+void copyToLoop(memref::CopyOp copy) {
+  ImplicitLocOpBuilder b(copy.getLoc(), copy);
+  GpuBuilder gb(b);
+  Value target = copy.getTarget();
+  SmallVector<Value> lower, steps;
+  SmallVector<Value> upper = gb.dimSizes(target);
+  for (size_t d = 0; d < upper.size(); ++d) {
+    lower.push_back(gb.idx(0));
+    steps.push_back(gb.idx(1));
+  }
+  scf::ParallelOp::create(
+      b, lower, upper, steps,
+      [&](OpBuilder &nested, Location loc, ValueRange ivs) {
+        Value element =
+            memref::LoadOp::create(nested, loc, copy.getSource(), ivs);
+        memref::StoreOp::create(nested, loc, element, target, ivs);
+      });
+  copy.erase();
+}
+
+/// One host-level scf.parallel (no reductions) as a kernel. When the
+/// innermost extent is a static multiple of 32, each warp takes 32 * E
+/// consecutive elements of it (E <= 8 per lane, 32 apart) and computes the
+/// outer indices once for all E; otherwise each thread takes one element.
+/// Index arithmetic is 32-bit when the iteration space allows (a second
+/// launch in 64 bits takes over above 2^31 elements; the other gets an empty
+/// grid).
+class LoopKernel {
+public:
+  LoopKernel(scf::ParallelOp loop, std::string name)
+      : loop(loop), b(loop.getLoc(), loop), gb(b), name(std::move(name)) {}
+
+  void emit() {
+    int64_t rank = loop.getNumLoops();
+    for (int64_t d = 0; d < rank; ++d)
+      extents.push_back(gb.ceilDiv(
+          gb.sub(loop.getUpperBound()[d], loop.getLowerBound()[d]),
+          loop.getStep()[d]));
+    std::optional<int64_t> inner = staticExtent(rank - 1);
+    if (inner && *inner % 32 == 0) {
+      perLane = kMaxElementsPerLane;
+      while ((*inner / 32) % perLane)
+        perLane /= 2;
+      warpsPerRow = *inner / (32 * perLane);
+    }
+    Value total = gb.idx(1);
+    for (Value extent : extents)
+      total = gb.mul(total, extent);
+    Value threads =
+        perLane ? gb.mul(gb.divIdx(total, gb.idx(32 * perLane)), gb.idx(32))
+                : total;
+    Value blocks = gb.ceilDiv(threads, gb.idx(kLoopThreads));
+    Value fitsI32 = gb.cmp(arith::CmpIPredicate::ult, total,
+                           gb.idx(int64_t(1) << 31));
+    Value needsI64 = gb.cmp(arith::CmpIPredicate::uge, total,
+                            gb.idx(int64_t(1) << 31));
+
+    auto tokenType = gpu::AsyncTokenType::get(b.getContext());
+    Value token =
+        gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
+    for (bool narrow : {true, false}) {
+      Value grid = gb.select(narrow ? fitsI32 : needsI64, blocks,
+                             gb.idx(0));
+      gpu::LaunchOp launch =
+          launchKernel(b, name + (narrow ? "_i32" : "_i64"),
+                       {grid, gb.idx(1), gb.idx(1)}, kLoopThreads, 0, token);
+      emitKernelBody(b, launch, [&] {
+        emitBody(launch, narrow ? b.getI32Type() : b.getI64Type());
+      });
+    }
+    gpu::WaitOp::create(b, Type(), token);
+    loop.erase();
+  }
+
+private:
+  std::optional<int64_t> staticExtent(int64_t d) {
+    std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound()[d]);
+    std::optional<int64_t> upper = getConstantIntValue(loop.getUpperBound()[d]);
+    std::optional<int64_t> step = getConstantIntValue(loop.getStep()[d]);
+    if (!lower || !upper || !step || *step <= 0)
+      return std::nullopt;
+    return llvm::divideCeil(std::max<int64_t>(*upper - *lower, 0), *step);
+  }
+
+  Value cast(Value v, Type type) {
+    return arith::IndexCastUIOp::create(b, type, v);
+  }
+
+  /// Fills `positions[first..last]` with the digits of `linear` (of type
+  /// `type`) in the mixed radix of the extents, the last one fastest.
+  void delinearize(Value linear, int64_t first, int64_t last, Type type,
+                   SmallVectorImpl<Value> &positions) {
+    for (int64_t d = last; d > first; --d) {
+      Value extent = cast(extents[d], type);
+      positions[d] = arith::RemUIOp::create(b, linear, extent);
+      linear = arith::DivUIOp::create(b, linear, extent);
+    }
+    positions[first] = linear;
+  }
+
+  /// One copy of the loop body at `positions` (iteration numbers in `type`).
+  void cloneBody(ArrayRef<Value> positions) {
+    IRMapping mapping;
+    for (auto [d, position] : llvm::enumerate(positions)) {
+      Value iv = gb.add(loop.getLowerBound()[d],
+                        gb.mul(cast(position, b.getIndexType()),
+                               loop.getStep()[d]));
+      mapping.map(loop.getInductionVars()[d], iv);
+    }
+    for (Operation &op : loop.getBody()->without_terminator())
+      b.clone(op, mapping);
+  }
+
+  void emitBody(gpu::LaunchOp launch, Type type) {
+    int64_t rank = extents.size();
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, type, v);
+    };
+    Value tid = cast(launch.getThreadIds().x, type);
+    Value block = cast(launch.getBlockIds().x, type);
+    SmallVector<Value> positions(rank);
+    if (!perLane) {
+      Value linear = arith::AddIOp::create(
+          b, arith::MulIOp::create(b, block, constant(kLoopThreads)), tid);
+      Value total = constant(1);
+      for (Value extent : extents)
+        total = arith::MulIOp::create(b, total, cast(extent, type));
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, linear, total), [&] {
+        delinearize(linear, 0, rank - 1, type, positions);
+        cloneBody(positions);
+      });
+      return;
+    }
+    Value lane = arith::RemUIOp::create(b, tid, constant(32));
+    Value warp = arith::AddIOp::create(
+        b, arith::MulIOp::create(b, block, constant(kLoopThreads / 32)),
+        arith::DivUIOp::create(b, tid, constant(32)));
+    Value rows = constant(1);
+    for (Value extent : ArrayRef<Value>(extents).drop_back())
+      rows = arith::MulIOp::create(b, rows, cast(extent, type));
+    Value warps = arith::MulIOp::create(b, rows, constant(warpsPerRow));
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, warp, warps), [&] {
+      Value row = arith::DivUIOp::create(b, warp, constant(warpsPerRow));
+      Value first = arith::MulIOp::create(
+          b, arith::RemUIOp::create(b, warp, constant(warpsPerRow)),
+          constant(32 * perLane));
+      if (rank > 1)
+        delinearize(row, 0, rank - 2, type, positions);
+      for (int64_t e = 0; e < perLane; ++e) {
+        positions[rank - 1] = arith::AddIOp::create(
+            b, first, arith::AddIOp::create(b, lane, constant(32 * e)));
+        cloneBody(positions);
+      }
+    });
+  }
+
+  scf::ParallelOp loop;
+  ImplicitLocOpBuilder b;
+  GpuBuilder gb;
+  std::string name;
+  SmallVector<Value> extents;
+  // Elements of the innermost dim per lane (0: one thread per element) and
+  // warps per row of it.
+  int64_t perLane = 0, warpsPerRow = 0;
+};
+
+/// gpu.launch_func reads and writes its memref arguments, and whatever
+/// else its kernel reaches (once lowered, its arguments are pointers): a
+/// write of the default resource keeps it from ever being dead.
+struct LaunchFuncEffects
+    : MemoryEffectOpInterface::ExternalModel<LaunchFuncEffects,
+                                             gpu::LaunchFuncOp> {
+  void getEffects(Operation *op,
+                  SmallVectorImpl<SideEffects::EffectInstance<
+                      MemoryEffects::Effect>> &effects) const {
+    effects.emplace_back(MemoryEffects::Write::get());
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (!isa<BaseMemRefType>(operand.get().getType()))
+        continue;
+      effects.emplace_back(MemoryEffects::Read::get(), &operand);
+      effects.emplace_back(MemoryEffects::Write::get(), &operand);
+    }
+  }
+};
+
+/// gpu.wait orders device work: a write of the default resource, so that
+/// it is never dropped as dead.
+struct WaitEffects
+    : MemoryEffectOpInterface::ExternalModel<WaitEffects, gpu::WaitOp> {
+  void getEffects(Operation *op,
+                  SmallVectorImpl<SideEffects::EffectInstance<
+                      MemoryEffects::Effect>> &effects) const {
+    effects.emplace_back(MemoryEffects::Write::get());
+  }
+};
+
+struct OffloadToGPUPass : attn::impl::OffloadToGPUBase<OffloadToGPUPass> {
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    registerGpuHostEffects(registry);
+  }
+
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (failed(offload(func)))
+        return signalPassFailure();
+  }
+
+  LogicalResult offload(func::FuncOp func) {
+    SmallVector<memref::CopyOp> copies;
+    func.walk([&](memref::CopyOp copy) {
+      if (isHostCode(copy))
+        copies.push_back(copy);
+    });
+    for (memref::CopyOp copy : copies)
+      copyToLoop(copy);
+
+    SmallVector<scf::ParallelOp> loops;
+    WalkResult walk = func.walk<WalkOrder::PreOrder>([&](Operation *op) {
+      if (isa<gpu::LaunchOp>(op))
+        return WalkResult::skip();
+      auto loop = dyn_cast<scf::ParallelOp>(op);
+      if (!loop)
+        return WalkResult::advance();
+      if (!loop.getInitVals().empty()) {
+        loop.emitError("attn-offload-to-gpu: a parallel loop with "
+                       "reductions has no GPU kernel");
+        return WalkResult::interrupt();
+      }
+      loops.push_back(loop);
+      return WalkResult::skip();
+    });
+    if (walk.wasInterrupted())
+      return failure();
+    for (auto [i, loop] : llvm::enumerate(loops))
+      LoopKernel(loop, (func.getName() + "_loop" + Twine(i)).str()).emit();
+
+    placeBuffers(func);
+    return checkHostAccesses(func);
+  }
+
+  /// Host allocations that kernels may touch become device allocations;
+  /// constants they read get a device copy for the function's duration.
+  void placeBuffers(func::FuncOp func) {
+    SmallVector<memref::AllocOp> allocs;
+    SmallVector<memref::GetGlobalOp> globals;
+    func.walk([&](Operation *op) {
+      if (!isHostCode(op))
+        return;
+      if (auto alloc = dyn_cast<memref::AllocOp>(op);
+          alloc && !staysOnHost(alloc))
+        allocs.push_back(alloc);
+      if (auto global = dyn_cast<memref::GetGlobalOp>(op);
+          global && !staysOnHost(global))
+        globals.push_back(global);
+    });
+    for (memref::AllocOp alloc : allocs) {
+      ImplicitLocOpBuilder b(alloc.getLoc(), alloc);
+      auto device = gpu::AllocOp::create(
+          b, alloc.getType(), Type(), ValueRange{}, alloc.getDynamicSizes(),
+          alloc.getSymbolOperands());
+      alloc.replaceAllUsesWith(device.getMemref());
+      alloc.erase();
+    }
+    for (memref::GetGlobalOp global : globals) {
+      ImplicitLocOpBuilder b(global.getLoc(), global);
+      b.setInsertionPointAfter(global);
+      auto device = gpu::AllocOp::create(b, global.getType(), Type(),
+                                         ValueRange{}, ValueRange{},
+                                         ValueRange{});
+      global.getResult().replaceAllUsesWith(device.getMemref());
+      gpu::MemcpyOp::create(b, Type(), ValueRange{}, device.getMemref(),
+                            global.getResult());
+      func.walk([&](func::ReturnOp ret) {
+        ImplicitLocOpBuilder rb(ret.getLoc(), ret);
+        gpu::DeallocOp::create(rb, Type(), ValueRange{}, device.getMemref());
+      });
+    }
+    SmallVector<memref::DeallocOp> deallocs;
+    func.walk([&](memref::DeallocOp dealloc) {
+      if (isHostCode(dealloc))
+        deallocs.push_back(dealloc);
+    });
+    for (memref::DeallocOp dealloc : deallocs) {
+      Value buffer = viewSource(dealloc.getMemref());
+      auto alloc = buffer.getDefiningOp<memref::AllocOp>();
+      if (alloc && staysOnHost(alloc))
+        continue;
+      ImplicitLocOpBuilder b(dealloc.getLoc(), dealloc);
+      gpu::DeallocOp::create(b, Type(), ValueRange{}, dealloc.getMemref());
+      dealloc.erase();
+    }
+  }
+
+  /// Host loads and stores must stay off device memory (the arguments of a
+  /// public function and device allocations): report them instead of
+  /// faulting at run time.
+  LogicalResult checkHostAccesses(func::FuncOp func) {
+    auto isDeviceArgument = [&](Value v) {
+      auto arg = dyn_cast<BlockArgument>(v);
+      return arg && !func.isPrivate() &&
+             arg.getOwner() == &func.getBody().front();
+    };
+    WalkResult walk = func.walk([&](Operation *op) {
+      if (!isHostCode(op) || !isa<memref::LoadOp, memref::StoreOp>(op))
+        return WalkResult::advance();
+      Value memref = isa<memref::LoadOp>(op)
+                         ? cast<memref::LoadOp>(op).getMemRef()
+                         : cast<memref::StoreOp>(op).getMemRef();
+      Value buffer = viewSource(memref);
+      bool onDevice =
+          isDeviceArgument(buffer) || buffer.getDefiningOp<gpu::AllocOp>();
+      if (!onDevice)
+        return WalkResult::advance();
+      op->emitError("attn-offload-to-gpu: host code reads or writes device "
+                    "memory; only kernels may");
+      return WalkResult::interrupt();
+    });
+    return failure(walk.wasInterrupted());
+  }
+};
+
+} // namespace
+
+void mlir::attn::registerGpuHostEffects(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, gpu::GPUDialect *) {
+    gpu::LaunchFuncOp::attachInterface<LaunchFuncEffects>(*ctx);
+    gpu::WaitOp::attachInterface<WaitEffects>(*ctx);
+  });
+}
