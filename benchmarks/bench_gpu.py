@@ -32,6 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from attn_mlir.reference.hyper import hyper_attention as hyper_numpy  # noqa: E402
 from attn_mlir.reference.sparq import sparq as sparq_numpy  # noqa: E402
 from attn_mlir.reference.turbo import dequantize as dequantize_numpy  # noqa: E402
 from attn_mlir.reference.turbo import poly_exp64  # noqa: E402
@@ -684,6 +685,80 @@ def profile(kernels, name):
     return 0
 
 
+def hyper_checks(kernels):
+    """HyperAttention (bucket 256, samples 256, 7 projections, min-seq-len
+    4096, seed 0) against the NumPy reference of ALGORITHMS.md §4 on the
+    same bf16 inputs: causal with GQA and lse at lengths of one and two
+    recursion levels (one odd, for the padding row), and the non-causal
+    core. Returns rows with the relative errors and pass/fail."""
+    torch.manual_seed(1)
+    rnd = lambda *s: torch.randn(*s, device="cuda", dtype=torch.bfloat16)
+    rows = []
+    cases = [("hyper_check", n, True) for n in (8192, 8269, 12000)]
+    cases.append(("hyper_core_check", 8192, False))
+    for name, n, causal in cases:
+        hq, hkv, d = (8, 4, 64) if causal else (4, 4, 128)
+        q, k, v = rnd(1, hq, n, d), rnd(1, hkv, n, d), rnd(1, hkv, n, d)
+        out = torch.full_like(q, float("nan"))
+        outputs = [out]
+        if causal:
+            lse = torch.full((1, hq, n), float("nan"), device="cuda")
+            outputs.append(lse)
+        row = {"case": f"{name} L={n}"}
+        try:
+            kernels.call(name, [q, k, v], outputs)
+            torch.cuda.synchronize()
+            ref_out, ref_lse = hyper_numpy(
+                *(x.float().cpu().numpy() for x in (q, k, v)), causal=causal)
+            ref_out = torch.from_numpy(ref_out).cuda()
+            row["rel_err"] = rel_error(out, ref_out)
+            if causal:
+                row["lse_err"] = rel_error(lse, torch.from_numpy(ref_lse).cuda())
+            # bf16 output rounding (4e-3) plus the sort: a row whose hash
+            # sits on a hyperplane (|x.r| ~ 1e-7) may land in a neighbouring
+            # block in float32 against float64.
+            row["ok"] = (not torch.isnan(out).any().item()
+                         and row["rel_err"] < 1e-2
+                         and row.get("lse_err", 0) < 1e-3)
+        except Exception as e:
+            row["error"], row["ok"] = str(e).splitlines()[0][:120], False
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def hyper_bench(kernels, reps):
+    """HyperAttention causal (B=1, H=32, bf16, D=64 and 128) next to cuDNN's
+    exact causal attention on the same inputs, with the error of
+    HyperAttention against cuDNN's result."""
+    rnd = lambda *s: torch.randn(*s, device="cuda", dtype=torch.bfloat16)
+    rows = []
+    for d in (64, 128):
+        for n in (32768, 65536, 131072):
+            q, k, v = rnd(1, 32, n, d), rnd(1, 32, n, d), rnd(1, 32, n, d)
+            out = torch.full_like(q, float("nan"))
+            name = f"hyper_causal_d{d}"
+            ours = lambda: kernels.call(name, [q, k, v], [out])
+            cudnn = sdpa(SDPBackend.CUDNN_ATTENTION, q, k, v, True)
+            row = {"case": f"hyper causal D={d} L={n // 1024}k"}
+            try:
+                exact = cudnn()
+                ours()
+                torch.cuda.synchronize()
+                row["rel_err vs exact"] = rel_error(out, exact)
+                del exact
+                row["hyper ms"] = time_ms(ours, reps)
+                row["cuDNN ms"] = time_ms(cudnn, reps)
+                row["speedup vs cuDNN"] = row["cuDNN ms"] / row["hyper ms"]
+            except Exception as e:
+                row["error"] = str(e).splitlines()[0][:120]
+            print(row, flush=True)
+            rows.append(row)
+            del q, k, v, out
+            torch.cuda.empty_cache()
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lib", default=os.path.join(
@@ -696,9 +771,9 @@ def main():
                              "function (torch.profiler) and stop")
     parser.add_argument("--checks", default="",
                         help="only the checks of functions containing this")
-    parser.add_argument("--bench", default="dense,sparq,poly,quantized",
+    parser.add_argument("--bench", default="dense,sparq,poly,quantized,hyper",
                         help="comma-separated benchmarks to run "
-                             "(dense, sparq, poly, quantized)")
+                             "(dense, sparq, poly, quantized, hyper)")
     args = parser.parse_args()
 
     kernels = Kernels(os.path.abspath(args.lib))
@@ -715,6 +790,13 @@ def main():
     checks, failed = correctness(kernels, args.checks)
     report = {"checks": checks, "failed": failed}
     benches = set(args.bench.split(","))
+    if "hyper" in benches and (not args.checks or "hyper" in args.checks):
+        report["hyper_checks"] = hyper_checks(kernels)
+        failed += sum(not row["ok"] for row in report["hyper_checks"])
+        checks = checks + report["hyper_checks"]
+        report["failed"] = failed
+    if not args.skip_bench and "hyper" in benches:
+        report["hyper"] = hyper_bench(kernels, max(3, args.reps // 4))
     if not args.skip_bench and "sparq" in benches:
         report["sparq"] = sparq_bench(kernels, args.reps * 5)
     if not args.skip_bench and "poly" in benches:

@@ -97,6 +97,39 @@ void copyToLoop(memref::CopyOp copy) {
   copy.erase();
 }
 
+/// memref.reshape to a ranked identity layout -> memref.reinterpret_cast
+/// with the sizes the host loads from the shape operand (the upstream GPU
+/// host lowering has no pattern for the reshape).
+void reshapeToCast(memref::ReshapeOp reshape) {
+  auto resultType = cast<MemRefType>(reshape.getResult().getType());
+  ImplicitLocOpBuilder b(reshape.getLoc(), reshape);
+  GpuBuilder gb(b);
+  auto [strides, offset] = resultType.getStridesAndOffset();
+  SmallVector<OpFoldResult> sizes(resultType.getRank()),
+      strideValues(resultType.getRank());
+  Value stride = gb.idx(1);
+  for (int64_t d = resultType.getRank() - 1; d >= 0; --d) {
+    Value size;
+    if (resultType.isDynamicDim(d)) {
+      size = memref::LoadOp::create(b, reshape.getShape(), gb.idx(d));
+      sizes[d] = size;
+    } else {
+      size = gb.idx(resultType.getDimSize(d));
+      sizes[d] = b.getIndexAttr(resultType.getDimSize(d));
+    }
+    strideValues[d] = ShapedType::isDynamic(strides[d])
+                          ? OpFoldResult(stride)
+                          : OpFoldResult(b.getIndexAttr(strides[d]));
+    stride = gb.mul(stride, size);
+  }
+  auto source = memref::ExtractStridedMetadataOp::create(b, reshape.getSource());
+  Value view = memref::ReinterpretCastOp::create(
+      b, resultType, reshape.getSource(), OpFoldResult(source.getOffset()),
+      sizes, strideValues);
+  reshape.replaceAllUsesWith(view);
+  reshape.erase();
+}
+
 /// One host-level scf.parallel (no reductions) as a kernel. When the
 /// innermost extent is a static multiple of 32, each warp takes 32 * E
 /// consecutive elements of it (E <= 8 per lane, 32 apart) and computes the
@@ -313,6 +346,15 @@ struct OffloadToGPUPass : attn::impl::OffloadToGPUBase<OffloadToGPUPass> {
       return failure();
     for (auto [i, loop] : llvm::enumerate(loops))
       LoopKernel(loop, (func.getName() + "_loop" + Twine(i)).str()).emit();
+
+    SmallVector<memref::ReshapeOp> reshapes;
+    func.walk([&](memref::ReshapeOp reshape) {
+      auto type = dyn_cast<MemRefType>(reshape.getResult().getType());
+      if (isHostCode(reshape) && type && type.getLayout().isIdentity())
+        reshapes.push_back(reshape);
+    });
+    for (memref::ReshapeOp reshape : reshapes)
+      reshapeToCast(reshape);
 
     placeBuffers(func);
     return checkHostAccesses(func);
