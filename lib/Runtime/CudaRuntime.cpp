@@ -158,7 +158,7 @@ struct KernelEntry {
   CUfunction function;
   int sharedBytesAllowed;
 };
-constexpr int kMaxKernels = 256;
+constexpr int kMaxKernels = 4096;
 KernelEntry kernels[kMaxKernels];
 int numKernels = 0;
 
@@ -177,7 +177,7 @@ struct Block {
   CUstream stream;
   bool inUse;
 };
-constexpr int kMaxBlocks = 128;
+constexpr int kMaxBlocks = 4096;
 Block blocks[kMaxBlocks];
 int numBlocks = 0;
 
@@ -300,7 +300,7 @@ CUfunction mgpuModuleGetFunction(CUmodule module, const char *name) {
     return nullptr;
   pthread_mutex_lock(&stateMutex);
   if (numKernels < kMaxKernels)
-    kernels[numKernels++] = {module, name, function, 48 * 1024};
+    kernels[numKernels++] = {module, name, function, 0};
   pthread_mutex_unlock(&stateMutex);
   return function;
 }
@@ -317,10 +317,11 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
   }
   if (!ready())
     return;
-  // More than 48 KiB of dynamic shared memory must be allowed explicitly.
+  // Dynamic shared memory is allowed explicitly, once per kernel: past 48
+  // KiB of static and dynamic shared memory together a launch needs it.
   pthread_mutex_lock(&stateMutex);
   KernelEntry *entry = findKernel(function);
-  bool raise = entry && sharedBytes > entry->sharedBytesAllowed;
+  bool raise = entry ? sharedBytes > entry->sharedBytesAllowed : sharedBytes > 0;
   if (raise)
     entry->sharedBytesAllowed = sharedBytes;
   pthread_mutex_unlock(&stateMutex);
@@ -328,9 +329,19 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
                           function, kMaxDynamicSharedSizeBytes, sharedBytes),
                       "cuFuncSetAttribute(max dynamic shared memory)"))
     return;
-  check(driver.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY,
-                              blockZ, sharedBytes, stream, params, extra),
-        "cuLaunchKernel");
+  CUresult result =
+      driver.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY,
+                            blockZ, sharedBytes, stream, params, extra);
+  if (result != 0) {
+    // Which launch failed, with its configuration.
+    char what[256];
+    snprintf(what, sizeof(what),
+             "cuLaunchKernel(%s, grid %ld x %ld x %ld, block %ld x %ld x %ld, "
+             "%d B shared)",
+             entry ? entry->name : "?", (long)gridX, (long)gridY, (long)gridZ,
+             (long)blockX, (long)blockY, (long)blockZ, sharedBytes);
+    check(result, what);
+  }
 }
 
 CUstream mgpuStreamCreate() {

@@ -105,6 +105,7 @@ void reshapeToCast(memref::ReshapeOp reshape) {
   ImplicitLocOpBuilder b(reshape.getLoc(), reshape);
   GpuBuilder gb(b);
   auto [strides, offset] = resultType.getStridesAndOffset();
+  (void)offset;
   SmallVector<OpFoldResult> sizes(resultType.getRank()),
       strideValues(resultType.getRank());
   Value stride = gb.idx(1);
@@ -122,9 +123,9 @@ void reshapeToCast(memref::ReshapeOp reshape) {
                           : OpFoldResult(b.getIndexAttr(strides[d]));
     stride = gb.mul(stride, size);
   }
-  auto source = memref::ExtractStridedMetadataOp::create(b, reshape.getSource());
+  // The source of memref.reshape has the identity layout: offset 0.
   Value view = memref::ReinterpretCastOp::create(
-      b, resultType, reshape.getSource(), OpFoldResult(source.getOffset()),
+      b, resultType, reshape.getSource(), OpFoldResult(b.getIndexAttr(0)),
       sizes, strideValues);
   reshape.replaceAllUsesWith(view);
   reshape.erase();
@@ -375,26 +376,42 @@ struct OffloadToGPUPass : attn::impl::OffloadToGPUBase<OffloadToGPUPass> {
           global && !staysOnHost(global))
         globals.push_back(global);
     });
+    // Device memory calls of the GPU runtime come in async forms only; each
+    // waits for its own token (the device is idle between the host's
+    // launch groups, so the waits cost little).
+    auto tokenType = gpu::AsyncTokenType::get(func.getContext());
+    auto start = [&](ImplicitLocOpBuilder &b) {
+      return gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
+    };
+    auto deviceAlloc = [&](ImplicitLocOpBuilder &b, MemRefType type,
+                           ValueRange dynamicSizes, ValueRange symbols) {
+      auto alloc = gpu::AllocOp::create(b, type, tokenType, start(b),
+                                        dynamicSizes, symbols);
+      gpu::WaitOp::create(b, Type(), alloc.getAsyncToken());
+      return alloc.getMemref();
+    };
+    auto deviceFree = [&](ImplicitLocOpBuilder &b, Value buffer) {
+      auto free = gpu::DeallocOp::create(b, tokenType, start(b), buffer);
+      gpu::WaitOp::create(b, Type(), free.getAsyncToken());
+    };
     for (memref::AllocOp alloc : allocs) {
       ImplicitLocOpBuilder b(alloc.getLoc(), alloc);
-      auto device = gpu::AllocOp::create(
-          b, alloc.getType(), Type(), ValueRange{}, alloc.getDynamicSizes(),
-          alloc.getSymbolOperands());
-      alloc.replaceAllUsesWith(device.getMemref());
+      Value device = deviceAlloc(b, alloc.getType(), alloc.getDynamicSizes(),
+                                 alloc.getSymbolOperands());
+      alloc.replaceAllUsesWith(device);
       alloc.erase();
     }
     for (memref::GetGlobalOp global : globals) {
       ImplicitLocOpBuilder b(global.getLoc(), global);
       b.setInsertionPointAfter(global);
-      auto device = gpu::AllocOp::create(b, global.getType(), Type(),
-                                         ValueRange{}, ValueRange{},
-                                         ValueRange{});
-      global.getResult().replaceAllUsesWith(device.getMemref());
-      gpu::MemcpyOp::create(b, Type(), ValueRange{}, device.getMemref(),
-                            global.getResult());
+      Value device = deviceAlloc(b, global.getType(), {}, {});
+      global.getResult().replaceAllUsesWith(device);
+      auto copy = gpu::MemcpyOp::create(b, tokenType, start(b), device,
+                                        global.getResult());
+      gpu::WaitOp::create(b, Type(), copy.getAsyncToken());
       func.walk([&](func::ReturnOp ret) {
         ImplicitLocOpBuilder rb(ret.getLoc(), ret);
-        gpu::DeallocOp::create(rb, Type(), ValueRange{}, device.getMemref());
+        deviceFree(rb, device);
       });
     }
     SmallVector<memref::DeallocOp> deallocs;
@@ -408,7 +425,7 @@ struct OffloadToGPUPass : attn::impl::OffloadToGPUBase<OffloadToGPUPass> {
       if (alloc && staysOnHost(alloc))
         continue;
       ImplicitLocOpBuilder b(dealloc.getLoc(), dealloc);
-      gpu::DeallocOp::create(b, Type(), ValueRange{}, dealloc.getMemref());
+      deviceFree(b, dealloc.getMemref());
       dealloc.erase();
     }
   }
