@@ -1,0 +1,81 @@
+// RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
+
+// Checks the GPU sortLSH: a hash kernel (one thread per row of the flat
+// [rows, D] view, eight elements per vector load) writes the sort keys to
+// manually freed scratch; a one-warp counting sort per row set builds the
+// 2^7 counters in shared memory with atomics and places rows stably with
+// match.any and the lanes-below mask, writing the permutation and rank.
+// CHECK-LABEL: func.func @sort(
+// CHECK: memref.collapse_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] : memref<2x4x?x64xbf16> into memref<?x64xbf16>
+// CHECK: gpu.alloc async {{.*}} {bufferization.manual_deallocation} : memref<?xi32>
+// CHECK: gpu.launch async {{.*}} threads({{.*}}) in (%{{.*}} = %c128, {{.*}} module(@sort_lsh_hash_kernels) function(@sort_lsh_hash)
+// CHECK: vector.load {{.*}} : memref<?x64xbf16>, vector<8xbf16>
+// CHECK: arith.xori
+// CHECK: gpu.launch async {{.*}} in (%{{.*}} = %c32, {{.*}} module(@sort_lsh_sort_kernels) function(@sort_lsh_sort) workgroup(%{{.*}} : memref<128xi32, #gpu.address_space<workgroup>>)
+// CHECK: memref.atomic_rmw addi
+// CHECK: nvvm.read.ptx.sreg.lanemask.lt
+// CHECK: nvvm.match.sync any
+// CHECK: gpu.dealloc async {{.*}} {bufferization.manual_deallocation}
+func.func @sort(%x: tensor<2x4x?x64xbf16>, %r: tensor<64x7xf32>)
+    -> (tensor<2x4x?xi32>, tensor<2x4x?xi32>) {
+  %p, %rk = attn.lsh_sort_bucket %x, %r
+      : tensor<2x4x?x64xbf16>, tensor<64x7xf32>
+      -> tensor<2x4x?xi32>, tensor<2x4x?xi32>
+  return %p, %rk : tensor<2x4x?xi32>, tensor<2x4x?xi32>
+}
+
+// -----
+
+// Checks that an i1 mask reaches the tensor-core kernels: the scores read
+// the mask at (batch, query head, query, key), broadcasting its static 1
+// dims (here the batch) by index 0.
+// CHECK-LABEL: func.func @masked(
+// CHECK: gpu.launch async {{.*}} function(@masked_sdpa_decode)
+// CHECK: memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x?x?xi1>
+// CHECK: gpu.launch async {{.*}} function(@masked_sdpa_prefill)
+// CHECK: memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x?x?xi1>
+func.func @masked(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
+                  %v: tensor<1x4x?x64xbf16>, %m: tensor<1x8x?x?xi1>)
+    -> tensor<1x8x?x64xbf16> {
+  %o = attn.sdpa %q, %k, %v mask(%m : tensor<1x8x?x?xi1>)
+      : tensor<1x8x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>
+      -> tensor<1x8x?x64xbf16>
+  return %o : tensor<1x8x?x64xbf16>
+}
+
+// -----
+
+// Checks that a float mask in the CUDA-core kernel is added to the scores
+// in the log2 domain (times log2 e).
+// CHECK-LABEL: func.func @additive(
+// CHECK: gpu.launch async {{.*}} function(@additive_sdpa_simt)
+// CHECK: %[[M:.*]] = memref.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x?xf32>
+// CHECK: arith.mulf %[[M]], %{{.*}}
+func.func @additive(%q: tensor<1x2x?x40xf32>, %k: tensor<1x2x?x40xf32>,
+                    %v: tensor<1x2x?x40xf32>, %m: tensor<?x?xf32>)
+    -> tensor<1x2x?x40xf32> {
+  %o = attn.sdpa %q, %k, %v mask(%m : tensor<?x?xf32>)
+      : tensor<1x2x?x40xf32>, tensor<1x2x?x40xf32>, tensor<1x2x?x40xf32>
+      -> tensor<1x2x?x40xf32>
+  return %o : tensor<1x2x?x40xf32>
+}
+
+// -----
+
+// Checks that attn.gather and attn.merge become linalg.generic ops on
+// tensors (attn-offload-to-gpu runs them as kernels after bufferization).
+// CHECK-LABEL: func.func @glue(
+// CHECK-NOT: attn.
+// CHECK: linalg.generic
+// CHECK: tensor.extract
+// CHECK: linalg.generic
+// CHECK: math.exp
+func.func @glue(%o1: tensor<1x2x?x16xf32>, %l1: tensor<1x2x?xf32>,
+                %o2: tensor<1x2x?x16xf32>, %l2: tensor<1x2x?xf32>,
+                %idx: tensor<1x2x?xi32>) -> tensor<1x2x?x16xf32> {
+  %g = attn.gather %o1[%idx] axis(2)
+      : tensor<1x2x?x16xf32>, tensor<1x2x?xi32> -> tensor<1x2x?x16xf32>
+  %o, %l = attn.merge %g, %l1, %o2, %l2
+      : tensor<1x2x?x16xf32>, tensor<1x2x?xf32>
+  return %o : tensor<1x2x?x16xf32>
+}
