@@ -321,7 +321,8 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
   // KiB of static and dynamic shared memory together a launch needs it.
   pthread_mutex_lock(&stateMutex);
   KernelEntry *entry = findKernel(function);
-  bool raise = entry ? sharedBytes > entry->sharedBytesAllowed : sharedBytes > 0;
+  bool raise =
+      entry ? sharedBytes > entry->sharedBytesAllowed : sharedBytes > 0;
   if (raise)
     entry->sharedBytesAllowed = sharedBytes;
   pthread_mutex_unlock(&stateMutex);

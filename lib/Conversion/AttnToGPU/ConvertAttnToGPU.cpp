@@ -14,13 +14,13 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -71,7 +71,8 @@ struct ConvertAttnToGPUPass
         return;
       }
       if (auto sort = dyn_cast<LshSortBucketOp>(op)) {
-        if (std::optional<std::string> why = lshSortBucketGpuUnsupported(sort)) {
+        if (std::optional<std::string> why =
+                lshSortBucketGpuUnsupported(sort)) {
           op->emitError() << "attn.lsh_sort_bucket has no GPU kernel for "
                           << *why;
           unsupported = true;
@@ -107,8 +108,8 @@ struct ConvertAttnToGPUPass
     ConversionTarget target(getContext());
     target.addIllegalOp<GatherOp, MergeOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
-    if (failed(applyPartialConversion(module, target,
-                                      std::move(linalgPatterns))))
+    if (failed(
+            applyPartialConversion(module, target, std::move(linalgPatterns))))
       return signalPassFailure();
     WalkResult left = module.walk([](Operation *op) {
       if (!isa<SdpaOp, QuantizedSdpaOp>(op))

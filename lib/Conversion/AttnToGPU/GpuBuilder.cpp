@@ -89,6 +89,10 @@ Value GpuBuilder::roundEven(Value x) {
   return ptxUnaryF32(b, "cvt.rni.f32.f32", x);
 }
 
+Value GpuBuilder::floorF(Value x) {
+  return ptxUnaryF32(b, "cvt.rmi.f32.f32", x);
+}
+
 Value GpuBuilder::absF(Value x) {
   Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
   return arith::BitcastOp::create(

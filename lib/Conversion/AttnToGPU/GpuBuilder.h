@@ -221,6 +221,8 @@ public:
                  ValueRange srcIndices, int64_t elements, Value valid);
   /// cvt.rni: x rounded to the nearest integer, ties to even.
   Value roundEven(Value x);
+  /// cvt.rmi: x (f32) rounded down (math.floor becomes a libdevice call).
+  Value floorF(Value x);
   /// |x| of an f32 by its sign bit (math.absf becomes a libdevice call).
   Value absF(Value x);
   /// TurboAttention's stage-1 scale of a group of `count` f32 values

@@ -59,10 +59,8 @@ void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, row, plan.rows), [&] {
     SmallVector<Value> init(plan.numProjs, gb.f32(0));
     // Dims per step: eight elements in one vector load where rows allow.
-    int64_t width =
-        plan.staticHeadDim && *plan.staticHeadDim % 8 == 0 ? 8 : 1;
-    auto elementType =
-        cast<MemRefType>(plan.input.getType()).getElementType();
+    int64_t width = plan.staticHeadDim && *plan.staticHeadDim % 8 == 0 ? 8 : 1;
+    auto elementType = cast<MemRefType>(plan.input.getType()).getElementType();
     SmallVector<Value> dots = gb.forCarrying(
         gb.idx(0), plan.headDim, gb.idx(width), init,
         [&](Value d0, ValueRange acc) {
@@ -71,9 +69,9 @@ void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
             x.push_back(gb.toF32(
                 memref::LoadOp::create(b, plan.input, ValueRange{row, d0})));
           } else {
-            Value vec = vector::LoadOp::create(
-                b, VectorType::get({width}, elementType), plan.input,
-                ValueRange{row, d0});
+            Value vec =
+                vector::LoadOp::create(b, VectorType::get({width}, elementType),
+                                       plan.input, ValueRange{row, d0});
             for (int64_t j = 0; j < width; ++j)
               x.push_back(gb.toF32(vector::ExtractOp::create(b, vec, j)));
           }
@@ -89,9 +87,9 @@ void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
         });
     Value code = gb.i32(0);
     for (int64_t p = 0; p < plan.numProjs; ++p) {
-      Value bit = gb.select(gb.cmpF(arith::CmpFPredicate::OGT, dots[p],
-                                    gb.f32(0)),
-                            gb.i32(int64_t(1) << p), gb.i32(0));
+      Value bit =
+          gb.select(gb.cmpF(arith::CmpFPredicate::OGT, dots[p], gb.f32(0)),
+                    gb.i32(int64_t(1) << p), gb.i32(0));
       code = arith::OrIOp::create(b, code, bit);
     }
     Value gray = arith::XOrIOp::create(
@@ -112,8 +110,9 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   Value base = gb.mul(launch.getBlockIds().x, plan.rowLen);
   auto barrier = [&] { gpu::BarrierOp::create(b); };
 
-  gb.forEach(lane, gb.idx(numKeys), gb.idx(32),
-             [&](Value key) { memref::StoreOp::create(b, gb.i32(0), counts, key); });
+  gb.forEach(lane, gb.idx(numKeys), gb.idx(32), [&](Value key) {
+    memref::StoreOp::create(b, gb.i32(0), counts, key);
+  });
   barrier();
   gb.forEach(lane, plan.rowLen, gb.idx(32), [&](Value i) {
     Value key = memref::LoadOp::create(b, plan.codes, gb.add(base, i));
@@ -127,26 +126,26 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   Value firstKey = gb.mul(lane, gb.idx(perLane));
   auto ownedKey = [&](int64_t j) {
     Value key = gb.add(firstKey, gb.idx(j));
-    return std::make_pair(key,
-                          gb.cmp(arith::CmpIPredicate::ult, key, gb.idx(numKeys)));
+    return std::make_pair(
+        key, gb.cmp(arith::CmpIPredicate::ult, key, gb.idx(numKeys)));
   };
   Value laneTotal = gb.i32(0);
   for (int64_t j = 0; j < perLane; ++j) {
     auto [key, owned] = ownedKey(j);
     Value count = memref::LoadOp::create(
         b, counts, ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))});
-    laneTotal = arith::AddIOp::create(b, laneTotal,
-                                      gb.select(owned, count, gb.i32(0)));
+    laneTotal =
+        arith::AddIOp::create(b, laneTotal, gb.select(owned, count, gb.i32(0)));
   }
   Value inclusive = laneTotal;
   for (int64_t d = 1; d < 32; d *= 2) {
     Value from = gb.shuffleIdx(
-        inclusive, arith::MaxSIOp::create(
-                       b, arith::SubIOp::create(b, laneI32, gb.i32(d)),
-                       gb.i32(0)));
+        inclusive,
+        arith::MaxSIOp::create(b, arith::SubIOp::create(b, laneI32, gb.i32(d)),
+                               gb.i32(0)));
     Value take = gb.cmp(arith::CmpIPredicate::sge, laneI32, gb.i32(d));
-    inclusive = arith::AddIOp::create(b, inclusive,
-                                      gb.select(take, from, gb.i32(0)));
+    inclusive =
+        arith::AddIOp::create(b, inclusive, gb.select(take, from, gb.i32(0)));
   }
   barrier();
   Value start = arith::SubIOp::create(b, inclusive, laneTotal);
@@ -173,8 +172,8 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   gb.forEach(gb.idx(0), plan.rowLen, gb.idx(32), [&](Value step) {
     Value i = gb.add(step, lane);
     Value valid = gb.cmp(arith::CmpIPredicate::ult, i, plan.rowLen);
-    Value code = memref::LoadOp::create(
-        b, plan.codes, gb.add(base, gb.minIdx(i, lastRow)));
+    Value code = memref::LoadOp::create(b, plan.codes,
+                                        gb.add(base, gb.minIdx(i, lastRow)));
     // Lanes past the end share a key no row has.
     Value key = gb.select(valid, code, gb.i32(numKeys));
     Value peers = NVVM::MatchSyncOp::create(b, i32, gb.i32(-1), key,
@@ -183,8 +182,8 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
     Value keyIdx = gb.toIndex(gb.select(valid, code, gb.i32(0)));
     Value first = memref::LoadOp::create(b, counts, keyIdx);
     barrier();
-    Value leader = gb.andI(
-        valid, gb.cmp(arith::CmpIPredicate::eq, before, gb.i32(0)));
+    Value leader =
+        gb.andI(valid, gb.cmp(arith::CmpIPredicate::eq, before, gb.i32(0)));
     gb.ifThen(leader, [&] {
       memref::StoreOp::create(
           b, arith::AddIOp::create(b, first, gb.popc(peers)), counts, keyIdx);
@@ -255,9 +254,8 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
         {gb.ceilDiv(plan.rows, gb.idx(kHashThreads)), gb.idx(1), gb.idx(1)},
         kHashThreads, 0, token);
     emitKernelBody(b, hash, [&] { emitHashKernel(gb, hash, plan); });
-    gpu::LaunchOp sort =
-        launchKernel(b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)}, 32,
-                     0, token);
+    gpu::LaunchOp sort = launchKernel(
+        b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)}, 32, 0, token);
     emitKernelBody(b, sort, [&] { emitSortKernel(gb, sort, plan); });
     freeScratch(b, plan.codes, token);
     gpu::WaitOp::create(b, Type(), token);

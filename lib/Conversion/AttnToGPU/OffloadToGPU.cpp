@@ -15,6 +15,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -146,9 +148,9 @@ public:
   void emit() {
     int64_t rank = loop.getNumLoops();
     for (int64_t d = 0; d < rank; ++d)
-      extents.push_back(gb.ceilDiv(
-          gb.sub(loop.getUpperBound()[d], loop.getLowerBound()[d]),
-          loop.getStep()[d]));
+      extents.push_back(
+          gb.ceilDiv(gb.sub(loop.getUpperBound()[d], loop.getLowerBound()[d]),
+                     loop.getStep()[d]));
     std::optional<int64_t> inner = staticExtent(rank - 1);
     if (inner && *inner % 32 == 0) {
       perLane = kMaxElementsPerLane;
@@ -163,23 +165,23 @@ public:
         perLane ? gb.mul(gb.divIdx(total, gb.idx(32 * perLane)), gb.idx(32))
                 : total;
     Value blocks = gb.ceilDiv(threads, gb.idx(kLoopThreads));
-    Value fitsI32 = gb.cmp(arith::CmpIPredicate::ult, total,
-                           gb.idx(int64_t(1) << 31));
-    Value needsI64 = gb.cmp(arith::CmpIPredicate::uge, total,
-                            gb.idx(int64_t(1) << 31));
+    Value fitsI32 =
+        gb.cmp(arith::CmpIPredicate::ult, total, gb.idx(int64_t(1) << 31));
+    Value needsI64 =
+        gb.cmp(arith::CmpIPredicate::uge, total, gb.idx(int64_t(1) << 31));
 
     auto tokenType = gpu::AsyncTokenType::get(b.getContext());
     Value token =
         gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
     for (bool narrow : {true, false}) {
-      Value grid = gb.select(narrow ? fitsI32 : needsI64, blocks,
-                             gb.idx(0));
+      Value grid = gb.select(narrow ? fitsI32 : needsI64, blocks, gb.idx(0));
       gpu::LaunchOp launch =
           launchKernel(b, name + (narrow ? "_i32" : "_i64"),
                        {grid, gb.idx(1), gb.idx(1)}, kLoopThreads, 0, token);
       emitKernelBody(b, launch, [&] {
         emitBody(launch, narrow ? b.getI32Type() : b.getI64Type());
       });
+      mathToPtx(launch);
     }
     gpu::WaitOp::create(b, Type(), token);
     loop.erase();
@@ -215,13 +217,40 @@ private:
   void cloneBody(ArrayRef<Value> positions) {
     IRMapping mapping;
     for (auto [d, position] : llvm::enumerate(positions)) {
-      Value iv = gb.add(loop.getLowerBound()[d],
-                        gb.mul(cast(position, b.getIndexType()),
-                               loop.getStep()[d]));
+      Value iv =
+          gb.add(loop.getLowerBound()[d],
+                 gb.mul(cast(position, b.getIndexType()), loop.getStep()[d]));
       mapping.map(loop.getInductionVars()[d], iv);
     }
     for (Operation &op : loop.getBody()->without_terminator())
       b.clone(op, mapping);
+  }
+
+  /// The math ops of the polynomial exp and log (f32) as arith and inline
+  /// PTX, since the NVVM lowering would make them libdevice calls: fma as a
+  /// multiply and an add (which the backend contracts again), floor as
+  /// cvt.rmi, abs by the sign bit.
+  static void mathToPtx(gpu::LaunchOp launch) {
+    SmallVector<Operation *> ops;
+    launch.walk([&](Operation *op) {
+      if (isa<math::FmaOp, math::FloorOp, math::AbsFOp>(op) &&
+          op->getResult(0).getType().isF32())
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      ImplicitLocOpBuilder b(op->getLoc(), op);
+      GpuBuilder gb(b);
+      Value replacement;
+      if (isa<math::FmaOp>(op))
+        replacement = gb.fadd(gb.fmul(op->getOperand(0), op->getOperand(1)),
+                              op->getOperand(2));
+      else if (isa<math::FloorOp>(op))
+        replacement = gb.floorF(op->getOperand(0));
+      else
+        replacement = gb.absF(op->getOperand(0));
+      op->getResult(0).replaceAllUsesWith(replacement);
+      op->erase();
+    }
   }
 
   void emitBody(gpu::LaunchOp launch, Type type) {
@@ -283,9 +312,10 @@ private:
 struct LaunchFuncEffects
     : MemoryEffectOpInterface::ExternalModel<LaunchFuncEffects,
                                              gpu::LaunchFuncOp> {
-  void getEffects(Operation *op,
-                  SmallVectorImpl<SideEffects::EffectInstance<
-                      MemoryEffects::Effect>> &effects) const {
+  void
+  getEffects(Operation *op,
+             SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+                 &effects) const {
     effects.emplace_back(MemoryEffects::Write::get());
     for (OpOperand &operand : op->getOpOperands()) {
       if (!isa<BaseMemRefType>(operand.get().getType()))
@@ -300,9 +330,10 @@ struct LaunchFuncEffects
 /// it is never dropped as dead.
 struct WaitEffects
     : MemoryEffectOpInterface::ExternalModel<WaitEffects, gpu::WaitOp> {
-  void getEffects(Operation *op,
-                  SmallVectorImpl<SideEffects::EffectInstance<
-                      MemoryEffects::Effect>> &effects) const {
+  void
+  getEffects(Operation *op,
+             SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+                 &effects) const {
     effects.emplace_back(MemoryEffects::Write::get());
   }
 };

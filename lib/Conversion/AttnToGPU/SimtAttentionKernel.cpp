@@ -84,8 +84,7 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
           Value newMax = gb.fmax(carried[0], score);
           Value base = newMax, kept;
           if (plan.mask) {
-            Value term =
-                loadMaskTerm(gb, plan, batch, head, queryIdx, key);
+            Value term = loadMaskTerm(gb, plan, batch, head, queryIdx, key);
             if (term.getType().isInteger(1)) {
               kept = term;
               newMax = gb.select(kept, newMax, carried[0]);
@@ -94,9 +93,9 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
               newMax = gb.fmax(carried[0], score);
             }
             // Nothing visible yet: subtract 0 rather than -inf.
-            base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax,
-                                     gb.negInf()),
-                             gb.f32(0), newMax);
+            base = gb.select(
+                gb.cmpF(arith::CmpFPredicate::OEQ, newMax, gb.negInf()),
+                gb.f32(0), newMax);
           }
           // Exact rescale: see the tensor-core kernel.
           Value alpha = gb.exp2(gb.fsub(carried[0], base));

@@ -92,10 +92,10 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
     plan.logits = scratchOf(f32, gb.mul(unitRows, plan.keyLen));
     plan.chunkStats =
         scratchOf(f32, gb.mul(gb.mul(unitRows, plan.chunks), gb.idx(2)));
-    plan.valueSums = scratchOf(
-        f32, plan.valueMean ? gb.idx(1)
-                            : gb.mul(gb.mul(positions, plan.chunks),
-                                     gb.idx(plan.valueDim)));
+    plan.valueSums =
+        scratchOf(f32, plan.valueMean ? gb.idx(1)
+                                      : gb.mul(gb.mul(positions, plan.chunks),
+                                               gb.idx(plan.valueDim)));
     Value candidates =
         gb.mul(gb.mul(rows, plan.chunks), gb.idx(plan.candidatesPerChunk()));
     plan.candidateKeys = scratchOf(i32, candidates);
