@@ -671,6 +671,10 @@ def profile(kernels, name):
         inputs = sparq_inputs(name, rnd(1, 32, 1, 128), rnd(1, 8, 131072, 128),
                               rnd(1, 8, 131072, 128))
         out = torch.empty_like(inputs[0])
+    elif name.startswith("hyper_causal_d"):
+        d = int(name[len("hyper_causal_d"):])
+        inputs = [rnd(1, 32, 32768, d) for _ in range(3)]
+        out = torch.empty_like(inputs[0])
     else:
         raise SystemExit(f"no profile shape for {name}")
     for _ in range(3):
@@ -681,7 +685,7 @@ def profile(kernels, name):
         for _ in range(10):
             kernels.call(name, inputs, [out])
         torch.cuda.synchronize()
-    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12))
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40))
     return 0
 
 

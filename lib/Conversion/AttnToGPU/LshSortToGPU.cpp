@@ -2,8 +2,9 @@
 //
 // sortLSH on the GPU (ALGORITHMS.md §4) as two kernels on one stream:
 //
-// - lsh_hash: one thread per row computes the P dot products with the
-//   projections, the code and its Gray-coded sort key;
+// - lsh_hash: one warp per row (D a multiple of 32; else one thread)
+//   computes the P dot products with the projections, the code and its
+//   Gray-coded sort key;
 // - lsh_sort: one warp per row set runs a counting sort of the keys in
 //   shared memory (histogram, exclusive scan, stable placement). Lanes with
 //   equal keys find each other with match.any, so 32 rows are placed per
@@ -51,6 +52,71 @@ struct LshSortPlan {
   std::optional<int64_t> staticHeadDim;
 };
 
+/// Rows each warp of the warp-per-row hash kernel takes.
+static constexpr int64_t kRowsPerWarp = 8;
+
+/// Whether rows are hashed by whole warps: D a static multiple of 32 up to
+/// 256, each lane holding D / 32 consecutive elements of a row and their
+/// projections in registers.
+bool hashesByWarps(const LshSortPlan &plan) {
+  return plan.staticHeadDim && *plan.staticHeadDim % 32 == 0 &&
+         *plan.staticHeadDim <= 256;
+}
+
+/// The sort key of a row from its P dot products.
+Value grayCode(GpuBuilder &gb, ArrayRef<Value> dots) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Value code = gb.i32(0);
+  for (auto [p, dot] : llvm::enumerate(dots)) {
+    Value bit = gb.select(gb.cmpF(arith::CmpFPredicate::OGT, dot, gb.f32(0)),
+                          gb.i32(int64_t(1) << p), gb.i32(0));
+    code = arith::OrIOp::create(b, code, bit);
+  }
+  return arith::XOrIOp::create(b, code,
+                               arith::ShRUIOp::create(b, code, gb.i32(1)));
+}
+
+/// Warp-per-row hash: coalesced row loads, the lane's part of R loaded once
+/// for kRowsPerWarp rows, dot products summed by shuffles.
+void emitWarpHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
+                        const LshSortPlan &plan) {
+  ImplicitLocOpBuilder &b = gb.b;
+  int64_t perLane = *plan.staticHeadDim / 32;
+  auto elementType = cast<MemRefType>(plan.input.getType()).getElementType();
+  Value tid = launch.getThreadIds().x;
+  Value lane = gb.remIdx(tid, 32);
+  Value warp = gb.add(gb.mul(launch.getBlockIds().x, gb.idx(kHashThreads / 32)),
+                      gb.divIdx(tid, 32));
+  Value firstDim = gb.mul(lane, gb.idx(perLane));
+  SmallVector<SmallVector<Value>> r(perLane);
+  for (int64_t j = 0; j < perLane; ++j)
+    for (int64_t p = 0; p < plan.numProjs; ++p)
+      r[j].push_back(gb.toF32(memref::LoadOp::create(
+          b, plan.projections,
+          ValueRange{gb.add(firstDim, gb.idx(j)), gb.idx(p)})));
+  for (int64_t i = 0; i < kRowsPerWarp; ++i) {
+    Value row = gb.add(gb.mul(warp, gb.idx(kRowsPerWarp)), gb.idx(i));
+    // Whole warps take the branch: the shuffles stay converged.
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, row, plan.rows), [&] {
+      Value vec =
+          vector::LoadOp::create(b, VectorType::get({perLane}, elementType),
+                                 plan.input, ValueRange{row, firstDim});
+      SmallVector<Value> dots(plan.numProjs, gb.f32(0));
+      for (int64_t j = 0; j < perLane; ++j) {
+        Value x = gb.toF32(vector::ExtractOp::create(b, vec, j));
+        for (int64_t p = 0; p < plan.numProjs; ++p)
+          dots[p] = gb.fadd(dots[p], gb.fmul(x, r[j][p]));
+      }
+      for (Value &dot : dots)
+        dot = gb.warpSum(dot, {16, 8, 4, 2, 1});
+      Value code = grayCode(gb, dots);
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, lane, gb.idx(0)),
+                [&] { memref::StoreOp::create(b, code, plan.codes, row); });
+    });
+  }
+}
+
+/// Thread-per-row hash, for any D.
 void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
                     const LshSortPlan &plan) {
   ImplicitLocOpBuilder &b = gb.b;
@@ -85,16 +151,7 @@ void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
             }
           return next;
         });
-    Value code = gb.i32(0);
-    for (int64_t p = 0; p < plan.numProjs; ++p) {
-      Value bit =
-          gb.select(gb.cmpF(arith::CmpFPredicate::OGT, dots[p], gb.f32(0)),
-                    gb.i32(int64_t(1) << p), gb.i32(0));
-      code = arith::OrIOp::create(b, code, bit);
-    }
-    Value gray = arith::XOrIOp::create(
-        b, code, arith::ShRUIOp::create(b, code, gb.i32(1)));
-    memref::StoreOp::create(b, gray, plan.codes, row);
+    memref::StoreOp::create(b, grayCode(gb, dots), plan.codes, row);
   });
 }
 
@@ -249,11 +306,19 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
     Value token =
         gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
     plan.codes = allocScratch(b, b.getI32Type(), plan.rows, token);
+    bool byWarps = hashesByWarps(plan);
+    Value rowsPerBlock =
+        gb.idx(byWarps ? kHashThreads / 32 * kRowsPerWarp : kHashThreads);
     gpu::LaunchOp hash = launchKernel(
         b, prefix + "lsh_hash",
-        {gb.ceilDiv(plan.rows, gb.idx(kHashThreads)), gb.idx(1), gb.idx(1)},
+        {gb.ceilDiv(plan.rows, rowsPerBlock), gb.idx(1), gb.idx(1)},
         kHashThreads, 0, token);
-    emitKernelBody(b, hash, [&] { emitHashKernel(gb, hash, plan); });
+    emitKernelBody(b, hash, [&] {
+      if (byWarps)
+        emitWarpHashKernel(gb, hash, plan);
+      else
+        emitHashKernel(gb, hash, plan);
+    });
     gpu::LaunchOp sort = launchKernel(
         b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)}, 32, 0, token);
     emitKernelBody(b, sort, [&] { emitSortKernel(gb, sort, plan); });

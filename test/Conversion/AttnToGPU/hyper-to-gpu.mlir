@@ -1,15 +1,16 @@
 // RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
 
-// Checks the GPU sortLSH: a hash kernel (one thread per row of the flat
-// [rows, D] view, eight elements per vector load) writes the sort keys to
-// manually freed scratch; a one-warp counting sort per row set builds the
+// Checks the GPU sortLSH: a hash kernel (one warp per row of the flat
+// [rows, D] view, two elements per lane, the dot products summed by
+// shuffles) writes the sort keys to manually freed scratch; a one-warp counting sort per row set builds the
 // 2^7 counters in shared memory with atomics and places rows stably with
 // match.any and the lanes-below mask, writing the permutation and rank.
 // CHECK-LABEL: func.func @sort(
 // CHECK: memref.collapse_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] : memref<2x4x?x64xbf16> into memref<?x64xbf16>
 // CHECK: gpu.alloc async {{.*}} {bufferization.manual_deallocation} : memref<?xi32>
 // CHECK: gpu.launch async {{.*}} threads({{.*}}) in (%{{.*}} = %c128, {{.*}} module(@sort_lsh_hash_kernels) function(@sort_lsh_hash)
-// CHECK: vector.load {{.*}} : memref<?x64xbf16>, vector<8xbf16>
+// CHECK: vector.load {{.*}} : memref<?x64xbf16>, vector<2xbf16>
+// CHECK: gpu.shuffle xor
 // CHECK: arith.xori
 // CHECK: gpu.launch async {{.*}} in (%{{.*}} = %c32, {{.*}} module(@sort_lsh_sort_kernels) function(@sort_lsh_sort) workgroup(%{{.*}} : memref<128xi32, #gpu.address_space<workgroup>>)
 // CHECK: memref.atomic_rmw addi
