@@ -49,11 +49,17 @@ struct MergeToLinalg : OpConversionPattern<MergeOp> {
     AffineMap rowMap = AffineMap::getMultiDimIdentityMap(rank - 1, ctx);
     AffineMap outRowMap = outMap.dropResult(rank - 1);
 
-    // lse = m + log(exp(l1 - m) + exp(l2 - m)), -inf when both are -inf.
+    // Per row: lse = m + log(exp(l1 - m) + exp(l2 - m)) and the weights
+    // w1 = exp(l1 - lse), w2 = exp(l2 - lse) (lse -inf when both are -inf,
+    // and then w1 = w2 = 0), so that no exp is taken per output element.
     Value lseInit = tensor::EmptyOp::create(b, lseType, lseSizes);
-    auto lseGeneric = linalg::GenericOp::create(
-        b, TypeRange{lseType}, ValueRange{op.getLse1(), op.getLse2()},
-        ValueRange{lseInit}, ArrayRef<AffineMap>{rowMap, rowMap, rowMap},
+    Value w1Init = tensor::EmptyOp::create(b, lseType, lseSizes);
+    Value w2Init = tensor::EmptyOp::create(b, lseType, lseSizes);
+    auto rowGeneric = linalg::GenericOp::create(
+        b, TypeRange{lseType, lseType, lseType},
+        ValueRange{op.getLse1(), op.getLse2()},
+        ValueRange{lseInit, w1Init, w2Init},
+        ArrayRef<AffineMap>{rowMap, rowMap, rowMap, rowMap, rowMap},
         SmallVector<utils::IteratorType>(rank - 1,
                                          utils::IteratorType::parallel),
         [&](OpBuilder &nb, Location loc, ValueRange args) {
@@ -66,39 +72,41 @@ struct MergeToLinalg : OpConversionPattern<MergeOp> {
               ib, arith::SubFOp::create(ib, args[0], safeM));
           Value e2 = math::ExpOp::create(
               ib, arith::SubFOp::create(ib, args[1], safeM));
-          Value l = arith::AddFOp::create(
-              ib, safeM,
-              math::LogOp::create(ib, arith::AddFOp::create(ib, e1, e2)));
+          Value sum = arith::AddFOp::create(ib, e1, e2);
+          Value l =
+              arith::AddFOp::create(ib, safeM, math::LogOp::create(ib, sum));
+          // exp(li - lse) = ei / (e1 + e2).
+          Value inverse = arith::SelectOp::create(
+              ib, finite,
+              arith::DivFOp::create(
+                  ib, arith::ConstantOp::create(ib, ib.getF32FloatAttr(1)),
+                  sum),
+              zero);
           linalg::YieldOp::create(
-              ib, arith::SelectOp::create(ib, finite, l, negInf).getResult());
+              ib, ValueRange{arith::SelectOp::create(ib, finite, l, negInf),
+                             arith::MulFOp::create(ib, e1, inverse),
+                             arith::MulFOp::create(ib, e2, inverse)});
         });
-    Value lse = lseGeneric.getResult(0);
+    Value lse = rowGeneric.getResult(0);
 
-    // out = exp(l1 - lse) * o1 + exp(l2 - lse) * o2, 0 when lse is -inf.
+    // out = w1 * o1 + w2 * o2.
     Value outInit = tensor::EmptyOp::create(b, outType, outSizes);
     Type elementType = outType.getElementType();
     auto outGeneric = linalg::GenericOp::create(
         b, TypeRange{outType},
-        ValueRange{op.getOut1(), op.getLse1(), op.getOut2(), op.getLse2(), lse},
+        ValueRange{op.getOut1(), rowGeneric.getResult(1), op.getOut2(),
+                   rowGeneric.getResult(2)},
         ValueRange{outInit},
-        ArrayRef<AffineMap>{outMap, outRowMap, outMap, outRowMap, outRowMap,
-                            outMap},
+        ArrayRef<AffineMap>{outMap, outRowMap, outMap, outRowMap, outMap},
         SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
         [&](OpBuilder &nb, Location loc, ValueRange args) {
           ImplicitLocOpBuilder ib(loc, nb);
           auto ext = [&](Value v) -> Value {
             return elementType.isF32() ? v : arith::ExtFOp::create(ib, f32, v);
           };
-          Value finite = arith::CmpFOp::create(ib, arith::CmpFPredicate::OGT,
-                                               args[4], negInf);
-          Value w1 = math::ExpOp::create(
-              ib, arith::SubFOp::create(ib, args[1], args[4]));
-          Value w2 = math::ExpOp::create(
-              ib, arith::SubFOp::create(ib, args[3], args[4]));
           Value o = arith::AddFOp::create(
-              ib, arith::MulFOp::create(ib, w1, ext(args[0])),
-              arith::MulFOp::create(ib, w2, ext(args[2])));
-          o = arith::SelectOp::create(ib, finite, o, zero);
+              ib, arith::MulFOp::create(ib, args[1], ext(args[0])),
+              arith::MulFOp::create(ib, args[3], ext(args[2])));
           if (!elementType.isF32())
             o = arith::TruncFOp::create(ib, elementType, o);
           linalg::YieldOp::create(ib, o);
