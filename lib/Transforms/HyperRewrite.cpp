@@ -160,6 +160,30 @@ private:
     return mergeDims(swapDims12(splitDim(t, 2, blocks, len)), 0);
   }
 
+  /// toBlocks(gatherRows(source, index), blocks, len) in one pass: rows
+  /// [B, H, N, W] picked by `index` ([B, H, blocks * len]) straight into
+  /// [B * blocks, H, len, W].
+  Value gatherBlocks(Value source, Value index, Value len) {
+    auto sourceType = cast<RankedTensorType>(source.getType());
+    auto type = RankedTensorType::get(
+        {kDyn, kDyn, sourceType.getDimSize(1), kDyn, sourceType.getDimSize(3)},
+        sourceType.getElementType());
+    Value blocks = arith::DivUIOp::create(b, dim(index, 2), len);
+    Value gathered =
+        tabulate(type, {dim(source, 0), blocks, len},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+                   Value position = arith::AddIOp::create(
+                       nb, arith::MulIOp::create(nb, ivs[1], len), ivs[3]);
+                   Value row = tensor::ExtractOp::create(
+                       nb, index, ValueRange{ivs[0], ivs[2], position});
+                   Value rowIdx =
+                       arith::IndexCastUIOp::create(nb, nb.getIndexType(), row);
+                   return tensor::ExtractOp::create(
+                       nb, source, ValueRange{ivs[0], ivs[2], rowIdx, ivs[4]});
+                 });
+    return mergeDims(gathered, 0);
+  }
+
   /// The inverse of toBlocks: [B * blocks, H, len, W] -> [B, H, blocks *
   /// len, W].
   Value fromBlocks(Value t, Value blocks) {
@@ -308,8 +332,8 @@ private:
                  });
     Value sortedQ = gatherRows(q, queryIndex);
     Value blockedQ = toBlocks(sortedQ, numBlocks, queryBlock);
-    Value blockedK = toBlocks(gatherRows(k, keyIndex), numBlocks, bucket);
-    Value blockedV = toBlocks(gatherRows(v, keyIndex), numBlocks, bucket);
+    Value blockedK = gatherBlocks(k, keyIndex, bucket);
+    Value blockedV = gatherBlocks(v, keyIndex, bucket);
     // Keys past Lk only fill the last block.
     Value keyValid = tabulate(
         RankedTensorType::get({kDyn, 1, 1, opts.bucketSize}, b.getI1Type()),
@@ -545,8 +569,24 @@ private:
   /// segments of `rows` ([1, 1, segments, len] row numbers):
   /// [B * segments, H, len, W].
   Value segmentRows(Value padded, Value rows) {
-    // [B, H, segments, len, W] -> [B * segments, H, len, W].
-    return mergeDims(swapDims12(gatherRows(padded, rows)), 0);
+    // One pass: [B, segments, H, len, W] read straight from the rows, then
+    // [B * segments, H, len, W] (a gather and a transpose would copy twice).
+    auto paddedType = cast<RankedTensorType>(padded.getType());
+    auto type = RankedTensorType::get(
+        {kDyn, kDyn, paddedType.getDimSize(1), kDyn, paddedType.getDimSize(3)},
+        paddedType.getElementType());
+    Value segments =
+        tabulate(type, {dim(padded, 0), dim(rows, 2), dim(rows, 3)},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+                   Value zero = arith::ConstantIndexOp::create(nb, 0);
+                   Value row = tensor::ExtractOp::create(
+                       nb, rows, ValueRange{zero, zero, ivs[1], ivs[3]});
+                   Value rowIdx =
+                       arith::IndexCastUIOp::create(nb, nb.getIndexType(), row);
+                   return tensor::ExtractOp::create(
+                       nb, padded, ValueRange{ivs[0], ivs[2], rowIdx, ivs[4]});
+                 });
+    return mergeDims(segments, 0);
   }
 
   /// One row number table [1, 1, segments, len] of level `level`.
