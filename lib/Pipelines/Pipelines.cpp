@@ -126,9 +126,10 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
 void attn::registerPipelines() {
   PassPipelineRegistration<LowerToNVVMOptions>(
       "attn-lower-to-nvvm",
-      "Lower a module with attn.sdpa on tensors to host code in the LLVM "
-      "dialect and NVVM kernels in a gpu.binary (tensor-core flash "
-      "attention, split-KV decode); results become out-params",
+      "Lower a module with attn ops on tensors (attention, SparQ, "
+      "TurboAttention's cache, HyperAttention's rewrite) to host code in the "
+      "LLVM dialect and NVVM kernels in gpu.binary ops; results become "
+      "out-params",
       buildLowerToNVVMPipeline);
   PassPipelineRegistration<LowerToLLVMOptions>(
       "attn-lower-to-llvm",

@@ -104,10 +104,10 @@ def ExpandMath : Pass<"attn-expand-math"> {
 }
 
 def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
-  let summary = "Lower attn.sdpa, attn.sparq and attn.quantized_sdpa to GPU kernels (gpu.launch on one stream)";
+  let summary = "Lower attn.sdpa, attn.sparq, attn.quantized_sdpa and HyperAttention's building blocks to GPU kernels (gpu.launch on one stream)";
   let description = [{
-    Replaces every `attn.sdpa`, `attn.sparq` and `attn.quantized_sdpa` with
-    host code that launches
+    Replaces every `attn.sdpa`, `attn.sparq`, `attn.quantized_sdpa` and
+    `attn.lsh_sort_bucket` with host code that launches
     kernels designed for NVIDIA GPUs, in `gpu.launch` regions that
     `gpu-kernel-outlining` turns into `gpu.func`s of a `gpu.module`.
 
@@ -130,6 +130,8 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
       time (the other gets an empty grid).
     - Anything else (f32, other head dims): a CUDA-core kernel, one warp per
       query row.
+    - A `mask` (`i1` or additive, rank 2 to 4) is read per score in both,
+      its static 1 dims broadcast.
 
     When a launch would not fill `num-sms` multiprocessors, the keys are
     split (split-KV): each split writes its normalized output and
@@ -170,12 +172,22 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     query block and multiplies on f16/bf16 tensor cores. `pv_int8` rounds
     the weights to INT8 levels; `P V` runs on f16/bf16 tensor cores.
 
-    The result buffers are `memref.alloc`s that
-    `buffer-results-to-out-params` turns into the caller's buffers
-    (`--attn-lower-to-nvvm` does this), so every attention result must be a
-    result of its function. `attn.sdpa` with a `mask`, and the other attn
-    ops (HyperAttention's building blocks, `attn.quantize` and
-    `attn.dequantize`), have no GPU lowering yet: the pass reports them as
+    `attn.lsh_sort_bucket` becomes `@f_lsh_hash` (one warp per row for head
+    dims that are multiples of 32: coalesced loads, the lane's projections
+    in registers, shuffled sums; else one thread per row) writing each
+    row's Gray-coded key to scratch, and `@f_lsh_sort`, a counting sort per
+    row set by one warp (2^P counters in shared memory, stable placement
+    of 32 rows per step with `match.any`). More than 12 projections are
+    reported as errors.
+
+    `attn.gather` and `attn.merge` become `linalg.generic` ops on tensors,
+    which `attn-offload-to-gpu` runs as kernels after bufferization.
+
+    Result buffers are `memref.alloc`s (`buffer-results-to-out-params`
+    turns those the function returns into the caller's buffers); scratch
+    is `gpu.alloc`/`gpu.dealloc` marked `bufferization.manual_deallocation`,
+    so that buffer deallocation frees the rest. `attn.quantize` and
+    `attn.dequantize` have no GPU lowering yet: the pass reports them as
     errors.
 
     Before:
