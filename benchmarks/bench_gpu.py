@@ -689,6 +689,59 @@ def profile(kernels, name):
     return 0
 
 
+def mask_checks(kernels):
+    """attn.sdpa with masks against the float32 reference with the mask
+    applied: an i1 keep-mask on the tensor cores (some rows fully masked:
+    output 0, lse -inf) and an additive float mask (with -inf entries) on
+    the CUDA cores, both at decode and prefill lengths."""
+    torch.manual_seed(2)
+    rows = []
+    cases = [("masked_bool", lq, lk) for lq, lk in ((1, 700), (300, 1000))]
+    cases += [("masked_additive_f32", lq, lk) for lq, lk in ((1, 300), (33, 500))]
+    for name, lq, lk in cases:
+        boolean = name == "masked_bool"
+        dtype = torch.bfloat16 if boolean else torch.float32
+        hq, hkv, d, dv = (8, 4, 64, 64) if boolean else (4, 2, 40, 24)
+        rnd = lambda *s: torch.randn(*s, device="cuda", dtype=dtype)
+        q, k, v = rnd(2, hq, lq, d), rnd(2, hkv, lk, d), rnd(2, hkv, lk, dv)
+        if boolean:
+            mask = torch.rand(1, hq, lq, lk, device="cuda") < 0.7
+            mask[:, :, 1::7] = False  # rows that see no key
+            additive = torch.zeros(mask.shape, device="cuda").masked_fill(
+                ~mask, float("-inf"))
+        else:
+            mask = torch.randn(lq, lk, device="cuda")
+            mask[:, ::3] = float("-inf")
+            additive = mask
+        out = torch.full((2, hq, lq, dv), float("nan"), device="cuda",
+                         dtype=dtype)
+        lse = torch.full((2, hq, lq), float("nan"), device="cuda")
+        row = {"case": f"{name} Lq={lq} Lk={lk}"}
+        try:
+            kernels.call(name, [q, k, v, mask], [out, lse])
+            torch.cuda.synchronize()
+            group = hq // hkv
+            kf = k.float().repeat_interleave(group, dim=1)
+            vf = v.float().repeat_interleave(group, dim=1)
+            s = q.float() @ kf.transpose(-1, -2) / math.sqrt(d) + additive
+            ref_lse = torch.logsumexp(s, dim=-1)
+            p = torch.exp(s - torch.where(torch.isinf(ref_lse), 0,
+                                          ref_lse)[..., None])
+            ref = p @ vf
+            finite = torch.isfinite(ref_lse)
+            row["out"] = rel_error(out, ref)
+            row["lse"] = rel_error(lse[finite], ref_lse[finite])
+            row["ok"] = (bool(torch.equal(torch.isfinite(lse), finite))
+                         and not torch.isnan(out).any().item()
+                         and row["out"] < tolerance(dtype)
+                         and row["lse"] < 1e-4)
+        except Exception as e:
+            row["error"], row["ok"] = str(e).splitlines()[0][:120], False
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
 def hyper_checks(kernels):
     """HyperAttention (bucket 256, samples 256, 7 projections, min-seq-len
     4096, seed 0) against the NumPy reference of ALGORITHMS.md §4 on the
@@ -794,6 +847,11 @@ def main():
     checks, failed = correctness(kernels, args.checks)
     report = {"checks": checks, "failed": failed}
     benches = set(args.bench.split(","))
+    if not args.checks or "mask" in args.checks:
+        report["mask_checks"] = mask_checks(kernels)
+        failed += sum(not row["ok"] for row in report["mask_checks"])
+        checks = checks + report["mask_checks"]
+        report["failed"] = failed
     if "hyper" in benches and (not args.checks or "hyper" in args.checks):
         report["hyper_checks"] = hyper_checks(kernels)
         failed += sum(not row["ok"] for row in report["hyper_checks"])

@@ -41,6 +41,26 @@ func.func @gqa_f16_lse(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>,
 }
 
 // f32 on CUDA cores, GQA 4/2, D = 40, Dv = 24, causal with the lse.
+// Masks: an i1 keep-mask broadcast over the batch on the tensor cores, and
+// an additive float mask broadcast over batch and heads on the CUDA cores.
+func.func @masked_bool(%q: tensor<2x8x?x64xbf16>, %k: tensor<2x4x?x64xbf16>,
+                       %v: tensor<2x4x?x64xbf16>, %m: tensor<1x8x?x?xi1>)
+    -> (tensor<2x8x?x64xbf16>, tensor<2x8x?xf32>) {
+  %o, %lse = attn.sdpa %q, %k, %v mask(%m : tensor<1x8x?x?xi1>)
+      : tensor<2x8x?x64xbf16>, tensor<2x4x?x64xbf16>, tensor<2x4x?x64xbf16>
+      -> tensor<2x8x?x64xbf16>, tensor<2x8x?xf32>
+  return %o, %lse : tensor<2x8x?x64xbf16>, tensor<2x8x?xf32>
+}
+
+func.func @masked_additive_f32(%q: tensor<2x4x?x40xf32>,
+    %k: tensor<2x2x?x40xf32>, %v: tensor<2x2x?x24xf32>, %m: tensor<?x?xf32>)
+    -> (tensor<2x4x?x24xf32>, tensor<2x4x?xf32>) {
+  %o, %lse = attn.sdpa %q, %k, %v mask(%m : tensor<?x?xf32>)
+      : tensor<2x4x?x40xf32>, tensor<2x2x?x40xf32>, tensor<2x2x?x24xf32>
+      -> tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
+  return %o, %lse : tensor<2x4x?x24xf32>, tensor<2x4x?xf32>
+}
+
 func.func @simt_f32(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
                     %v: tensor<2x2x?x24xf32>)
     -> (tensor<2x4x?x24xf32>, tensor<2x4x?xf32>) {
