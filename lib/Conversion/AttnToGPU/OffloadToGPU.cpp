@@ -2,8 +2,9 @@
 //
 // The attn-offload-to-gpu pass. After bufferization the host code of a GPU
 // module still holds whatever the rewrites built around the attention ops
-// (HyperAttention's sorts, gathers, transposes and masks as linalg ops, now
-// scf.parallel loops and memref.copy) and the buffers they use. This pass
+// (HyperAttention's row tables, gathers, block layouts, masks and merges as
+// linalg ops, now scf.parallel loops and memref.copy) and the buffers they
+// use. This pass
 // runs each of those loops as a GPU kernel and puts every buffer a kernel
 // can touch in device memory; buffers the host reads or writes itself
 // (shape operands) stay on the host.
