@@ -689,6 +689,60 @@ def profile(kernels, name):
     return 0
 
 
+def quantize_checks(kernels):
+    """attn.quantize on the GPU (INT4, groups of 32, keys along D and values
+    along the keys) against the NumPy reference of ALGORITHMS.md §5 on the
+    same bf16 inputs: packed codes, steps and zero points exactly, scales
+    to float32 rounding."""
+    torch.manual_seed(3)
+    rows = []
+    for name, axis in (("quantize_keys", 3), ("quantize_values", 2)):
+        for length in (64, 4096):
+            x = torch.randn(1, 8, length, 128, device="cuda",
+                            dtype=torch.bfloat16)
+            want = [torch.from_numpy(a).cuda() for a in quantize_numpy(
+                x.float().cpu().numpy(), axis, 32, 4)]
+            dtypes = (torch.int8, torch.float32, torch.int8, torch.int8)
+            got = [torch.full(w.shape, -1, device="cuda", dtype=t)
+                   for w, t in zip(want, dtypes)]
+            row = {"case": f"{name} L={length}"}
+            try:
+                kernels.call(name, [x], got)
+                torch.cuda.synchronize()
+                as_bytes = lambda t: t.to(torch.int64) & 0xFF
+                row["code mismatches"] = int(
+                    (as_bytes(got[0]) != as_bytes(want[0])).sum().item())
+                row["step/zero mismatches"] = sum(
+                    int((g.to(torch.int64) != w.to(torch.int64)).sum().item())
+                    for g, w in zip(got[2:], want[2:]))
+                row["scale err"] = rel_error(got[1], want[1])
+                row["ok"] = (row["code mismatches"] == 0
+                             and row["step/zero mismatches"] == 0
+                             and row["scale err"] < 1e-6)
+            except Exception as e:
+                row["error"], row["ok"] = str(e).splitlines()[0][:120], False
+            print(row, flush=True)
+            rows.append(row)
+    # attn.topk against torch.topk (sorted, largest first; random floats
+    # have no ties).
+    for length in (16, 5000):
+        x = torch.randn(8, length, device="cuda")
+        values = torch.full((8, 16), float("nan"), device="cuda")
+        indices = torch.full((8, 16), -1, device="cuda", dtype=torch.int64)
+        row = {"case": f"topk L={length}"}
+        try:
+            kernels.call("topk", [x], [values, indices])
+            torch.cuda.synchronize()
+            want = torch.topk(x, 16, dim=-1)
+            row["ok"] = (bool(torch.equal(values, want.values))
+                         and bool(torch.equal(indices, want.indices)))
+        except Exception as e:
+            row["error"], row["ok"] = str(e).splitlines()[0][:120], False
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
 def mask_checks(kernels):
     """attn.sdpa with masks against the float32 reference with the mask
     applied: an i1 keep-mask on the tensor cores (some rows fully masked:
@@ -847,6 +901,11 @@ def main():
     checks, failed = correctness(kernels, args.checks)
     report = {"checks": checks, "failed": failed}
     benches = set(args.bench.split(","))
+    if not args.checks or "quantize" in args.checks:
+        report["quantize_checks"] = quantize_checks(kernels)
+        failed += sum(not row["ok"] for row in report["quantize_checks"])
+        checks = checks + report["quantize_checks"]
+        report["failed"] = failed
     if not args.checks or "mask" in args.checks:
         report["mask_checks"] = mask_checks(kernels)
         failed += sum(not row["ok"] for row in report["mask_checks"])

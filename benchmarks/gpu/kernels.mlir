@@ -41,6 +41,34 @@ func.func @gqa_f16_lse(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>,
 }
 
 // f32 on CUDA cores, GQA 4/2, D = 40, Dv = 24, causal with the lse.
+// TurboAttention's quantization of a cache on the GPU: keys in groups of 32
+// head dims, values in groups of 32 keys, INT4.
+func.func @quantize_keys(%k: tensor<1x8x?x128xbf16>)
+    -> (tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>, tensor<1x8x?x4xi8>,
+        tensor<1x8x?x4xi8>) {
+  %c, %s, %st, %z = attn.quantize %k axis(3) group_size(32) bits(4)
+      : tensor<1x8x?x128xbf16> -> tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>,
+        tensor<1x8x?x4xi8>, tensor<1x8x?x4xi8>
+  return %c, %s, %st, %z : tensor<1x8x?x64xi8>, tensor<1x8x?x4xf32>,
+      tensor<1x8x?x4xi8>, tensor<1x8x?x4xi8>
+}
+
+func.func @quantize_values(%v: tensor<1x8x?x128xbf16>)
+    -> (tensor<1x8x?x64xi8>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xi8>,
+        tensor<1x8x?x128xi8>) {
+  %c, %s, %st, %z = attn.quantize %v axis(2) group_size(32) bits(4)
+      : tensor<1x8x?x128xbf16> -> tensor<1x8x?x64xi8>, tensor<1x8x?x128xf32>,
+        tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>
+  return %c, %s, %st, %z : tensor<1x8x?x64xi8>, tensor<1x8x?x128xf32>,
+      tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>
+}
+
+// The k largest entries of each row.
+func.func @topk(%x: tensor<8x?xf32>) -> (tensor<8x16xf32>, tensor<8x16xi64>) {
+  %v, %i = attn.topk %x : tensor<8x?xf32> -> tensor<8x16xf32>, tensor<8x16xi64>
+  return %v, %i : tensor<8x16xf32>, tensor<8x16xi64>
+}
+
 // Masks: an i1 keep-mask broadcast over the batch on the tensor cores, and
 // an additive float mask broadcast over batch and heads on the CUDA cores.
 func.func @masked_bool(%q: tensor<2x8x?x64xbf16>, %k: tensor<2x4x?x64xbf16>,

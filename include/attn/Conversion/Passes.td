@@ -181,14 +181,16 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     reported as errors.
 
     `attn.gather` and `attn.merge` become `linalg.generic` ops on tensors,
-    which `attn-offload-to-gpu` runs as kernels after bufferization.
+    and `attn.quantize`, `attn.dequantize` and `attn.topk` the parallel loops
+    of their CPU lowering, which `attn-offload-to-gpu` runs as kernels after
+    bufferization.
 
     Result buffers are `memref.alloc`s (`buffer-results-to-out-params`
     turns those the function returns into the caller's buffers); scratch
     is `gpu.alloc`/`gpu.dealloc` marked `bufferization.manual_deallocation`,
-    so that buffer deallocation frees the rest. `attn.quantize` and
-    `attn.dequantize` have no GPU lowering yet: the pass reports them as
-    errors.
+    so that buffer deallocation frees the rest. `attn.poly_exp` on a tensor
+    has no GPU lowering yet (inside attention ops it is the `softmax_exp`
+    attribute); the pass reports it as an error.
 
     Before:
 

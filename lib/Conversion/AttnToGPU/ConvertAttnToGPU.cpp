@@ -79,7 +79,8 @@ struct ConvertAttnToGPUPass
         }
         return;
       }
-      if (!isa<SdpaOp, GatherOp, MergeOp>(op)) {
+      if (!isa<SdpaOp, GatherOp, MergeOp, QuantizeOp, DequantizeOp, TopkOp>(
+              op)) {
         op->emitError() << "'" << op->getName()
                         << "' has no GPU lowering yet; lower it on the CPU "
                            "(--attn-lower-to-llvm)";
@@ -100,13 +101,17 @@ struct ConvertAttnToGPUPass
     populateLshSortBucketToGPUPatterns(patterns);
     if (failed(applyPatternsGreedily(module, std::move(patterns))))
       return signalPassFailure();
-    // attn.gather and attn.merge become linalg ops on tensors, which
-    // attn-offload-to-gpu runs as kernels after bufferization.
+    // attn.gather and attn.merge become linalg ops on tensors,
+    // attn.quantize, attn.dequantize and attn.topk parallel loops on
+    // buffers; attn-offload-to-gpu runs both as kernels after
+    // bufferization.
     RewritePatternSet linalgPatterns(&getContext());
     populateGatherToLinalgPatterns(linalgPatterns);
     populateMergeToLinalgPatterns(linalgPatterns);
+    populateQuantizeToLoopsPatterns(linalgPatterns);
+    populateTopkToLoopsPatterns(linalgPatterns);
     ConversionTarget target(getContext());
-    target.addIllegalOp<GatherOp, MergeOp>();
+    target.addIllegalOp<GatherOp, MergeOp, QuantizeOp, DequantizeOp, TopkOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(
             applyPartialConversion(module, target, std::move(linalgPatterns))))

@@ -227,14 +227,16 @@ private:
       b.clone(op, mapping);
   }
 
-  /// The math ops of the polynomial exp and log (f32) as arith and inline
-  /// PTX, since the NVVM lowering would make them libdevice calls: fma as a
-  /// multiply and an add (which the backend contracts again), floor as
-  /// cvt.rmi, abs by the sign bit.
+  /// The math ops of the glue (f32: the polynomial exp and log, the
+  /// quantization's rounding) as arith and inline PTX, since the NVVM
+  /// lowering would make them libdevice calls: fma as a multiply and an add
+  /// (which the backend contracts again), floor as cvt.rmi, round-half-even
+  /// as cvt.rni, abs by the sign bit.
   static void mathToPtx(gpu::LaunchOp launch) {
     SmallVector<Operation *> ops;
     launch.walk([&](Operation *op) {
-      if (isa<math::FmaOp, math::FloorOp, math::AbsFOp>(op) &&
+      if (isa<math::FmaOp, math::FloorOp, math::AbsFOp, math::RoundEvenOp>(
+              op) &&
           op->getResult(0).getType().isF32())
         ops.push_back(op);
     });
@@ -247,6 +249,8 @@ private:
                               op->getOperand(2));
       else if (isa<math::FloorOp>(op))
         replacement = gb.floorF(op->getOperand(0));
+      else if (isa<math::RoundEvenOp>(op))
+        replacement = gb.roundEven(op->getOperand(0));
       else
         replacement = gb.absF(op->getOperand(0));
       op->getResult(0).replaceAllUsesWith(replacement);

@@ -4,16 +4,13 @@
 
 // OPTIONS: convert-attn-to-gpu: num-sms must be positive, decode-stages/prefill-stages in [2, 4] and prefill-row-tiles 1 or 2
 
-// Checks that attn ops without GPU kernels are reported by name.
-func.func @quantize(%x: tensor<1x2x?x64xbf16>)
-    -> (tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>, tensor<1x2x?x2xi8>,
-        tensor<1x2x?x2xi8>) {
-  // expected-error @below {{'attn.quantize' has no GPU lowering yet}}
-  %c, %s, %st, %z = attn.quantize %x axis(3) group_size(32) bits(4)
-      : tensor<1x2x?x64xbf16> -> tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>,
-        tensor<1x2x?x2xi8>, tensor<1x2x?x2xi8>
-  return %c, %s, %st, %z : tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>,
-      tensor<1x2x?x2xi8>, tensor<1x2x?x2xi8>
+// Checks that attn ops without GPU kernels are reported by name: the
+// elementwise attn.poly_exp on a tensor (inside attention ops it is the
+// softmax_exp attribute instead).
+func.func @poly_exp(%x: tensor<?x7xf32>) -> tensor<?x7xf32> {
+  // expected-error @below {{'attn.poly_exp' has no GPU lowering yet}}
+  %y = attn.poly_exp %x : tensor<?x7xf32>
+  return %y : tensor<?x7xf32>
 }
 
 // -----
