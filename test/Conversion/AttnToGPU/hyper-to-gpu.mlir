@@ -80,3 +80,24 @@ func.func @glue(%o1: tensor<1x2x?x16xf32>, %l1: tensor<1x2x?xf32>,
       : tensor<1x2x?x16xf32>, tensor<1x2x?xf32>
   return %o : tensor<1x2x?x16xf32>
 }
+
+// -----
+
+// Checks that attn.quantize and attn.topk become the parallel loops of their
+// CPU lowering on buffers (attn-offload-to-gpu launches them).
+// CHECK-LABEL: func.func @loops(
+// CHECK-NOT: attn.
+// CHECK: scf.parallel
+// CHECK: math.roundeven
+// CHECK: scf.parallel
+// CHECK: scf.while
+func.func @loops(%x: tensor<1x2x?x64xbf16>, %s: tensor<8x?xf32>)
+    -> (tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>, tensor<1x2x?x2xi8>,
+        tensor<1x2x?x2xi8>, tensor<8x4xi64>) {
+  %c, %sc, %st, %z = attn.quantize %x axis(3) group_size(32) bits(4)
+      : tensor<1x2x?x64xbf16> -> tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>,
+        tensor<1x2x?x2xi8>, tensor<1x2x?x2xi8>
+  %v, %i = attn.topk %s : tensor<8x?xf32> -> tensor<8x4xf32>, tensor<8x4xi64>
+  return %c, %sc, %st, %z, %i : tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>,
+      tensor<1x2x?x2xi8>, tensor<1x2x?x2xi8>, tensor<8x4xi64>
+}
