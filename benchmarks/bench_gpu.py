@@ -689,6 +689,18 @@ def profile(kernels, name):
     return 0
 
 
+def run_check(rows, case, check):
+    """One check: `check(row)` fills its errors and "ok"; an exception fails
+    it. The row is printed and kept in `rows`."""
+    row = {"case": case}
+    try:
+        check(row)
+    except Exception as e:
+        row["error"], row["ok"] = str(e).splitlines()[0][:120], False
+    print(row, flush=True)
+    rows.append(row)
+
+
 def quantize_checks(kernels):
     """attn.quantize on the GPU (INT4, groups of 32, keys along D and values
     along the keys) against the NumPy reference of ALGORITHMS.md §5 on the
@@ -705,8 +717,7 @@ def quantize_checks(kernels):
             dtypes = (torch.int8, torch.float32, torch.int8, torch.int8)
             got = [torch.full(w.shape, -1, device="cuda", dtype=t)
                    for w, t in zip(want, dtypes)]
-            row = {"case": f"{name} L={length}"}
-            try:
+            def check(row):
                 kernels.call(name, [x], got)
                 torch.cuda.synchronize()
                 as_bytes = lambda t: t.to(torch.int64) & 0xFF
@@ -719,27 +730,20 @@ def quantize_checks(kernels):
                 row["ok"] = (row["code mismatches"] == 0
                              and row["step/zero mismatches"] == 0
                              and row["scale err"] < 1e-6)
-            except Exception as e:
-                row["error"], row["ok"] = str(e).splitlines()[0][:120], False
-            print(row, flush=True)
-            rows.append(row)
+            run_check(rows, f"{name} L={length}", check)
     # attn.topk against torch.topk (sorted, largest first; random floats
     # have no ties).
     for length in (16, 5000):
         x = torch.randn(8, length, device="cuda")
         values = torch.full((8, 16), float("nan"), device="cuda")
         indices = torch.full((8, 16), -1, device="cuda", dtype=torch.int64)
-        row = {"case": f"topk L={length}"}
-        try:
+        def check(row):
             kernels.call("topk", [x], [values, indices])
             torch.cuda.synchronize()
             want = torch.topk(x, 16, dim=-1)
             row["ok"] = (bool(torch.equal(values, want.values))
                          and bool(torch.equal(indices, want.indices)))
-        except Exception as e:
-            row["error"], row["ok"] = str(e).splitlines()[0][:120], False
-        print(row, flush=True)
-        rows.append(row)
+        run_check(rows, f"topk L={length}", check)
     return rows
 
 
@@ -770,8 +774,7 @@ def mask_checks(kernels):
         out = torch.full((2, hq, lq, dv), float("nan"), device="cuda",
                          dtype=dtype)
         lse = torch.full((2, hq, lq), float("nan"), device="cuda")
-        row = {"case": f"{name} Lq={lq} Lk={lk}"}
-        try:
+        def check(row):
             kernels.call(name, [q, k, v, mask], [out, lse])
             torch.cuda.synchronize()
             group = hq // hkv
@@ -789,10 +792,7 @@ def mask_checks(kernels):
                          and not torch.isnan(out).any().item()
                          and row["out"] < tolerance(dtype)
                          and row["lse"] < 1e-4)
-        except Exception as e:
-            row["error"], row["ok"] = str(e).splitlines()[0][:120], False
-        print(row, flush=True)
-        rows.append(row)
+        run_check(rows, f"{name} Lq={lq} Lk={lk}", check)
     return rows
 
 
@@ -815,8 +815,7 @@ def hyper_checks(kernels):
         if causal:
             lse = torch.full((1, hq, n), float("nan"), device="cuda")
             outputs.append(lse)
-        row = {"case": f"{name} L={n}"}
-        try:
+        def check(row):
             kernels.call(name, [q, k, v], outputs)
             torch.cuda.synchronize()
             ref_out, ref_lse = hyper_numpy(
@@ -831,10 +830,7 @@ def hyper_checks(kernels):
             row["ok"] = (not torch.isnan(out).any().item()
                          and row["rel_err"] < 1e-2
                          and row.get("lse_err", 0) < 1e-3)
-        except Exception as e:
-            row["error"], row["ok"] = str(e).splitlines()[0][:120], False
-        print(row, flush=True)
-        rows.append(row)
+        run_check(rows, f"{name} L={n}", check)
     return rows
 
 

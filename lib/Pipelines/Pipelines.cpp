@@ -18,14 +18,16 @@
 using namespace mlir;
 
 /// One-shot bufferization with function arguments and results as plain
-/// identity-layout memrefs: the calling convention of attn-run and of the
-/// C wrappers.
+/// identity-layout memrefs (the calling convention of attn-run and of the
+/// C wrappers), where loops that carry tensors (HyperAttention's causal
+/// levels) yield fresh buffers.
 static bufferization::OneShotBufferizePassOptions
 functionBoundaryBufferization() {
   bufferization::OneShotBufferizePassOptions options;
   options.bufferizeFunctionBoundaries = true;
   options.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
+  options.allowReturnAllocsFromLoops = true;
   return options;
 }
 
@@ -39,12 +41,8 @@ void attn::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 
   // Tensors -> buffers.
-  bufferization::OneShotBufferizePassOptions bufferizeOptions =
-      functionBoundaryBufferization();
-  // Loops that carry tensors (HyperAttention's causal levels) yield fresh
-  // buffers.
-  bufferizeOptions.allowReturnAllocsFromLoops = true;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  pm.addPass(bufferization::createOneShotBufferizePass(
+      functionBoundaryBufferization()));
   bufferization::buildBufferDeallocationPipeline(pm);
   // Ownership at scf.if/scf.for boundaries may leave bufferization.clone.
   pm.addPass(createConvertBufferizationToMemRefPass());
@@ -88,12 +86,8 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
 
   // Tensors -> buffers; results become out-params, so the result buffers
   // the kernels write are the caller's (device memory).
-  bufferization::OneShotBufferizePassOptions bufferizeOptions =
-      functionBoundaryBufferization();
-  // Loops that carry tensors (HyperAttention's causal levels) yield fresh
-  // buffers.
-  bufferizeOptions.allowReturnAllocsFromLoops = true;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  pm.addPass(bufferization::createOneShotBufferizePass(
+      functionBoundaryBufferization()));
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;
   outParams.hoistDynamicAllocs = true;
