@@ -265,7 +265,9 @@ def OffloadToGPU : Pass<"attn-offload-to-gpu", "ModuleOp"> {
       `gpu.launch` of 256 threads per block. When the innermost extent is a
       static multiple of 32, each warp covers 32 * E consecutive elements of
       it (E <= 8 per lane, 32 apart, so every access of a warp is
-      contiguous) and computes the outer indices once for all E; otherwise
+      contiguous) and computes the outer indices once for all E; the E
+      copies of the body are interleaved op by op, so that their loads are
+      in flight together (iterations are independent); otherwise
       each thread takes one element. Index arithmetic is 32-bit below 2^31
       iterations, with a 64-bit launch for larger spaces (the unused one
       gets an empty grid);

@@ -214,17 +214,23 @@ private:
     positions[first] = linear;
   }
 
-  /// One copy of the loop body at `positions` (iteration numbers in `type`).
-  void cloneBody(ArrayRef<Value> positions) {
-    IRMapping mapping;
-    for (auto [d, position] : llvm::enumerate(positions)) {
-      Value iv =
-          gb.add(loop.getLowerBound()[d],
-                 gb.mul(cast(position, b.getIndexType()), loop.getStep()[d]));
-      mapping.map(loop.getInductionVars()[d], iv);
-    }
+  /// Copies of the loop body, one per entry of `positionSets` (iteration
+  /// numbers in their own type), emitted op by op across the copies:
+  /// iterations of a parallel loop are independent, and interleaved every
+  /// copy's loads issue before any copy's stores, which the backend could
+  /// not reorder (it cannot tell the buffers apart).
+  void cloneBodies(ArrayRef<SmallVector<Value>> positionSets) {
+    SmallVector<IRMapping> mappings(positionSets.size());
+    for (auto [mapping, positions] : llvm::zip(mappings, positionSets))
+      for (auto [d, position] : llvm::enumerate(positions)) {
+        Value iv =
+            gb.add(loop.getLowerBound()[d],
+                   gb.mul(cast(position, b.getIndexType()), loop.getStep()[d]));
+        mapping.map(loop.getInductionVars()[d], iv);
+      }
     for (Operation &op : loop.getBody()->without_terminator())
-      b.clone(op, mapping);
+      for (IRMapping &mapping : mappings)
+        b.clone(op, mapping);
   }
 
   /// The math ops of the glue (f32: the polynomial exp and log, the
@@ -274,7 +280,7 @@ private:
         total = arith::MulIOp::create(b, total, cast(extent, type));
       gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, linear, total), [&] {
         delinearize(linear, 0, rank - 1, type, positions);
-        cloneBody(positions);
+        cloneBodies({positions});
       });
       return;
     }
@@ -293,11 +299,13 @@ private:
           constant(32 * perLane));
       if (rank > 1)
         delinearize(row, 0, rank - 2, type, positions);
+      SmallVector<SmallVector<Value>> positionSets;
       for (int64_t e = 0; e < perLane; ++e) {
         positions[rank - 1] = arith::AddIOp::create(
             b, first, arith::AddIOp::create(b, lane, constant(32 * e)));
-        cloneBody(positions);
+        positionSets.push_back(positions);
       }
+      cloneBodies(positionSets);
     });
   }
 
