@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir {
 namespace attn {
@@ -54,33 +55,24 @@ struct ConvertAttnToGPUPass
     module.walk([&](Operation *op) {
       if (!isa<AttnDialect>(op->getDialect()))
         return;
-      if (auto sparq = dyn_cast<SparqOp>(op)) {
-        if (std::optional<std::string> why = sparqGpuUnsupported(sparq)) {
-          op->emitError() << "attn.sparq has no GPU kernel for " << *why;
-          unsupported = true;
-        }
+      // Ops whose kernels have limits say which one they exceed.
+      std::optional<std::string> why =
+          llvm::TypeSwitch<Operation *, std::optional<std::string>>(op)
+              .Case([](SparqOp sparq) { return sparqGpuUnsupported(sparq); })
+              .Case([](QuantizedSdpaOp quantized) {
+                return quantizedSdpaGpuUnsupported(quantized);
+              })
+              .Case([](LshSortBucketOp sort) {
+                return lshSortBucketGpuUnsupported(sort);
+              })
+              .Default([](Operation *) { return std::nullopt; });
+      if (why) {
+        op->emitError() << op->getName() << " has no GPU kernel for " << *why;
+        unsupported = true;
         return;
       }
-      if (auto quantized = dyn_cast<QuantizedSdpaOp>(op)) {
-        if (std::optional<std::string> why =
-                quantizedSdpaGpuUnsupported(quantized)) {
-          op->emitError() << "attn.quantized_sdpa has no GPU kernel for "
-                          << *why;
-          unsupported = true;
-        }
-        return;
-      }
-      if (auto sort = dyn_cast<LshSortBucketOp>(op)) {
-        if (std::optional<std::string> why =
-                lshSortBucketGpuUnsupported(sort)) {
-          op->emitError() << "attn.lsh_sort_bucket has no GPU kernel for "
-                          << *why;
-          unsupported = true;
-        }
-        return;
-      }
-      if (!isa<SdpaOp, GatherOp, MergeOp, QuantizeOp, DequantizeOp, TopkOp>(
-              op)) {
+      if (!isa<SdpaOp, SparqOp, QuantizedSdpaOp, LshSortBucketOp, GatherOp,
+               MergeOp, QuantizeOp, DequantizeOp, TopkOp>(op)) {
         op->emitError() << "'" << op->getName()
                         << "' has no GPU lowering yet; lower it on the CPU "
                            "(--attn-lower-to-llvm)";
