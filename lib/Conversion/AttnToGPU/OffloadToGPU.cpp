@@ -107,8 +107,7 @@ void reshapeToCast(memref::ReshapeOp reshape) {
   auto resultType = cast<MemRefType>(reshape.getResult().getType());
   ImplicitLocOpBuilder b(reshape.getLoc(), reshape);
   GpuBuilder gb(b);
-  auto [strides, offset] = resultType.getStridesAndOffset();
-  (void)offset;
+  SmallVector<int64_t> strides = resultType.getStridesAndOffset().first;
   SmallVector<OpFoldResult> sizes(resultType.getRank()),
       strideValues(resultType.getRank());
   Value stride = gb.idx(1);
