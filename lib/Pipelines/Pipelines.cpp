@@ -96,6 +96,9 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   // Intermediate buffers (the rewrites' glue) are freed after their last
   // use; with the kernels outlined, the host code is all deallocation
   // needs to see.
+  // Constants and dims move into the launches first: outlined, they would
+  // be kernel parameters, opaque to the kernels' compiler.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
@@ -108,6 +111,8 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   // _mlir_ciface_<name>(descriptor pointers...): the documented C ABI.
   pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  // The glue kernels are outlined by the NVVM pipeline below.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
 
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip;

@@ -3,10 +3,10 @@
 // A radix select: four passes build a 256-bin histogram (shared-memory
 // atomics) of one 8-bit digit of the keys that match the digits found so
 // far, most significant digit first; after them the k-th largest key T and
-// the number of its copies to keep are known. A last pass compacts the keys
-// above T and the first copies of T in position order (warp ballots and a
-// block-wide count), so the choice is the one of a stable sort without
-// sorting.
+// the number of its copies to keep are known. A compaction then emits the
+// keys above T and the first copies of T in position order (warp ballots
+// over one run of positions per warp, and one exchange of the runs' counts),
+// so the choice is the one of a stable sort without sorting.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +26,7 @@ static constexpr int64_t kLoadsInFlight = 4;
 
 BlockTopk::BlockTopk(BlockOps &block, SharedMemory &shared) : block(block) {
   histogram = shared.buffer({kBins}, block.gb.b.getI32Type());
+  runTotals = shared.buffer({2 * block.warps}, block.gb.b.getI32Type());
 }
 
 void BlockTopk::select(Value n, Value k,
@@ -146,27 +147,74 @@ void BlockTopk::select(Value n, Value k,
   }
   Value threshold = prefix;
 
-  // Compaction in position order, one block-wide tile of positions at a time.
-  gb.forCarrying(
-      gb.idx(0), n, threads, {gb.i32(0), gb.i32(0)},
+  // Compaction in position order: warp w takes the w-th of `warps` equal
+  // runs of positions (multiples of 32) and walks it twice, 32 positions at
+  // a time. The first walk counts the run's keys above T and equal to it;
+  // after one barrier each warp knows the counts of the runs before its own,
+  // so the second walk can place its chosen keys with ballots alone.
+  Value run = gb.mul(gb.ceilDiv(gb.ceilDiv(n, gb.idx(32)), gb.idx(block.warps)),
+                     gb.idx(32));
+  Value runStart = gb.minIdx(gb.mul(block.warp, run), n);
+  Value runEnd = gb.minIdx(gb.add(runStart, run), n);
+  Value lowerLanes =
+      subI(shiftLeft(gb.i32(1), gb.toI32(block.lane)), gb.i32(1));
+  // Ballots of the keys above T and equal to T among 32 positions.
+  auto classify = [&](Value tileStart) -> std::pair<Value, Value> {
+    Value position = gb.add(tileStart, block.lane);
+    Value inRange = gb.cmp(arith::CmpIPredicate::ult, position, runEnd);
+    Value key = loadKey(gb.minIdx(position, lastPosition));
+    Value isAbove =
+        gb.andI(inRange, gb.cmp(arith::CmpIPredicate::ugt, key, threshold));
+    Value isTie =
+        gb.andI(inRange, gb.cmp(arith::CmpIPredicate::eq, key, threshold));
+    return {gb.ballot(isAbove), gb.ballot(isTie)};
+  };
+  SmallVector<Value> runCounts = gb.forCarrying(
+      runStart, runEnd, gb.idx(32), {gb.i32(0), gb.i32(0)},
       [&](Value tileStart, ValueRange carried) -> SmallVector<Value> {
-        Value position = gb.add(tileStart, block.tid);
-        Value inRange = gb.cmp(arith::CmpIPredicate::ult, position, n);
-        Value key = loadKey(gb.minIdx(position, lastPosition));
-        Value isTie =
-            gb.andI(inRange, gb.cmp(arith::CmpIPredicate::eq, key, threshold));
+        auto [above, ties] = classify(tileStart);
+        return {addI(carried[0], gb.popc(above)),
+                addI(carried[1], gb.popc(ties))};
+      });
+  gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)), [&] {
+    memref::StoreOp::create(b, runCounts[0], runTotals, block.warp);
+    memref::StoreOp::create(b, runCounts[1], runTotals,
+                            gb.add(block.warp, gb.idx(block.warps)));
+  });
+  gpu::BarrierOp::create(b);
+  Value aboveBefore = gb.i32(0), tiesBefore = gb.i32(0);
+  for (int64_t w = 0; w < block.warps; ++w) {
+    Value earlier = gb.cmp(arith::CmpIPredicate::ult, gb.idx(w), block.warp);
+    Value above = memref::LoadOp::create(b, runTotals, gb.idx(w));
+    Value ties = memref::LoadOp::create(b, runTotals, gb.idx(w + block.warps));
+    aboveBefore = addI(aboveBefore, gb.select(earlier, above, gb.i32(0)));
+    tiesBefore = addI(tiesBefore, gb.select(earlier, ties, gb.i32(0)));
+  }
+  // Chosen before a position: the keys above T and the first `remaining`
+  // ties.
+  auto chosenBefore = [&](Value above, Value ties) {
+    return addI(above, arith::MinUIOp::create(b, ties, remaining));
+  };
+  gb.forCarrying(
+      runStart, runEnd, gb.idx(32), {aboveBefore, tiesBefore},
+      [&](Value tileStart, ValueRange carried) -> SmallVector<Value> {
+        Value above, ties;
+        std::tie(above, ties) = classify(tileStart);
+        Value tieRank = addI(carried[1], gb.popc(bitAnd(ties, lowerLanes)));
+        Value laneBit = shiftLeft(gb.i32(1), gb.toI32(block.lane));
         Value isAbove =
-            gb.andI(inRange, gb.cmp(arith::CmpIPredicate::ugt, key, threshold));
-        Value tiesBefore, tiesInTile, chosenBefore, chosenInTile;
-        std::tie(tiesBefore, tiesInTile) = block.countBefore(isTie);
-        Value tieRank = addI(carried[0], tiesBefore);
+            gb.cmp(arith::CmpIPredicate::ne, bitAnd(above, laneBit), gb.i32(0));
+        Value isTie =
+            gb.cmp(arith::CmpIPredicate::ne, bitAnd(ties, laneBit), gb.i32(0));
         Value chosen =
             gb.orI(isAbove, gb.andI(isTie, gb.cmp(arith::CmpIPredicate::ult,
                                                   tieRank, remaining)));
-        std::tie(chosenBefore, chosenInTile) = block.countBefore(chosen);
         gb.ifThen(chosen, [&] {
-          emit(gb.toIndex(addI(carried[1], chosenBefore)), position);
+          Value slot = chosenBefore(
+              addI(carried[0], gb.popc(bitAnd(above, lowerLanes))), tieRank);
+          emit(gb.toIndex(slot), gb.add(tileStart, block.lane));
         });
-        return {addI(carried[0], tiesInTile), addI(carried[1], chosenInTile)};
+        return {addI(carried[0], gb.popc(above)),
+                addI(carried[1], gb.popc(ties))};
       });
 }

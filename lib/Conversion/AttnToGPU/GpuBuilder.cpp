@@ -437,7 +437,6 @@ BlockOps::BlockOps(GpuBuilder &gb, SharedMemory &shared, gpu::LaunchOp launch,
   lane = gb.remIdx(tid, 32);
   warp = gb.divIdx(tid, 32);
   floatScratch = shared.buffer({warps}, gb.b.getF32Type());
-  intScratch = shared.buffer({warps}, gb.b.getI32Type());
 }
 
 Value BlockOps::reduce(Value x, bool isMax) {
@@ -457,29 +456,6 @@ Value BlockOps::reduce(Value x, bool isMax) {
   // The scratch is reused by the next call.
   gpu::BarrierOp::create(b);
   return result;
-}
-
-std::pair<Value, Value> BlockOps::countBefore(Value flag) {
-  ImplicitLocOpBuilder &b = gb.b;
-  Value mask = gb.ballot(flag);
-  Value laneI32 = gb.toI32(lane);
-  Value lowerLanes = arith::SubIOp::create(
-      b, arith::ShLIOp::create(b, gb.i32(1), laneI32), gb.i32(1));
-  Value inWarp = gb.popc(arith::AndIOp::create(b, mask, lowerLanes));
-  gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, lane, gb.idx(0)), [&] {
-    memref::StoreOp::create(b, gb.popc(mask), intScratch, warp);
-  });
-  gpu::BarrierOp::create(b);
-  Value before = inWarp, total = gb.i32(0);
-  for (int64_t w = 0; w < warps; ++w) {
-    Value count = memref::LoadOp::create(b, intScratch, gb.idx(w));
-    Value lower = gb.cmp(arith::CmpIPredicate::ult, gb.idx(w), warp);
-    before =
-        arith::AddIOp::create(b, before, gb.select(lower, count, gb.i32(0)));
-    total = arith::AddIOp::create(b, total, count);
-  }
-  gpu::BarrierOp::create(b);
-  return {before, total};
 }
 
 gpu::LaunchOp mlir::attn::launchKernel(ImplicitLocOpBuilder &b,

@@ -165,12 +165,21 @@ public:
   Value ceilDiv(Value x, Value d);
   Value xorIdx(Value x, Value y) { return arith::XOrIOp::create(b, x, y); }
   Value andIdx(Value x, int64_t mask);
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  /// Float arithmetic that may contract into fma: without the flag the
+  /// NVPTX backend emits mul.rn and add.rn, which ptxas keeps apart.
+  Value fadd(Value x, Value y) {
+    return arith::AddFOp::create(b, x, y, contract());
+  }
+  Value fmul(Value x, Value y) {
+    return arith::MulFOp::create(b, x, y, contract());
+  }
+  Value fsub(Value x, Value y) {
+    return arith::SubFOp::create(b, x, y, contract());
+  }
   Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value exp2(Value x);
   Value log2(Value x);
+  arith::FastMathFlags contract() { return arith::FastMathFlags::contract; }
   Value sqrt(Value x);
   /// 2^x (x <= 0, the log2 domain of the kernels' softmax): ex2.approx, or
   /// attn.poly_exp's polynomial (TurboAttention) when `polyExp` is set.
@@ -308,9 +317,6 @@ public:
 
   Value sum(Value x) { return reduce(x, /*isMax=*/false); }
   Value max(Value x) { return reduce(x, /*isMax=*/true); }
-  /// For an i1 `flag` per thread: the number of threads of lower id whose
-  /// flag is set, and the number of set flags in the block (both i32).
-  std::pair<Value, Value> countBefore(Value flag);
 
   GpuBuilder &gb;
   int64_t threads, warps;
@@ -318,7 +324,7 @@ public:
 
 private:
   Value reduce(Value x, bool isMax);
-  Value floatScratch, intScratch;
+  Value floatScratch;
 };
 
 /// Top-k selection by one thread block (BlockSelect.cpp): the `k` largest
@@ -337,7 +343,9 @@ public:
 
 private:
   BlockOps &block;
-  Value histogram;
+  // 256 digit counts; each warp's counts of keys above and equal to the
+  // threshold in its run of positions ([warps] then [warps]).
+  Value histogram, runTotals;
 };
 
 /// An async gpu.launch after `token` of kernel `name` (in gpu.module

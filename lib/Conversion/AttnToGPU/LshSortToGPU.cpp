@@ -188,7 +188,8 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   };
   Value laneTotal = gb.i32(0);
   for (int64_t j = 0; j < perLane; ++j) {
-    auto [key, owned] = ownedKey(j);
+    Value key, owned;
+    std::tie(key, owned) = ownedKey(j);
     Value count = memref::LoadOp::create(
         b, counts, ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))});
     laneTotal =
@@ -207,7 +208,8 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   barrier();
   Value start = arith::SubIOp::create(b, inclusive, laneTotal);
   for (int64_t j = 0; j < perLane; ++j) {
-    auto [key, owned] = ownedKey(j);
+    Value key, owned;
+    std::tie(key, owned) = ownedKey(j);
     Value count = memref::LoadOp::create(
         b, counts, ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))});
     gb.ifThen(owned, [&] { memref::StoreOp::create(b, start, counts, key); });

@@ -123,6 +123,32 @@ Value approximateWeight(GpuBuilder &gb, const SparqGpuPlan &plan,
   return gb.fmul(weight, memref::LoadOp::create(b, globalInvSum, m));
 }
 
+/// Copies the `count` keys `load(p)` into the shared buffer `staged`, four
+/// loads per thread in flight; ends with a barrier.
+void stageCandidates(BlockOps &block, llvm::function_ref<Value(Value)> load,
+                     Value count, Value staged) {
+  GpuBuilder &gb = block.gb;
+  ImplicitLocOpBuilder &b = gb.b;
+  constexpr int64_t kInFlight = 4;
+  Value last = gb.maxIdx(gb.sub(count, gb.idx(1)), gb.idx(0));
+  gb.forEach(
+      gb.idx(0), count, gb.idx(kInFlight * block.threads),
+      [&](Value stepStart) {
+        SmallVector<Value> positions, keys;
+        for (int64_t i = 0; i < kInFlight; ++i) {
+          positions.push_back(
+              gb.add(stepStart, gb.add(block.tid, gb.idx(i * block.threads))));
+          keys.push_back(load(gb.minIdx(positions.back(), last)));
+        }
+        for (int64_t i = 0; i < kInFlight; ++i)
+          gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, positions[i], count),
+                    [&] {
+                      memref::StoreOp::create(b, keys[i], staged, positions[i]);
+                    });
+      });
+  gpu::BarrierOp::create(b);
+}
+
 } // namespace
 
 void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
@@ -201,124 +227,136 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
         for (int64_t t = 0; t < rank; ++t)
           memref::StoreOp::create(
               b, gb.fmul(queryAt(head, component(t)), factor), queryHat,
-              gb.add(gb.mul(block.tid, gb.idx(rank)), gb.idx(t)));
+              gb.add(gb.idx(t * unitHeads), block.tid));
       });
   gpu::BarrierOp::create(b);
 
-  // Logits of the chunk's visible keys, kKeysPerThread consecutive keys per
-  // thread and pass, with each head's running max and sum (rescaled once
-  // per pass). Rows of key_transposed are read 16 bytes at a time when the
-  // keys are aligned and all visible; other keys one by one.
+  // Logits of the chunk's visible keys with each head's running max and
+  // sum. A thread takes kKeysPerThread consecutive keys per pass: with
+  // key_transposed and Lk a multiple of kKeysPerThread, whole passes read one
+  // vector per component row and store one vector of logits per head; the
+  // thread's last, partial pass and every pass of the other forms go key by
+  // key (a loop, so that few addresses are live).
   SmallVector<Value> componentIdx;
   for (int64_t t = 0; t < rank; ++t)
     componentIdx.push_back(component(t));
   const int64_t perThread = SparqGpuPlan::kKeysPerThread;
-  const int64_t keysPerPass = perThread * block.threads;
+  Value keysPerPass = gb.idx(perThread * block.threads);
   Value chunkStart = gb.mul(chunk, gb.idx(SparqGpuPlan::kChunkKeys));
   Value chunkEnd =
       gb.maxIdx(gb.minIdx(gb.add(chunkStart, gb.idx(SparqGpuPlan::kChunkKeys)),
                           row.keyEnd),
                 chunkStart);
-  Value vectorRows = gb.cmp(arith::CmpIPredicate::eq,
-                            gb.remIdx(plan.keyLen, perThread), gb.idx(0));
-  // q^ is read from shared memory where it is used, not held in registers.
-  auto logitsOf = [&](ArrayRef<Value> keyValues, int64_t k) {
-    SmallVector<Value> out;
-    for (int64_t m = 0; m < unitHeads; ++m) {
-      Value logit = gb.f32(0);
-      for (int64_t t = 0; t < rank; ++t)
-        logit = gb.fadd(logit, gb.fmul(memref::LoadOp::create(
-                                           b, queryHat, gb.idx(m * rank + t)),
-                                       keyValues[t * perThread + k]));
-      out.push_back(logit);
+  // Logits [k * unitHeads + m] of keys whose component values are
+  // keyValues[t * keys + k]: component by component, so that only the sums
+  // and one component's q^ (shared memory, [rank][unitHeads]) are live
+  // beside the loaded keys.
+  auto logitsOf = [&](ArrayRef<Value> keyValues, int64_t keys) {
+    SmallVector<Value> out(keys * unitHeads, gb.f32(0));
+    for (int64_t t = 0; t < rank; ++t) {
+      SmallVector<Value> widened;
+      for (int64_t k = 0; k < keys; ++k)
+        widened.push_back(gb.toF32(keyValues[t * keys + k]));
+      for (int64_t m = 0; m < unitHeads; ++m) {
+        Value qHat =
+            memref::LoadOp::create(b, queryHat, gb.idx(t * unitHeads + m));
+        for (int64_t k = 0; k < keys; ++k) {
+          Value &logit = out[k * unitHeads + m];
+          logit = gb.fadd(logit, gb.fmul(qHat, widened[k]));
+        }
+      }
     }
     return out;
   };
-  // Logits [k * unitHeads + m] of the keys [first, first + perThread).
-  auto vectorLogits = [&](Value first) {
+  // Folds the logits of keys into head m's running (max, sum): one exact
+  // rescale per call.
+  auto fold = [&](ValueRange carried, ArrayRef<Value> logits) {
+    SmallVector<Value> next;
+    for (int64_t m = 0; m < unitHeads; ++m) {
+      Value max = carried[2 * m];
+      for (size_t k = m; k < logits.size(); k += unitHeads)
+        max = gb.fmax(max, logits[k]);
+      Value sum =
+          gb.fmul(carried[2 * m + 1], gb.exp2(gb.fsub(carried[2 * m], max)));
+      for (size_t k = m; k < logits.size(); k += unitHeads)
+        sum = gb.fadd(sum,
+                      gb.softmaxExp2(gb.fsub(logits[k], max), plan.softmaxExp));
+      next.append({max, sum});
+    }
+    return next;
+  };
+  auto wholePass = [&](Value first, ValueRange carried) {
     auto rowType = VectorType::get({perThread}, plan.elementType);
     SmallVector<Value> keyValues;
     for (Value dim : componentIdx) {
-      Value row8 = vector::LoadOp::create(
+      Value keys = vector::LoadOp::create(
           b, rowType, plan.keyTransposed,
           ValueRange{row.batch, row.kvHead, dim, first},
           /*nontemporal=*/false,
           llvm::Align(perThread * plan.elementType.getIntOrFloatBitWidth() /
                       8));
-      row8 = gb.toF32(row8);
       for (int64_t k = 0; k < perThread; ++k)
-        keyValues.push_back(vector::ExtractOp::create(b, row8, k));
+        keyValues.push_back(vector::ExtractOp::create(b, keys, k));
     }
-    SmallVector<Value> out;
-    for (int64_t k = 0; k < perThread; ++k)
-      llvm::append_range(out, logitsOf(keyValues, k));
-    return out;
+    SmallVector<Value> logits = logitsOf(keyValues, perThread);
+    auto vectorType = VectorType::get({perThread}, b.getF32Type());
+    for (int64_t m = 0; m < unitHeads; ++m) {
+      SmallVector<Value> headLogits;
+      for (int64_t k = 0; k < perThread; ++k)
+        headLogits.push_back(logits[k * unitHeads + m]);
+      vector::StoreOp::create(
+          b, vector::FromElementsOp::create(b, vectorType, headLogits),
+          plan.logits, logitIndex(gb, plan, row.row, gb.idx(m), first),
+          /*nontemporal=*/false, llvm::Align(4 * perThread));
+    }
+    return fold(carried, logits);
   };
-  auto scalarLogits = [&](Value first) {
-    SmallVector<Value> keyValues;
-    for (Value dim : componentIdx)
-      for (int64_t k = 0; k < perThread; ++k) {
-        Value key =
-            gb.minIdx(gb.add(first, gb.idx(k)),
-                      gb.maxIdx(gb.sub(chunkEnd, gb.idx(1)), gb.idx(0)));
-        keyValues.push_back(
-            gb.toF32(plan.keyTransposed
-                         ? memref::LoadOp::create(
-                               b, plan.keyTransposed,
-                               ValueRange{row.batch, row.kvHead, dim, key})
-                         : memref::LoadOp::create(
-                               b, plan.key,
-                               ValueRange{row.batch, row.kvHead, key, dim})));
-      }
-    SmallVector<Value> out;
-    for (int64_t k = 0; k < perThread; ++k)
-      llvm::append_range(out, logitsOf(keyValues, k));
-    return out;
+  auto keyByKeyPass = [&](Value first, ValueRange carried) {
+    Value last = gb.minIdx(gb.add(first, gb.idx(perThread)), chunkEnd);
+    return gb.forCarrying(
+        first, last, gb.idx(1), carried, [&](Value key, ValueRange running) {
+          SmallVector<Value> keyValues;
+          for (Value dim : componentIdx)
+            keyValues.push_back(
+                plan.keyTransposed
+                    ? memref::LoadOp::create(
+                          b, plan.keyTransposed,
+                          ValueRange{row.batch, row.kvHead, dim, key})
+                    : memref::LoadOp::create(
+                          b, plan.key,
+                          ValueRange{row.batch, row.kvHead, key, dim}));
+          SmallVector<Value> logits = logitsOf(keyValues, 1);
+          for (int64_t m = 0; m < unitHeads; ++m)
+            memref::StoreOp::create(
+                b, logits[m], plan.logits,
+                logitIndex(gb, plan, row.row, gb.idx(m), key));
+          return fold(running, logits);
+        });
   };
-  SmallVector<Value> init;
+  SmallVector<Value> running;
   for (int64_t m = 0; m < unitHeads; ++m)
-    init.append({gb.negInf(), gb.f32(0)});
-  SmallVector<Value> running = gb.forCarrying(
-      gb.add(chunkStart, gb.mul(block.tid, gb.idx(perThread))), chunkEnd,
-      gb.idx(keysPerPass), init, [&](Value first, ValueRange carried) {
-        Value whole = gb.cmp(arith::CmpIPredicate::ule,
-                             gb.add(first, gb.idx(perThread)), chunkEnd);
-        SmallVector<Value> logits;
-        if (plan.keyTransposed)
-          logits = gb.ifElseYield(
-              gb.andI(whole, vectorRows),
-              SmallVector<Type>(perThread * unitHeads, b.getF32Type()),
-              [&] { return vectorLogits(first); },
-              [&] { return scalarLogits(first); });
-        else
-          logits = scalarLogits(first);
-        SmallVector<Value> next;
-        for (int64_t m = 0; m < unitHeads; ++m) {
-          SmallVector<Value> valid;
-          Value passMax = carried[2 * m];
-          for (int64_t k = 0; k < perThread; ++k) {
-            Value key = gb.add(first, gb.idx(k));
-            Value inRange = gb.cmp(arith::CmpIPredicate::ult, key, chunkEnd);
-            Value logit = logits[k * unitHeads + m];
-            gb.ifThen(inRange, [&] {
-              memref::StoreOp::create(
-                  b, logit, plan.logits,
-                  logitIndex(gb, plan, row.row, gb.idx(m), key));
-            });
-            valid.push_back(gb.select(inRange, logit, gb.negInf()));
-            passMax = gb.fmax(passMax, valid.back());
-          }
-          // passMax is finite: the pass's first key is visible. Running
-          // sums are rescaled exactly (no compounded polynomial error).
-          Value sum = gb.fmul(carried[2 * m + 1],
-                              gb.exp2(gb.fsub(carried[2 * m], passMax)));
-          for (Value logit : valid)
-            sum = gb.fadd(
-                sum, gb.softmaxExp2(gb.fsub(logit, passMax), plan.softmaxExp));
-          next.append({passMax, sum});
-        }
-        return next;
-      });
+    running.append({gb.negInf(), gb.f32(0)});
+  Value first = gb.add(chunkStart, gb.mul(block.tid, gb.idx(perThread)));
+  if (plan.keyTransposed) {
+    // Passes with first + perThread <= chunkEnd; both are then multiples of
+    // perThread, so the vectors are aligned.
+    Value vectorRows = gb.cmp(arith::CmpIPredicate::eq,
+                              gb.remIdx(plan.keyLen, perThread), gb.idx(0));
+    Value wholeEnd = gb.select(
+        vectorRows, gb.maxIdx(gb.sub(chunkEnd, gb.idx(perThread - 1)), first),
+        first);
+    running = gb.forCarrying(first, wholeEnd, keysPerPass, running,
+                             [&](Value pass, ValueRange carried) {
+                               return wholePass(pass, carried);
+                             });
+    first =
+        gb.add(first, gb.mul(gb.ceilDiv(gb.sub(wholeEnd, first), keysPerPass),
+                             keysPerPass));
+  }
+  running = gb.forCarrying(first, chunkEnd, keysPerPass, running,
+                           [&](Value pass, ValueRange carried) {
+                             return keyByKeyPass(pass, carried);
+                           });
   for (int64_t m = 0; m < unitHeads; ++m) {
     Value max = block.max(running[2 * m]);
     Value seen =
@@ -451,21 +489,37 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   loadGlobalStats(block, plan, row, globalMax, globalInvSum);
 
   // The ranked keys from the candidates (in key order), then the window.
+  // The radix select reads the candidates' keys six times: from shared
+  // memory when they fit there.
   Value rowCandidates = gb.mul(plan.chunks, gb.idx(plan.candidatesPerChunk()));
   Value rowBase = gb.mul(row.row, rowCandidates);
-  topk.select(
-      rowCandidates, row.ranked,
-      [&](Value p) {
-        return memref::LoadOp::create(b, plan.candidateKeys, gb.add(rowBase, p))
-            .getResult();
-      },
-      [&](Value slot, Value p) {
-        memref::StoreOp::create(b,
-                                memref::LoadOp::create(b,
-                                                       plan.candidatePositions,
-                                                       gb.add(rowBase, p)),
-                                selected, slot);
-      });
+  auto selectRanked = [&](llvm::function_ref<Value(Value)> loadKey) {
+    topk.select(rowCandidates, row.ranked, loadKey, [&](Value slot, Value p) {
+      memref::StoreOp::create(b,
+                              memref::LoadOp::create(b, plan.candidatePositions,
+                                                     gb.add(rowBase, p)),
+                              selected, slot);
+    });
+  };
+  auto loadGlobalKey = [&](Value p) -> Value {
+    return memref::LoadOp::create(b, plan.candidateKeys, gb.add(rowBase, p));
+  };
+  if (plan.stagedCandidates == 0) {
+    selectRanked(loadGlobalKey);
+  } else {
+    Value stagedCandidateKeys = shared.buffer({plan.stagedCandidates}, i32);
+    gb.ifThenElse(
+        gb.cmp(arith::CmpIPredicate::ule, rowCandidates,
+               gb.idx(plan.stagedCandidates)),
+        [&] {
+          stageCandidates(block, loadGlobalKey, rowCandidates,
+                          stagedCandidateKeys);
+          selectRanked([&](Value p) -> Value {
+            return memref::LoadOp::create(b, stagedCandidateKeys, p);
+          });
+        },
+        [&] { selectRanked(loadGlobalKey); });
+  }
   Value windowStart = gb.sub(row.keyEnd, row.window);
   gb.forEach(block.tid, row.window, threads, [&](Value w) {
     memref::StoreOp::create(b, gb.toI32(gb.add(windowStart, w)), selected,

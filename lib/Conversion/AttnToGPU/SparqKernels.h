@@ -42,6 +42,9 @@ struct SparqGpuPlan : AttentionShape {
   Value logits, chunkStats, valueSums, candidateKeys, candidatePositions;
   Value batch, queryLen, keyLen, chunks;
   int64_t rank = 0, topK = 0, localWindow = 0;
+  // Candidate keys the attend kernel stages in shared memory for its
+  // select (0: it reads them from global memory).
+  int64_t stagedCandidates = 0;
   bool groupShared = false;
 
   static constexpr int64_t kThreads = 256;

@@ -15,10 +15,21 @@ using namespace mlir::attn;
 /// Shared memory of the attend kernel (227 KiB per block on sm_80 and
 /// later), less room for its buffers that do not grow with top_k.
 static constexpr int64_t kMaxAttendSharedBytes = 216 * 1024;
+/// Most candidate keys the attend kernel stages in shared memory (32 KiB).
+static constexpr int64_t kMaxStagedCandidates = 8192;
 /// Largest top_k of the GPU kernels (their static buffers hold it).
 static constexpr int64_t kMaxGpuTopK = 4096;
 /// Largest head dims (one thread per dim in a block).
 static constexpr int64_t kMaxGpuHeadDim = SparqGpuPlan::kThreads;
+
+/// Shared memory of the attend kernel per selected key: its key and value
+/// rows, its position and weight.
+static int64_t selectedKeysSharedBytes(const AttentionShape &shape,
+                                       int64_t topK) {
+  return topK * ((shape.headDim + shape.valueDim) *
+                     (shape.elementType.getIntOrFloatBitWidth() / 8) +
+                 8);
+}
 
 std::optional<std::string> mlir::attn::sparqGpuUnsupported(SparqOp op) {
   AttentionShape shape = AttentionShape::of(op);
@@ -28,11 +39,7 @@ std::optional<std::string> mlir::attn::sparqGpuUnsupported(SparqOp op) {
     return "head dims above " + std::to_string(kMaxGpuHeadDim);
   if (topK > kMaxGpuTopK)
     return "top_k above " + std::to_string(kMaxGpuTopK);
-  // Per selected key: its key and value rows, its position and weight.
-  int64_t bytes = topK * ((headDim + valueDim) *
-                              (shape.elementType.getIntOrFloatBitWidth() / 8) +
-                          8);
-  if (bytes > kMaxAttendSharedBytes)
+  if (selectedKeysSharedBytes(shape, topK) > kMaxAttendSharedBytes)
     return "top_k selected keys and values above " +
            std::to_string(kMaxAttendSharedBytes / 1024) +
            " KiB of shared memory";
@@ -55,6 +62,12 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
     plan.topK = op.getTopK();
     plan.localWindow = op.getLocalWindowSize();
     plan.groupShared = op.getGroupShared();
+    // The candidates' keys take what the selected rows leave of the attend
+    // kernel's shared memory, in whole warps of keys.
+    int64_t spareBytes =
+        kMaxAttendSharedBytes - selectedKeysSharedBytes(plan, plan.topK);
+    plan.stagedCandidates =
+        std::min(kMaxStagedCandidates, spareBytes / 4 / 32 * 32);
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     GpuBuilder gb(b);
