@@ -10,7 +10,7 @@
 // multiply-adds become fma (float math carries `contract`; without it the
 // NVPTX backend emits mul.rn and add.rn, which ptxas keeps apart).
 // CHECK-LABEL: gpu.func @sparq_decode_sparq_select(
-// CHECK-SAME: %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>) workgroup(
+// CHECK-SAME: %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?xi32>, %{{.*}}: memref<?xi32>) kernel
 // PTX-LABEL: .entry sparq_decode_sparq_scores(
 // PTX: fma.rn.f32
 func.func @sparq_decode(%q: tensor<1x32x1x128xbf16>, %k: tensor<1x8x?x128xbf16>,

@@ -22,7 +22,7 @@ static constexpr int64_t kDigitBits = 8;
 static constexpr int64_t kBins = 1 << kDigitBits;
 /// Keys each thread loads at once in a histogram pass (the keys may be in
 /// global memory).
-static constexpr int64_t kLoadsInFlight = 4;
+static constexpr int64_t kLoadsInFlight = 8;
 
 BlockTopk::BlockTopk(BlockOps &block, SharedMemory &shared) : block(block) {
   histogram = shared.buffer({kBins}, block.gb.b.getI32Type());
@@ -75,10 +75,10 @@ void BlockTopk::select(Value n, Value k,
                 stepStart, gb.add(block.tid, gb.idx(i * block.threads))));
             keys.push_back(loadKey(gb.minIdx(positions.back(), lastPosition)));
           }
-          // One atomic per distinct digit of a warp (the keys tend
-          // to share their leading digits): lanes with the same
-          // digit find each other with match.any, and the lowest
-          // adds their number.
+          // The keys tend to share their leading digits: the lanes whose
+          // digit is the first counted lane's add theirs with one atomic,
+          // the others one by one (match.any would group every digit, but
+          // costs more than the atomics it saves).
           Value laneI32 = gb.toI32(block.lane);
           for (int64_t i = 0; i < kLoadsInFlight; ++i) {
             Value matches =
@@ -86,18 +86,26 @@ void BlockTopk::select(Value n, Value k,
                         gb.cmp(arith::CmpIPredicate::eq,
                                bitAnd(keys[i], prefixMask), prefix));
             Value digit = bitAnd(shiftRight(keys[i], shift), gb.i32(kBins - 1));
-            Value group =
-                NVVM::MatchSyncOp::create(b, b.getI32Type(), gb.i32(-1),
-                                          gb.select(matches, digit, gb.i32(-1)),
-                                          NVVM::MatchSyncKind::any);
-            Value leader =
-                gb.cmp(arith::CmpIPredicate::eq,
-                       math::CountTrailingZerosOp::create(b, group), laneI32);
-            gb.ifThen(gb.andI(matches, leader), [&] {
-              memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi,
-                                          gb.popc(group), histogram,
-                                          ValueRange{gb.toIndex(digit)});
-            });
+            Value counted = gb.ballot(matches);
+            Value firstLane = math::CountTrailingZerosOp::create(b, counted);
+            Value firstDigit =
+                gb.shuffleIdx(digit, bitAnd(firstLane, gb.i32(31)));
+            Value common = gb.andI(
+                matches, gb.cmp(arith::CmpIPredicate::eq, digit, firstDigit));
+            Value commonLanes = gb.ballot(common);
+            gb.ifThen(
+                gb.cmp(arith::CmpIPredicate::eq, laneI32, firstLane), [&] {
+                  memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi,
+                                              gb.popc(commonLanes), histogram,
+                                              ValueRange{gb.toIndex(digit)});
+                });
+            gb.ifThen(gb.andI(matches, gb.cmp(arith::CmpIPredicate::ne, digit,
+                                              firstDigit)),
+                      [&] {
+                        memref::AtomicRMWOp::create(
+                            b, arith::AtomicRMWKind::addi, gb.i32(1), histogram,
+                            ValueRange{gb.toIndex(digit)});
+                      });
           }
         });
     gpu::BarrierOp::create(b);

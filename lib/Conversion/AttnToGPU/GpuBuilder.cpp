@@ -397,10 +397,8 @@ void mlir::attn::storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan,
       });
 }
 
-SharedMemory::SharedMemory(GpuBuilder &gb, gpu::LaunchOp launch, bool dynamic)
+SharedMemory::SharedMemory(GpuBuilder &gb, gpu::LaunchOp launch)
     : gb(gb), launch(launch) {
-  if (!dynamic)
-    return;
   auto space = gpu::AddressSpaceAttr::get(launch.getContext(),
                                           gpu::AddressSpace::Workgroup);
   dynamicBase = gpu::DynamicSharedMemoryOp::create(
@@ -413,8 +411,6 @@ Value SharedMemory::buffer(ArrayRef<int64_t> shape, Type elementType) {
                                           gpu::AddressSpace::Workgroup);
   auto type =
       MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(), space);
-  if (!dynamicBase)
-    return launch.addWorkgroupAttribution(type, launch.getLoc());
   int64_t offset = llvm::alignTo(dynamicBytes, 16);
   dynamicBytes = offset + type.getNumElements() *
                               (elementType.getIntOrFloatBitWidth() / 8);
@@ -423,8 +419,6 @@ Value SharedMemory::buffer(ArrayRef<int64_t> shape, Type elementType) {
 }
 
 void SharedMemory::finish() {
-  if (!dynamicBase)
-    return;
   OpBuilder::InsertionGuard guard(gb.b);
   gb.b.setInsertionPoint(launch);
   launch.getDynamicSharedMemorySizeMutable().assign(gb.i32(dynamicBytes));

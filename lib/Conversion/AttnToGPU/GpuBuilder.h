@@ -254,16 +254,16 @@ public:
                        Value scale);
 };
 
-/// The shared-memory buffers of one kernel: workgroup attributions (48 KiB
-/// at most in all), or, for kernels that need more, views into the dynamic
-/// shared memory, whose size finish() sets on the launch. One kernel must
-/// not mix the two: the dynamic region's symbol would overlap the
-/// attributions.
+/// The shared-memory buffers of one kernel: views into the dynamic shared
+/// memory, 16-byte aligned, whose size finish() sets on the launch.
+/// (Workgroup attributions are not used: their globals carry no alignment,
+/// and LLVM's load/store vectorizer assumes 16 bytes for large arrays while
+/// the PTX declares 4, which faults at run time.)
 class SharedMemory {
 public:
-  SharedMemory(GpuBuilder &gb, gpu::LaunchOp launch, bool dynamic);
+  SharedMemory(GpuBuilder &gb, gpu::LaunchOp launch);
 
-  /// A buffer of `shape` and `elementType` (16-byte aligned when dynamic).
+  /// A buffer of `shape` and `elementType`.
   Value buffer(ArrayRef<int64_t> shape, Type elementType);
   /// Sets the launch's dynamic shared memory to the bytes handed out.
   void finish();

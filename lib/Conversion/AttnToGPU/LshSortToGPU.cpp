@@ -160,8 +160,9 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   ImplicitLocOpBuilder &b = gb.b;
   Type i32 = b.getI32Type();
   int64_t numKeys = int64_t(1) << plan.numProjs;
-  SharedMemory shared(gb, launch, /*dynamic=*/false);
+  SharedMemory shared(gb, launch);
   Value counts = shared.buffer({numKeys}, i32);
+  shared.finish();
   Value lane = launch.getThreadIds().x;
   Value laneI32 = gb.toI32(lane);
   Value base = gb.mul(launch.getBlockIds().x, plan.rowLen);

@@ -270,7 +270,7 @@ private:
 } // namespace
 
 void MmaKernelEmitter::createSharedMemoryViews() {
-  SharedMemory shared(gb, launch, /*dynamic=*/true);
+  SharedMemory shared(gb, launch);
   Type et = plan.elementType;
   Type qkType = int8 ? b.getI16Type() : et;
   int64_t qkRow = qkChunks * 8;

@@ -123,13 +123,13 @@ Value approximateWeight(GpuBuilder &gb, const SparqGpuPlan &plan,
   return gb.fmul(weight, memref::LoadOp::create(b, globalInvSum, m));
 }
 
-/// Copies the `count` keys `load(p)` into the shared buffer `staged`, four
+/// Copies the `count` keys `load(p)` into the shared buffer `staged`, 16
 /// loads per thread in flight; ends with a barrier.
 void stageCandidates(BlockOps &block, llvm::function_ref<Value(Value)> load,
                      Value count, Value staged) {
   GpuBuilder &gb = block.gb;
   ImplicitLocOpBuilder &b = gb.b;
-  constexpr int64_t kInFlight = 4;
+  constexpr int64_t kInFlight = 16;
   Value last = gb.maxIdx(gb.sub(count, gb.idx(1)), gb.idx(0));
   gb.forEach(
       gb.idx(0), count, gb.idx(kInFlight * block.threads),
@@ -155,27 +155,50 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
                                        gpu::LaunchOp launch,
                                        const SparqGpuPlan &plan) {
   GpuBuilder gb(b);
-  SharedMemory shared(gb, launch, /*dynamic=*/false);
+  SharedMemory shared(gb, launch);
   BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
   const int64_t unitHeads = plan.unitHeads(), dims = plan.headDim;
   const int64_t rank = plan.rank;
   Type f32 = b.getF32Type();
+  Value queryRows = shared.buffer({unitHeads, dims}, f32);
   Value absQuery = shared.buffer({dims}, f32);
+  Value headTotals = shared.buffer({unitHeads}, f32);
   Value components = shared.buffer({rank}, b.getI32Type());
   Value queryHat = shared.buffer({unitHeads * rank}, f32);
+  shared.finish();
   Value chunk = launch.getBlockIds().x;
   SelectionRow row(gb, plan, launch.getBlockIds().y);
   Value threads = gb.idx(block.threads);
-  auto queryAt = [&](Value head, Value dim) {
-    return gb.toF32(memref::LoadOp::create(
-        b, plan.query, ValueRange{row.batch, head, row.queryIdx, dim}));
+  // The unit's queries, read once (all loads in parallel); everything
+  // after works from shared memory.
+  gb.forEach(block.tid, gb.idx(unitHeads * dims), threads, [&](Value flat) {
+    Value m = gb.divIdx(flat, dims), dim = gb.remIdx(flat, dims);
+    Value q = memref::LoadOp::create(
+        b, plan.query,
+        ValueRange{row.batch, row.head(gb, plan, m), row.queryIdx, dim});
+    memref::StoreOp::create(b, gb.toF32(q), queryRows, ValueRange{m, dim});
+  });
+  gpu::BarrierOp::create(b);
+  auto queryAt = [&](Value m, Value dim) -> Value {
+    return memref::LoadOp::create(b, queryRows, ValueRange{m, dim});
   };
-  // |q| summed over the unit's heads.
+  // |q| summed over the unit's heads per dim, and over the dims per head
+  // (a warp per head).
   gb.forEach(block.tid, gb.idx(dims), threads, [&](Value dim) {
     Value sum = gb.f32(0);
     for (int64_t m = 0; m < unitHeads; ++m)
-      sum = gb.fadd(sum, gb.absF(queryAt(row.head(gb, plan, gb.idx(m)), dim)));
+      sum = gb.fadd(sum, gb.absF(queryAt(gb.idx(m), dim)));
     memref::StoreOp::create(b, sum, absQuery, dim);
+  });
+  gb.forEach(block.warp, gb.idx(unitHeads), gb.idx(block.warps), [&](Value m) {
+    Value sum = gb.forCarrying(block.lane, gb.idx(dims), gb.idx(32),
+                               {gb.f32(0)}, [&](Value dim, ValueRange carried) {
+                                 return SmallVector<Value>{gb.fadd(
+                                     carried[0], gb.absF(queryAt(m, dim)))};
+                               })[0];
+    sum = gb.warpSum(sum, {16, 8, 4, 2, 1});
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)),
+              [&] { memref::StoreOp::create(b, sum, headTotals, m); });
   });
   gpu::BarrierOp::create(b);
 
@@ -206,16 +229,11 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   };
   gb.ifThen(
       gb.cmp(arith::CmpIPredicate::ult, block.tid, gb.idx(unitHeads)), [&] {
-        Value head = row.head(gb, plan, block.tid);
-        Value total =
-            gb.forCarrying(gb.idx(0), gb.idx(dims), gb.idx(1), {gb.f32(0)},
-                           [&](Value dim, ValueRange carried) {
-                             return SmallVector<Value>{gb.fadd(
-                                 carried[0], gb.absF(queryAt(head, dim)))};
-                           })[0];
+        Value m = block.tid;
+        Value total = memref::LoadOp::create(b, headTotals, m);
         Value part = gb.f32(0);
         for (int64_t t = 0; t < rank; ++t)
-          part = gb.fadd(part, gb.absF(queryAt(head, component(t))));
+          part = gb.fadd(part, gb.absF(queryAt(m, component(t))));
         Value positive = gb.cmpF(arith::CmpFPredicate::OGT, total, gb.f32(0));
         Value ratio = arith::DivFOp::create(
             b, part, gb.select(positive, total, gb.f32(1)));
@@ -225,14 +243,17 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
             gb.cmpF(arith::CmpFPredicate::OGT, tau, gb.f32(0)),
             arith::DivFOp::create(b, gb.f32(M_LOG2E), tau), gb.f32(0));
         for (int64_t t = 0; t < rank; ++t)
-          memref::StoreOp::create(
-              b, gb.fmul(queryAt(head, component(t)), factor), queryHat,
-              gb.add(gb.idx(t * unitHeads), block.tid));
+          memref::StoreOp::create(b, gb.fmul(queryAt(m, component(t)), factor),
+                                  queryHat,
+                                  gb.add(gb.idx(t * unitHeads), block.tid));
       });
   gpu::BarrierOp::create(b);
 
   // Logits of the chunk's visible keys with each head's running max and
-  // sum. A thread takes kKeysPerThread consecutive keys per pass: with
+  // sum. The unit's heads are split among up to 8 groups of threads, which
+  // read the same keys (the repeats hit L1): fewer heads per thread leave
+  // registers for more blocks per SM. A thread takes kKeysPerThread
+  // consecutive keys per pass: with
   // key_transposed and Lk a multiple of kKeysPerThread, whole passes read one
   // vector per component row and store one vector of logits per head; the
   // thread's last, partial pass and every pass of the other forms go key by
@@ -240,52 +261,65 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   SmallVector<Value> componentIdx;
   for (int64_t t = 0; t < rank; ++t)
     componentIdx.push_back(component(t));
+  int64_t headGroups = 1;
+  while (headGroups < 8 && unitHeads % (2 * headGroups) == 0)
+    headGroups *= 2;
+  const int64_t headsPerThread = unitHeads / headGroups;
+  const int64_t groupThreads = block.threads / headGroups;
+  Value headGroup = gb.divIdx(block.tid, groupThreads);
+  Value groupTid = gb.remIdx(block.tid, groupThreads);
+  // Unit head of the thread's j-th head.
+  auto headOf = [&](int64_t j) {
+    return gb.add(gb.mul(headGroup, gb.idx(headsPerThread)), gb.idx(j));
+  };
   const int64_t perThread = SparqGpuPlan::kKeysPerThread;
-  Value keysPerPass = gb.idx(perThread * block.threads);
+  Value keysPerPass = gb.idx(perThread * groupThreads);
   Value chunkStart = gb.mul(chunk, gb.idx(SparqGpuPlan::kChunkKeys));
   Value chunkEnd =
       gb.maxIdx(gb.minIdx(gb.add(chunkStart, gb.idx(SparqGpuPlan::kChunkKeys)),
                           row.keyEnd),
                 chunkStart);
-  // Logits [k * unitHeads + m] of keys whose component values are
+  // Logits [k * headsPerThread + j] of keys whose component values are
   // keyValues[t * keys + k]: component by component, so that only the sums
   // and one component's q^ (shared memory, [rank][unitHeads]) are live
   // beside the loaded keys.
   auto logitsOf = [&](ArrayRef<Value> keyValues, int64_t keys) {
-    SmallVector<Value> out(keys * unitHeads, gb.f32(0));
+    SmallVector<Value> out(keys * headsPerThread, gb.f32(0));
     for (int64_t t = 0; t < rank; ++t) {
       SmallVector<Value> widened;
       for (int64_t k = 0; k < keys; ++k)
         widened.push_back(gb.toF32(keyValues[t * keys + k]));
-      for (int64_t m = 0; m < unitHeads; ++m) {
-        Value qHat =
-            memref::LoadOp::create(b, queryHat, gb.idx(t * unitHeads + m));
+      for (int64_t j = 0; j < headsPerThread; ++j) {
+        Value qHat = memref::LoadOp::create(
+            b, queryHat, gb.add(gb.idx(t * unitHeads), headOf(j)));
         for (int64_t k = 0; k < keys; ++k) {
-          Value &logit = out[k * unitHeads + m];
+          Value &logit = out[k * headsPerThread + j];
           logit = gb.fadd(logit, gb.fmul(qHat, widened[k]));
         }
       }
     }
     return out;
   };
-  // Folds the logits of keys into head m's running (max, sum): one exact
-  // rescale per call.
+  // Folds the logits of keys into the running (max, sum) of the thread's
+  // j-th head: one exact rescale per call.
   auto fold = [&](ValueRange carried, ArrayRef<Value> logits) {
     SmallVector<Value> next;
-    for (int64_t m = 0; m < unitHeads; ++m) {
-      Value max = carried[2 * m];
-      for (size_t k = m; k < logits.size(); k += unitHeads)
+    for (int64_t j = 0; j < headsPerThread; ++j) {
+      Value max = carried[2 * j];
+      for (size_t k = j; k < logits.size(); k += headsPerThread)
         max = gb.fmax(max, logits[k]);
       Value sum =
-          gb.fmul(carried[2 * m + 1], gb.exp2(gb.fsub(carried[2 * m], max)));
-      for (size_t k = m; k < logits.size(); k += unitHeads)
+          gb.fmul(carried[2 * j + 1], gb.exp2(gb.fsub(carried[2 * j], max)));
+      for (size_t k = j; k < logits.size(); k += headsPerThread)
         sum = gb.fadd(sum,
                       gb.softmaxExp2(gb.fsub(logits[k], max), plan.softmaxExp));
       next.append({max, sum});
     }
     return next;
   };
-  auto wholePass = [&](Value first, ValueRange carried) {
+  // A pass whose keys [first, first + perThread) exist (Lk is a multiple of
+  // perThread); those at or past chunkEnd are dropped after the loads.
+  auto vectorPass = [&](Value first, ValueRange carried) {
     auto rowType = VectorType::get({perThread}, plan.elementType);
     SmallVector<Value> keyValues;
     for (Value dim : componentIdx) {
@@ -300,14 +334,39 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     }
     SmallVector<Value> logits = logitsOf(keyValues, perThread);
     auto vectorType = VectorType::get({perThread}, b.getF32Type());
-    for (int64_t m = 0; m < unitHeads; ++m) {
-      SmallVector<Value> headLogits;
-      for (int64_t k = 0; k < perThread; ++k)
-        headLogits.push_back(logits[k * unitHeads + m]);
-      vector::StoreOp::create(
-          b, vector::FromElementsOp::create(b, vectorType, headLogits),
-          plan.logits, logitIndex(gb, plan, row.row, gb.idx(m), first),
-          /*nontemporal=*/false, llvm::Align(4 * perThread));
+    Value whole = gb.cmp(arith::CmpIPredicate::ule,
+                         gb.add(first, gb.idx(perThread)), chunkEnd);
+    for (int64_t j = 0; j < headsPerThread; ++j) {
+      Value at = logitIndex(gb, plan, row.row, headOf(j), first);
+      gb.ifThenElse(
+          whole,
+          [&] {
+            SmallVector<Value> headLogits;
+            for (int64_t k = 0; k < perThread; ++k)
+              headLogits.push_back(logits[k * headsPerThread + j]);
+            vector::StoreOp::create(
+                b, vector::FromElementsOp::create(b, vectorType, headLogits),
+                plan.logits, at, /*nontemporal=*/false,
+                llvm::Align(4 * perThread));
+          },
+          [&] {
+            for (int64_t k = 0; k < perThread; ++k)
+              gb.ifThen(gb.cmp(arith::CmpIPredicate::ult,
+                               gb.add(first, gb.idx(k)), chunkEnd),
+                        [&] {
+                          memref::StoreOp::create(
+                              b, logits[k * headsPerThread + j], plan.logits,
+                              gb.add(at, gb.idx(k)));
+                        });
+          });
+    }
+    for (int64_t k = 1; k < perThread; ++k) {
+      Value visible =
+          gb.cmp(arith::CmpIPredicate::ult, gb.add(first, gb.idx(k)), chunkEnd);
+      for (int64_t j = 0; j < headsPerThread; ++j) {
+        Value &logit = logits[k * headsPerThread + j];
+        logit = gb.select(visible, logit, gb.negInf());
+      }
     }
     return fold(carried, logits);
   };
@@ -326,45 +385,45 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
                           b, plan.key,
                           ValueRange{row.batch, row.kvHead, key, dim}));
           SmallVector<Value> logits = logitsOf(keyValues, 1);
-          for (int64_t m = 0; m < unitHeads; ++m)
+          for (int64_t j = 0; j < headsPerThread; ++j)
             memref::StoreOp::create(
-                b, logits[m], plan.logits,
-                logitIndex(gb, plan, row.row, gb.idx(m), key));
+                b, logits[j], plan.logits,
+                logitIndex(gb, plan, row.row, headOf(j), key));
           return fold(running, logits);
         });
   };
   SmallVector<Value> running;
-  for (int64_t m = 0; m < unitHeads; ++m)
+  for (int64_t j = 0; j < headsPerThread; ++j)
     running.append({gb.negInf(), gb.f32(0)});
-  Value first = gb.add(chunkStart, gb.mul(block.tid, gb.idx(perThread)));
-  if (plan.keyTransposed) {
-    // Passes with first + perThread <= chunkEnd; both are then multiples of
-    // perThread, so the vectors are aligned.
-    Value vectorRows = gb.cmp(arith::CmpIPredicate::eq,
-                              gb.remIdx(plan.keyLen, perThread), gb.idx(0));
-    Value wholeEnd = gb.select(
-        vectorRows, gb.maxIdx(gb.sub(chunkEnd, gb.idx(perThread - 1)), first),
-        first);
-    running = gb.forCarrying(first, wholeEnd, keysPerPass, running,
-                             [&](Value pass, ValueRange carried) {
-                               return wholePass(pass, carried);
-                             });
-    first =
-        gb.add(first, gb.mul(gb.ceilDiv(gb.sub(wholeEnd, first), keysPerPass),
-                             keysPerPass));
-  }
-  running = gb.forCarrying(first, chunkEnd, keysPerPass, running,
-                           [&](Value pass, ValueRange carried) {
-                             return keyByKeyPass(pass, carried);
-                           });
+  Value first = gb.add(chunkStart, gb.mul(groupTid, gb.idx(perThread)));
+  auto passes = [&](auto pass) {
+    return gb.forCarrying(
+        first, chunkEnd, keysPerPass, running,
+        [&](Value at, ValueRange carried) { return pass(at, carried); });
+  };
+  // The two loops sit in separate branches, so that the key-by-key loop's
+  // addresses are not live in the vector loop.
+  if (plan.keyTransposed)
+    running = gb.ifElseYield(
+        gb.cmp(arith::CmpIPredicate::eq, gb.remIdx(plan.keyLen, perThread),
+               gb.idx(0)),
+        ValueRange(running).getTypes(), [&] { return passes(vectorPass); },
+        [&] { return passes(keyByKeyPass); });
+  else
+    running = passes(keyByKeyPass);
+  // Each head's statistics over the block: threads of other groups add
+  // nothing.
   for (int64_t m = 0; m < unitHeads; ++m) {
-    Value max = block.max(running[2 * m]);
-    Value seen =
-        gb.cmpF(arith::CmpFPredicate::ONE, running[2 * m], gb.negInf());
+    int64_t j = m % headsPerThread;
+    Value mine =
+        gb.cmp(arith::CmpIPredicate::eq, headGroup, gb.idx(m / headsPerThread));
+    Value runningMax = gb.select(mine, running[2 * j], gb.negInf());
+    Value max = block.max(runningMax);
+    Value seen = gb.cmpF(arith::CmpFPredicate::ONE, runningMax, gb.negInf());
     Value rescale =
-        gb.exp2(gb.fsub(running[2 * m], gb.select(seen, max, gb.f32(0))));
+        gb.exp2(gb.fsub(runningMax, gb.select(seen, max, gb.f32(0))));
     Value sum = block.sum(
-        gb.select(seen, gb.fmul(running[2 * m + 1], rescale), gb.f32(0)));
+        gb.select(seen, gb.fmul(running[2 * j + 1], rescale), gb.f32(0)));
     gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.tid, gb.idx(0)), [&] {
       Value at = statsIndex(gb, plan, row.row, gb.idx(m), chunk);
       memref::StoreOp::create(b, max, plan.chunkStats, at);
@@ -396,7 +455,7 @@ void mlir::attn::emitSparqSelectKernel(ImplicitLocOpBuilder &b,
                                        gpu::LaunchOp launch,
                                        const SparqGpuPlan &plan) {
   GpuBuilder gb(b);
-  SharedMemory shared(gb, launch, /*dynamic=*/false);
+  SharedMemory shared(gb, launch);
   BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
   BlockTopk topk(block, shared);
   const int64_t chunkKeys = SparqGpuPlan::kChunkKeys;
@@ -404,6 +463,7 @@ void mlir::attn::emitSparqSelectKernel(ImplicitLocOpBuilder &b,
   Value keys = shared.buffer({chunkKeys}, b.getI32Type());
   Value globalMax = shared.buffer({plan.unitHeads()}, f32);
   Value globalInvSum = shared.buffer({plan.unitHeads()}, f32);
+  shared.finish();
   Value chunk = launch.getBlockIds().x;
   SelectionRow row(gb, plan, launch.getBlockIds().y);
   Value threads = gb.idx(block.threads);
@@ -413,9 +473,9 @@ void mlir::attn::emitSparqSelectKernel(ImplicitLocOpBuilder &b,
   // (unsigned order is float order for c >= 0); 0 marks keys not ranked.
   Value chunkStart = gb.mul(chunk, gb.idx(chunkKeys));
   Value rankedEnd = gb.sub(row.keyEnd, row.window);
-  // kKeysPerThread keys per thread and step, their logits loaded (clamped to
-  // a valid key) before any is used.
-  const int64_t perThread = SparqGpuPlan::kKeysPerThread;
+  // All of a thread's keys at once, their logits loaded (clamped to a valid
+  // key) before any is used: the loads' latency is paid once.
+  const int64_t perThread = chunkKeys / block.threads;
   Value lastKey = gb.maxIdx(gb.sub(plan.keyLen, gb.idx(1)), gb.idx(0));
   gb.forEach(
       gb.idx(0), gb.idx(chunkKeys), gb.idx(perThread * block.threads),
@@ -470,18 +530,20 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
                                        gpu::LaunchOp launch,
                                        const SparqGpuPlan &plan) {
   GpuBuilder gb(b);
-  // The staged keys and values need more than 48 KiB.
-  SharedMemory shared(gb, launch, /*dynamic=*/true);
+  SharedMemory shared(gb, launch);
   BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
   BlockTopk topk(block, shared);
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   const int64_t dims = plan.headDim, valueDims = plan.valueDim;
   const int64_t threadsPerBlock = block.threads;
+  const int64_t headBatch = plan.attendHeadBatch;
   Value selected = shared.buffer({plan.topK}, i32);
-  Value weights = shared.buffer({plan.topK}, f32);
+  // Per head of a batch: the selected keys' scaled queries, scores (then
+  // weights), and the weights' sum and alpha.
+  Value queryRows = shared.buffer({headBatch, dims}, f32);
+  Value weights = shared.buffer({headBatch, plan.topK}, f32);
+  Value headSums = shared.buffer({headBatch, 2}, f32);
   Value meanValue = shared.buffer({valueDims}, f32);
-  Value queryRow = shared.buffer({dims}, f32);
-  Value partials = shared.buffer({threadsPerBlock}, f32);
   Value globalMax = shared.buffer({plan.unitHeads()}, f32);
   Value globalInvSum = shared.buffer({plan.unitHeads()}, f32);
   SelectionRow row(gb, plan, launch.getBlockIds().x);
@@ -585,92 +647,131 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   }
   gpu::BarrierOp::create(b);
 
+  // The unit's heads in batches of headBatch: all threads work on all heads
+  // of a batch at once.
   Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
-  int64_t parts = std::max<int64_t>(1, threadsPerBlock / valueDims);
   Value visible = gb.cmp(arith::CmpIPredicate::ugt, row.keyEnd, gb.idx(0));
-  gb.forEach(gb.idx(0), gb.idx(plan.unitHeads()), gb.idx(1), [&](Value m) {
-    Value head = row.head(gb, plan, m);
-    gb.forEach(block.tid, gb.idx(dims), threads, [&](Value dim) {
-      Value q = gb.toF32(memref::LoadOp::create(
-          b, plan.query, ValueRange{row.batch, head, row.queryIdx, dim}));
-      memref::StoreOp::create(b, gb.fmul(q, scaleLog2), queryRow, dim);
-    });
-    gpu::BarrierOp::create(b);
+  const int64_t dimsPerLane = llvm::divideCeil(dims, 32);
+  gb.forEach(
+      gb.idx(0), gb.idx(plan.unitHeads()), gb.idx(headBatch),
+      [&](Value firstHead) {
+        auto unitHead = [&](Value h) { return gb.add(firstHead, h); };
+        gb.forEach(
+            block.tid, gb.idx(headBatch * dims), threads, [&](Value flat) {
+              Value h = gb.divIdx(flat, dims), dim = gb.remIdx(flat, dims);
+              Value q = gb.toF32(memref::LoadOp::create(
+                  b, plan.query,
+                  ValueRange{row.batch, row.head(gb, plan, unitHead(h)),
+                             row.queryIdx, dim}));
+              memref::StoreOp::create(b, gb.fmul(q, scaleLog2), queryRows,
+                                      ValueRange{h, dim});
+            });
+        gpu::BarrierOp::create(b);
 
-    // Exact scores of the selected keys, one warp per key.
-    gb.forEach(block.warp, count, gb.idx(block.warps), [&](Value slot) {
-      Value dot = gb.f32(0);
-      for (int64_t i = 0; i * 32 < dims; ++i) {
-        Value dim = gb.add(block.lane, gb.idx(32 * i));
-        Value inRange = gb.cmp(arith::CmpIPredicate::ult, dim, gb.idx(dims));
-        Value safeDim = gb.minIdx(dim, gb.idx(dims - 1));
-        Value k = gb.toF32(
-            memref::LoadOp::create(b, stagedKeys, ValueRange{slot, safeDim}));
-        Value q = memref::LoadOp::create(b, queryRow, safeDim);
-        dot = gb.fadd(dot, gb.select(inRange, gb.fmul(k, q), gb.f32(0)));
-      }
-      dot = gb.warpSum(dot, {16, 8, 4, 2, 1});
-      gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)),
-                [&] { memref::StoreOp::create(b, dot, weights, slot); });
-    });
-    gpu::BarrierOp::create(b);
-
-    // Softmax of the exact scores, and alpha (the approximate softmax's
-    // mass on the selected keys).
-    Value localMax = gb.forCarrying(
-        block.tid, count, threads, {gb.negInf()},
-        [&](Value slot, ValueRange carried) {
-          return SmallVector<Value>{
-              gb.fmax(carried[0], memref::LoadOp::create(b, weights, slot))};
-        })[0];
-    Value max = block.max(localMax);
-    SmallVector<Value> local = gb.forCarrying(
-        block.tid, count, threads, {gb.f32(0), gb.f32(0)},
-        [&](Value slot, ValueRange carried) {
-          Value weight = gb.softmaxExp2(
-              gb.fsub(memref::LoadOp::create(b, weights, slot), max),
-              plan.softmaxExp);
-          memref::StoreOp::create(b, weight, weights, slot);
-          Value key = gb.toIndex(memref::LoadOp::create(b, selected, slot));
-          Value approximate =
-              approximateWeight(gb, plan, row, m, key, globalMax, globalInvSum);
-          return SmallVector<Value>{gb.fadd(carried[0], weight),
-                                    gb.fadd(carried[1], approximate)};
+        // Exact scores, one warp per selected key: the lanes' dims of the
+        // key are read once for all heads of the batch.
+        gb.forEach(block.warp, count, gb.idx(block.warps), [&](Value slot) {
+          SmallVector<Value> keyDims, inRange;
+          for (int64_t i = 0; i < dimsPerLane; ++i) {
+            Value dim = gb.add(block.lane, gb.idx(32 * i));
+            inRange.push_back(
+                gb.cmp(arith::CmpIPredicate::ult, dim, gb.idx(dims)));
+            keyDims.push_back(gb.toF32(memref::LoadOp::create(
+                b, stagedKeys,
+                ValueRange{slot, gb.minIdx(dim, gb.idx(dims - 1))})));
+          }
+          for (int64_t h = 0; h < headBatch; ++h) {
+            Value dot = gb.f32(0);
+            for (int64_t i = 0; i < dimsPerLane; ++i) {
+              Value dim = gb.minIdx(gb.add(block.lane, gb.idx(32 * i)),
+                                    gb.idx(dims - 1));
+              Value q = memref::LoadOp::create(b, queryRows,
+                                               ValueRange{gb.idx(h), dim});
+              dot = gb.fadd(dot, gb.select(inRange[i], gb.fmul(keyDims[i], q),
+                                           gb.f32(0)));
+            }
+            dot = gb.warpSum(dot, {16, 8, 4, 2, 1});
+            gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)),
+                      [&] {
+                        memref::StoreOp::create(b, dot, weights,
+                                                ValueRange{gb.idx(h), slot});
+                      });
+          }
         });
-    Value sum = block.sum(local[0]);
-    Value alpha = block.sum(local[1]);
+        gpu::BarrierOp::create(b);
 
-    // P V: `parts` groups of threads over the selected keys, one thread per
-    // value dim in each; then the interpolation with the mean.
-    Value dim = gb.remIdx(block.tid, valueDims);
-    Value part = gb.divIdx(block.tid, valueDims);
-    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, part, gb.idx(parts)), [&] {
-      Value acc = gb.forCarrying(
-          part, count, gb.idx(parts), {gb.f32(0)},
-          [&](Value slot, ValueRange carried) {
-            Value v = gb.toF32(
-                memref::LoadOp::create(b, stagedValues, ValueRange{slot, dim}));
-            Value p = memref::LoadOp::create(b, weights, slot);
-            return SmallVector<Value>{gb.fadd(carried[0], gb.fmul(p, v))};
-          })[0];
-      memref::StoreOp::create(b, acc, partials, block.tid);
-    });
-    gpu::BarrierOp::create(b);
-    gb.forEach(block.tid, gb.idx(valueDims), threads, [&](Value d) {
-      Value acc = gb.f32(0);
-      for (int64_t p = 0; p < parts; ++p)
-        acc = gb.fadd(acc, memref::LoadOp::create(
-                               b, partials, gb.add(gb.idx(p * valueDims), d)));
-      Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
-      Value y = gb.select(seen, arith::DivFOp::create(b, acc, sum), gb.f32(0));
-      Value mean = memref::LoadOp::create(b, meanValue, d);
-      Value out =
-          gb.fadd(gb.fmul(alpha, y), gb.fmul(gb.fsub(gb.f32(1), alpha), mean));
-      out = gb.select(visible, out, gb.f32(0));
-      memref::StoreOp::create(b, gb.fromF32(out, plan.elementType), plan.output,
-                              ValueRange{row.batch, head, row.queryIdx, d});
-    });
-    // `weights`, `queryRow` and `partials` are rewritten for the next head.
-    gpu::BarrierOp::create(b);
-  });
+        // Per head, one warp: the softmax of the exact scores, its sum, and
+        // alpha (the approximate softmax's mass on the selected keys).
+        gb.forEach(
+            block.warp, gb.idx(headBatch), gb.idx(block.warps), [&](Value h) {
+              Value m = unitHead(h);
+              auto score = [&](Value slot) -> Value {
+                return memref::LoadOp::create(b, weights, ValueRange{h, slot});
+              };
+              Value max = gb.forCarrying(
+                  block.lane, count, gb.idx(32), {gb.negInf()},
+                  [&](Value slot, ValueRange carried) {
+                    return SmallVector<Value>{gb.fmax(carried[0], score(slot))};
+                  })[0];
+              max = gb.warpMax(max, {16, 8, 4, 2, 1});
+              SmallVector<Value> sums = gb.forCarrying(
+                  block.lane, count, gb.idx(32), {gb.f32(0), gb.f32(0)},
+                  [&](Value slot, ValueRange carried) {
+                    Value weight = gb.softmaxExp2(gb.fsub(score(slot), max),
+                                                  plan.softmaxExp);
+                    memref::StoreOp::create(b, weight, weights,
+                                            ValueRange{h, slot});
+                    Value key =
+                        gb.toIndex(memref::LoadOp::create(b, selected, slot));
+                    Value approximate = approximateWeight(
+                        gb, plan, row, m, key, globalMax, globalInvSum);
+                    return SmallVector<Value>{gb.fadd(carried[0], weight),
+                                              gb.fadd(carried[1], approximate)};
+                  });
+              Value sum = gb.warpSum(sums[0], {16, 8, 4, 2, 1});
+              Value alpha = gb.warpSum(sums[1], {16, 8, 4, 2, 1});
+              gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)),
+                        [&] {
+                          memref::StoreOp::create(b, sum, headSums,
+                                                  ValueRange{h, gb.idx(0)});
+                          memref::StoreOp::create(b, alpha, headSums,
+                                                  ValueRange{h, gb.idx(1)});
+                        });
+            });
+        gpu::BarrierOp::create(b);
+
+        // P V per (head, value dim), then the interpolation with the mean.
+        gb.forEach(
+            block.tid, gb.idx(headBatch * valueDims), threads, [&](Value flat) {
+              Value h = gb.divIdx(flat, valueDims);
+              Value d = gb.remIdx(flat, valueDims);
+              Value acc =
+                  gb.forCarrying(gb.idx(0), count, gb.idx(1), {gb.f32(0)},
+                                 [&](Value slot, ValueRange carried) {
+                                   Value v = gb.toF32(memref::LoadOp::create(
+                                       b, stagedValues, ValueRange{slot, d}));
+                                   Value p = memref::LoadOp::create(
+                                       b, weights, ValueRange{h, slot});
+                                   return SmallVector<Value>{
+                                       gb.fadd(carried[0], gb.fmul(p, v))};
+                                 })[0];
+              Value sum =
+                  memref::LoadOp::create(b, headSums, ValueRange{h, gb.idx(0)});
+              Value alpha =
+                  memref::LoadOp::create(b, headSums, ValueRange{h, gb.idx(1)});
+              Value seen = gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0));
+              Value y = gb.select(seen, arith::DivFOp::create(b, acc, sum),
+                                  gb.f32(0));
+              Value mean = memref::LoadOp::create(b, meanValue, d);
+              Value out = gb.fadd(gb.fmul(alpha, y),
+                                  gb.fmul(gb.fsub(gb.f32(1), alpha), mean));
+              out = gb.select(visible, out, gb.f32(0));
+              memref::StoreOp::create(
+                  b, gb.fromF32(out, plan.elementType), plan.output,
+                  ValueRange{row.batch, row.head(gb, plan, unitHead(h)),
+                             row.queryIdx, d});
+            });
+        // The batch's buffers are rewritten by the next one.
+        gpu::BarrierOp::create(b);
+      });
 }

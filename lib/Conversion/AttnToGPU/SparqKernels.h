@@ -45,6 +45,9 @@ struct SparqGpuPlan : AttentionShape {
   // Candidate keys the attend kernel stages in shared memory for its
   // select (0: it reads them from global memory).
   int64_t stagedCandidates = 0;
+  // Unit heads the attend kernel works on at once (a power of two dividing
+  // unitHeads()).
+  int64_t attendHeadBatch = 1;
   bool groupShared = false;
 
   static constexpr int64_t kThreads = 256;

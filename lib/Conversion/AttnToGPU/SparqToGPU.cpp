@@ -62,10 +62,19 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
     plan.topK = op.getTopK();
     plan.localWindow = op.getLocalWindowSize();
     plan.groupShared = op.getGroupShared();
-    // The candidates' keys take what the selected rows leave of the attend
-    // kernel's shared memory, in whole warps of keys.
+    // What the selected rows leave of the attend kernel's shared memory
+    // goes to the scores and queries of more heads at once (up to 16 KiB),
+    // then to the candidates' keys, in whole warps of keys.
     int64_t spareBytes =
         kMaxAttendSharedBytes - selectedKeysSharedBytes(plan, plan.topK);
+    auto extraWeightBytes = [&](int64_t heads) {
+      return (heads - 1) * (plan.topK + plan.headDim + 2) * 4;
+    };
+    while (plan.unitHeads() % (2 * plan.attendHeadBatch) == 0 &&
+           extraWeightBytes(2 * plan.attendHeadBatch) <=
+               std::min<int64_t>(spareBytes, 16 * 1024))
+      plan.attendHeadBatch *= 2;
+    spareBytes -= extraWeightBytes(plan.attendHeadBatch);
     plan.stagedCandidates =
         std::min(kMaxStagedCandidates, spareBytes / 4 / 32 * 32);
 

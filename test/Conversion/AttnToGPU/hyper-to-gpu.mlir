@@ -12,7 +12,9 @@
 // CHECK: vector.load {{.*}} : memref<?x64xbf16>, vector<2xbf16>
 // CHECK: gpu.shuffle xor
 // CHECK: arith.xori
-// CHECK: gpu.launch async {{.*}} in (%{{.*}} = %c32, {{.*}} module(@sort_lsh_sort_kernels) function(@sort_lsh_sort) workgroup(%{{.*}} : memref<128xi32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.launch async {{.*}} in (%{{.*}} = %c32, {{.*}} dynamic_shared_memory_size %c512_i32 module(@sort_lsh_sort_kernels) function(@sort_lsh_sort)
+// CHECK: gpu.dynamic_shared_memory
+// CHECK: memref.view {{.*}} to memref<128xi32, #gpu.address_space<workgroup>>
 // CHECK: memref.atomic_rmw addi
 // CHECK: nvvm.read.ptx.sreg.lanemask.lt
 // CHECK: nvvm.match.sync any

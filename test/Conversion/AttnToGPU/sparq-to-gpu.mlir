@@ -4,7 +4,8 @@
 // from gpu.alloc, then three async kernels on one stream: the scores kernel
 // reads rows of key_transposed 8 bytes at a time (vector<4xbf16>), the
 // chunk select and the attend kernel both run the block radix select
-// (warp ballots, match.any-aggregated shared atomics), and the attend
+// (shared atomics, those of a warp's most common digit aggregated through a
+// ballot and a shuffle; warp ballots in the compaction), and the attend
 // kernel stages the selected rows with cp.async in dynamic shared memory
 // (its size set on the launch).
 // CHECK-LABEL: func.func @sparq_decode(
@@ -16,7 +17,8 @@
 // CHECK: vector.load {{.*}} : memref<1x8x128x?xbf16>, vector<4xbf16>
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@sparq_decode_sparq_select_kernels) function(@sparq_decode_sparq_select)
-// CHECK: nvvm.match.sync any
+// CHECK: nvvm.vote.sync ballot
+// CHECK: gpu.shuffle idx
 // CHECK: memref.atomic_rmw addi
 // CHECK: nvvm.vote.sync ballot
 // CHECK: gpu.launch async
