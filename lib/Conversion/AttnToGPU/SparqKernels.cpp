@@ -651,6 +651,8 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   // of a batch at once.
   Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
   Value visible = gb.cmp(arith::CmpIPredicate::ugt, row.keyEnd, gb.idx(0));
+  constexpr int64_t kUnroll = 4;
+  Value lastSlot = gb.idx(plan.topK - 1);
   const int64_t dimsPerLane = llvm::divideCeil(dims, 32);
   gb.forEach(
       gb.idx(0), gb.idx(plan.unitHeads()), gb.idx(headBatch),
@@ -714,19 +716,33 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
                     return SmallVector<Value>{gb.fmax(carried[0], score(slot))};
                   })[0];
               max = gb.warpMax(max, {16, 8, 4, 2, 1});
+              // kUnroll slots per lane and step, so that their logits'
+              // global loads are in flight together.
               SmallVector<Value> sums = gb.forCarrying(
-                  block.lane, count, gb.idx(32), {gb.f32(0), gb.f32(0)},
-                  [&](Value slot, ValueRange carried) {
-                    Value weight = gb.softmaxExp2(gb.fsub(score(slot), max),
-                                                  plan.softmaxExp);
-                    memref::StoreOp::create(b, weight, weights,
-                                            ValueRange{h, slot});
-                    Value key =
-                        gb.toIndex(memref::LoadOp::create(b, selected, slot));
-                    Value approximate = approximateWeight(
-                        gb, plan, row, m, key, globalMax, globalInvSum);
-                    return SmallVector<Value>{gb.fadd(carried[0], weight),
-                                              gb.fadd(carried[1], approximate)};
+                  block.lane, count, gb.idx(32 * kUnroll),
+                  {gb.f32(0), gb.f32(0)}, [&](Value first, ValueRange carried) {
+                    SmallVector<Value> next(carried);
+                    for (int64_t u = 0; u < kUnroll; ++u) {
+                      Value slot = gb.add(first, gb.idx(32 * u));
+                      Value valid =
+                          gb.cmp(arith::CmpIPredicate::ult, slot, count);
+                      slot = gb.minIdx(slot, lastSlot);
+                      Value weight = gb.softmaxExp2(gb.fsub(score(slot), max),
+                                                    plan.softmaxExp);
+                      gb.ifThen(valid, [&] {
+                        memref::StoreOp::create(b, weight, weights,
+                                                ValueRange{h, slot});
+                      });
+                      Value key =
+                          gb.toIndex(memref::LoadOp::create(b, selected, slot));
+                      Value approximate = approximateWeight(
+                          gb, plan, row, m, key, globalMax, globalInvSum);
+                      next[0] =
+                          gb.fadd(next[0], gb.select(valid, weight, gb.f32(0)));
+                      next[1] = gb.fadd(
+                          next[1], gb.select(valid, approximate, gb.f32(0)));
+                    }
+                    return next;
                   });
               Value sum = gb.warpSum(sums[0], {16, 8, 4, 2, 1});
               Value alpha = gb.warpSum(sums[1], {16, 8, 4, 2, 1});
@@ -745,16 +761,30 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
             block.tid, gb.idx(headBatch * valueDims), threads, [&](Value flat) {
               Value h = gb.divIdx(flat, valueDims);
               Value d = gb.remIdx(flat, valueDims);
-              Value acc =
-                  gb.forCarrying(gb.idx(0), count, gb.idx(1), {gb.f32(0)},
-                                 [&](Value slot, ValueRange carried) {
-                                   Value v = gb.toF32(memref::LoadOp::create(
-                                       b, stagedValues, ValueRange{slot, d}));
-                                   Value p = memref::LoadOp::create(
-                                       b, weights, ValueRange{h, slot});
-                                   return SmallVector<Value>{
-                                       gb.fadd(carried[0], gb.fmul(p, v))};
-                                 })[0];
+              // kUnroll partial sums: independent chains of loads and fma.
+              SmallVector<Value> partial = gb.forCarrying(
+                  gb.idx(0), count, gb.idx(kUnroll),
+                  SmallVector<Value>(kUnroll, gb.f32(0)),
+                  [&](Value first, ValueRange carried) {
+                    SmallVector<Value> next;
+                    for (int64_t u = 0; u < kUnroll; ++u) {
+                      Value slot = gb.add(first, gb.idx(u));
+                      Value valid =
+                          gb.cmp(arith::CmpIPredicate::ult, slot, count);
+                      slot = gb.minIdx(slot, lastSlot);
+                      Value v = gb.toF32(memref::LoadOp::create(
+                          b, stagedValues, ValueRange{slot, d}));
+                      Value p = memref::LoadOp::create(b, weights,
+                                                       ValueRange{h, slot});
+                      next.push_back(
+                          gb.fadd(carried[u],
+                                  gb.select(valid, gb.fmul(p, v), gb.f32(0))));
+                    }
+                    return next;
+                  });
+              Value acc = partial[0];
+              for (int64_t u = 1; u < kUnroll; ++u)
+                acc = gb.fadd(acc, partial[u]);
               Value sum =
                   memref::LoadOp::create(b, headSums, ValueRange{h, gb.idx(0)});
               Value alpha =
