@@ -166,23 +166,30 @@ void BlockTopk::select(Value n, Value k,
   Value runEnd = gb.minIdx(gb.add(runStart, run), n);
   Value lowerLanes =
       subI(shiftLeft(gb.i32(1), gb.toI32(block.lane)), gb.i32(1));
-  // Ballots of the keys above T and equal to T among 32 positions.
-  auto classify = [&](Value tileStart) -> std::pair<Value, Value> {
+  // The lane's key among 32 positions: above T, equal to T, and the warp's
+  // ballots of both.
+  struct Tile {
+    Value isAbove, isTie, above, ties;
+  };
+  auto classify = [&](Value tileStart) {
     Value position = gb.add(tileStart, block.lane);
     Value inRange = gb.cmp(arith::CmpIPredicate::ult, position, runEnd);
     Value key = loadKey(gb.minIdx(position, lastPosition));
-    Value isAbove =
+    Tile tile;
+    tile.isAbove =
         gb.andI(inRange, gb.cmp(arith::CmpIPredicate::ugt, key, threshold));
-    Value isTie =
+    tile.isTie =
         gb.andI(inRange, gb.cmp(arith::CmpIPredicate::eq, key, threshold));
-    return {gb.ballot(isAbove), gb.ballot(isTie)};
+    tile.above = gb.ballot(tile.isAbove);
+    tile.ties = gb.ballot(tile.isTie);
+    return tile;
   };
   SmallVector<Value> runCounts = gb.forCarrying(
       runStart, runEnd, gb.idx(32), {gb.i32(0), gb.i32(0)},
       [&](Value tileStart, ValueRange carried) -> SmallVector<Value> {
-        auto [above, ties] = classify(tileStart);
-        return {addI(carried[0], gb.popc(above)),
-                addI(carried[1], gb.popc(ties))};
+        Tile tile = classify(tileStart);
+        return {addI(carried[0], gb.popc(tile.above)),
+                addI(carried[1], gb.popc(tile.ties))};
       });
   gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)), [&] {
     memref::StoreOp::create(b, runCounts[0], runTotals, block.warp);
@@ -206,23 +213,19 @@ void BlockTopk::select(Value n, Value k,
   gb.forCarrying(
       runStart, runEnd, gb.idx(32), {aboveBefore, tiesBefore},
       [&](Value tileStart, ValueRange carried) -> SmallVector<Value> {
-        Value above, ties;
-        std::tie(above, ties) = classify(tileStart);
-        Value tieRank = addI(carried[1], gb.popc(bitAnd(ties, lowerLanes)));
-        Value laneBit = shiftLeft(gb.i32(1), gb.toI32(block.lane));
-        Value isAbove =
-            gb.cmp(arith::CmpIPredicate::ne, bitAnd(above, laneBit), gb.i32(0));
-        Value isTie =
-            gb.cmp(arith::CmpIPredicate::ne, bitAnd(ties, laneBit), gb.i32(0));
-        Value chosen =
-            gb.orI(isAbove, gb.andI(isTie, gb.cmp(arith::CmpIPredicate::ult,
-                                                  tieRank, remaining)));
+        Tile tile = classify(tileStart);
+        Value tieRank =
+            addI(carried[1], gb.popc(bitAnd(tile.ties, lowerLanes)));
+        Value chosen = gb.orI(
+            tile.isAbove, gb.andI(tile.isTie, gb.cmp(arith::CmpIPredicate::ult,
+                                                     tieRank, remaining)));
         gb.ifThen(chosen, [&] {
           Value slot = chosenBefore(
-              addI(carried[0], gb.popc(bitAnd(above, lowerLanes))), tieRank);
+              addI(carried[0], gb.popc(bitAnd(tile.above, lowerLanes))),
+              tieRank);
           emit(gb.toIndex(slot), gb.add(tileStart, block.lane));
         });
-        return {addI(carried[0], gb.popc(above)),
-                addI(carried[1], gb.popc(ties))};
+        return {addI(carried[0], gb.popc(tile.above)),
+                addI(carried[1], gb.popc(tile.ties))};
       });
 }

@@ -253,11 +253,11 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   // sum. The unit's heads are split among up to 8 groups of threads, which
   // read the same keys (the repeats hit L1): fewer heads per thread leave
   // registers for more blocks per SM. A thread takes kKeysPerThread
-  // consecutive keys per pass: with
-  // key_transposed and Lk a multiple of kKeysPerThread, whole passes read one
-  // vector per component row and store one vector of logits per head; the
-  // thread's last, partial pass and every pass of the other forms go key by
-  // key (a loop, so that few addresses are live).
+  // consecutive keys per pass. With key_transposed and Lk a multiple of
+  // kKeysPerThread, every pass reads one vector per component row (keys past
+  // the chunk's end are dropped after the loads) and stores one vector of
+  // logits per head when whole; the other forms go key by key (a loop, so
+  // that few addresses are live).
   SmallVector<Value> componentIdx;
   for (int64_t t = 0; t < rank; ++t)
     componentIdx.push_back(component(t));
@@ -535,7 +535,6 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   BlockTopk topk(block, shared);
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   const int64_t dims = plan.headDim, valueDims = plan.valueDim;
-  const int64_t threadsPerBlock = block.threads;
   const int64_t headBatch = plan.attendHeadBatch;
   Value selected = shared.buffer({plan.topK}, i32);
   // Per head of a batch: the selected keys' scaled queries, scores (then
@@ -547,7 +546,7 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   Value globalMax = shared.buffer({plan.unitHeads()}, f32);
   Value globalInvSum = shared.buffer({plan.unitHeads()}, f32);
   SelectionRow row(gb, plan, launch.getBlockIds().x);
-  Value threads = gb.idx(threadsPerBlock);
+  Value threads = gb.idx(block.threads);
   loadGlobalStats(block, plan, row, globalMax, globalInvSum);
 
   // The ranked keys from the candidates (in key order), then the window.

@@ -67,14 +67,14 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
     // then to the candidates' keys, in whole warps of keys.
     int64_t spareBytes =
         kMaxAttendSharedBytes - selectedKeysSharedBytes(plan, plan.topK);
-    auto extraWeightBytes = [&](int64_t heads) {
+    auto extraHeadBytes = [&](int64_t heads) {
       return (heads - 1) * (plan.topK + plan.headDim + 2) * 4;
     };
     while (plan.unitHeads() % (2 * plan.attendHeadBatch) == 0 &&
-           extraWeightBytes(2 * plan.attendHeadBatch) <=
+           extraHeadBytes(2 * plan.attendHeadBatch) <=
                std::min<int64_t>(spareBytes, 16 * 1024))
       plan.attendHeadBatch *= 2;
-    spareBytes -= extraWeightBytes(plan.attendHeadBatch);
+    spareBytes -= extraHeadBytes(plan.attendHeadBatch);
     plan.stagedCandidates =
         std::min(kMaxStagedCandidates, spareBytes / 4 / 32 * 32);
 
