@@ -264,6 +264,15 @@ def sparq_correctness(kernels, only=""):
                (rnd(1, 4, lq, 40, dtype=f32), rnd(1, 2, lk, 40, dtype=f32),
                 rnd(1, 2, lk, 24, dtype=f32)))
               for lq, lk in ((1, 7), (5, 50), (2, 3000))]
+    # Ties (drawn last, so that the cases above keep their inputs): all keys
+    # but every 97th are zero, so that most of the top k are equal and chosen
+    # by position.
+    sparse_keys = torch.zeros(1, 8, 6000, 128, device="cuda", dtype=bf16)
+    sparse_keys[:, :, ::97] = rnd(1, 8, len(range(0, 6000, 97)), 128,
+                                  dtype=bf16)
+    cases += [("sparq_decode", "Lk=6000 ties",
+               (rnd(1, 32, 1, 128, dtype=bf16), sparse_keys,
+                rnd(1, 8, 6000, 128, dtype=bf16)))]
     results, failed = [], 0
     for name, label, (q, k, v) in cases:
         if only not in name:

@@ -1,12 +1,14 @@
 //===- BlockSelect.cpp - top-k selection by one thread block ----*- C++ -*-===//
 //
-// A radix select: four passes build a 256-bin histogram (shared-memory
-// atomics) of one 8-bit digit of the keys that match the digits found so
-// far, most significant digit first; after them the k-th largest key T and
-// the number of its copies to keep are known. A compaction then emits the
-// keys above T and the first copies of T in position order (warp ballots
-// over one run of positions per warp, and one exchange of the runs' counts),
-// so the choice is the one of a stable sort without sorting.
+// A radix select: up to four passes build a 256-bin histogram
+// (shared-memory atomics) of one 8-bit digit of the keys that match the
+// digits found so far, most significant digit first; after them the k-th
+// largest key T (under a mask of the digits found: a pass that leaves all
+// keys of its bin chosen ends the search) and the number of its copies to
+// keep are known. A compaction then emits the keys above T and the first
+// copies of T in position order (warp ballots over one run of positions per
+// warp, and one exchange of the runs' counts), so the choice is the one of a
+// stable sort without sorting.
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,10 +55,12 @@ void BlockTopk::select(Value n, Value k,
     return arith::ShRUIOp::create(b, x, y);
   };
 
-  // Digits of T found so far (`prefix` under `prefixMask`) and how many keys
-  // equal to the prefix are still to be chosen.
-  Value prefix = gb.i32(0), prefixMask = gb.i32(0), remaining = gb.toI32(k);
-  for (int64_t pass = 0; pass < 32 / kDigitBits; ++pass) {
+  // Digits of T found so far (`prefix` under `prefixMask`), how many keys
+  // equal to the prefix are still to be chosen, and whether they are all of
+  // them (then the later digits do not matter, and their passes are
+  // skipped: T is the prefix under its mask).
+  auto runPass = [&](int64_t pass, Value prefix, Value prefixMask,
+                     Value remaining) -> SmallVector<Value> {
     Value shift = gb.i32(32 - kDigitBits * (pass + 1));
     // Every warp has read the histogram of the last pass (or of an earlier
     // selection) before it is cleared.
@@ -132,7 +136,7 @@ void BlockTopk::select(Value n, Value k,
     }
     Value above = subI(suffix, laneCount);
     Value found = arith::ConstantOp::create(b, b.getBoolAttr(false));
-    Value digit = gb.i32(0), left = gb.i32(0);
+    Value digit = gb.i32(0), left = gb.i32(0), binCount = gb.i32(0);
     for (int64_t i = binsPerLane - 1; i >= 0; --i) {
       Value through = addI(above, counts[i]);
       Value here = gb.andI(
@@ -141,6 +145,7 @@ void BlockTopk::select(Value n, Value k,
           gb.cmp(arith::CmpIPredicate::uge, through, remaining));
       digit = gb.select(here, addI(gb.toI32(firstBin), gb.i32(i)), digit);
       left = gb.select(here, subI(remaining, above), left);
+      binCount = gb.select(here, counts[i], binCount);
       found = gb.orI(found, here);
       above = through;
     }
@@ -149,11 +154,18 @@ void BlockTopk::select(Value n, Value k,
     Value source =
         subI(gb.i32(31), math::CountLeadingZerosOp::create(b, lanes));
     digit = gb.shuffleIdx(digit, source);
-    remaining = gb.shuffleIdx(left, source);
-    prefix = gb.orI(prefix, shiftLeft(digit, shift));
-    prefixMask = gb.orI(prefixMask, shiftLeft(gb.i32(kBins - 1), shift));
-  }
-  Value threshold = prefix;
+    left = gb.shuffleIdx(left, source);
+    binCount = gb.shuffleIdx(binCount, source);
+    return {gb.orI(prefix, shiftLeft(digit, shift)),
+            gb.orI(prefixMask, shiftLeft(gb.i32(kBins - 1), shift)), left,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::eq, left, binCount)};
+  };
+  SmallVector<Value> state = runPass(0, gb.i32(0), gb.i32(0), gb.toI32(k));
+  for (int64_t pass = 1; pass < 32 / kDigitBits; ++pass)
+    state = gb.ifElseYield(
+        state[3], ValueRange(state).getTypes(), [&] { return state; },
+        [&] { return runPass(pass, state[0], state[1], state[2]); });
+  Value threshold = state[0], thresholdMask = state[1], remaining = state[2];
 
   // Compaction in position order: warp w takes the w-th of `warps` equal
   // runs of positions (multiples of 32) and walks it twice, 32 positions at
@@ -174,7 +186,8 @@ void BlockTopk::select(Value n, Value k,
   auto classify = [&](Value tileStart) {
     Value position = gb.add(tileStart, block.lane);
     Value inRange = gb.cmp(arith::CmpIPredicate::ult, position, runEnd);
-    Value key = loadKey(gb.minIdx(position, lastPosition));
+    Value key =
+        bitAnd(loadKey(gb.minIdx(position, lastPosition)), thresholdMask);
     Tile tile;
     tile.isAbove =
         gb.andI(inRange, gb.cmp(arith::CmpIPredicate::ugt, key, threshold));

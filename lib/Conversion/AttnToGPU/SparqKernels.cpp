@@ -1,7 +1,7 @@
 //===- SparqKernels.cpp - the GPU kernels of attn.sparq ---------*- C++ -*-===//
 //
-// See SparqKernels.h for the split into kernels. Every kernel runs
-// SparqGpuPlan::kThreads threads per block; logits are kept in the log2
+// See SparqKernels.h for the split into kernels and their block sizes;
+// logits are kept in the log2
 // domain (natural logits times log2(e)), as the softmax of the attention
 // kernels.
 //
@@ -156,7 +156,7 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
                                        const SparqGpuPlan &plan) {
   GpuBuilder gb(b);
   SharedMemory shared(gb, launch);
-  BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
+  BlockOps block(gb, shared, launch, SparqGpuPlan::kScoresThreads);
   const int64_t unitHeads = plan.unitHeads(), dims = plan.headDim;
   const int64_t rank = plan.rank;
   Type f32 = b.getF32Type();
@@ -165,6 +165,23 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   Value headTotals = shared.buffer({unitHeads}, f32);
   Value components = shared.buffer({rank}, b.getI32Type());
   Value queryHat = shared.buffer({unitHeads * rank}, f32);
+  // With key_transposed: kScoreStages tiles of the component rows in
+  // flight (cp.async), when they fit.
+  const int64_t elementBytes = plan.elementType.getIntOrFloatBitWidth() / 8;
+  constexpr int64_t kMaxThreadLogits = 32;
+  constexpr int64_t kKeysPerThread = 4;
+  constexpr int64_t kScoreStages = 3;
+  constexpr int64_t kMaxScoreStageBytes = 96 * 1024;
+  int64_t headGroups = 1;
+  while (unitHeads / headGroups * kKeysPerThread > kMaxThreadLogits &&
+         unitHeads % (2 * headGroups) == 0)
+    headGroups *= 2;
+  const int64_t groupThreads = block.threads / headGroups;
+  const int64_t tileKeys = groupThreads * kKeysPerThread;
+  Value stages;
+  if (plan.keyTransposed &&
+      kScoreStages * rank * tileKeys * elementBytes <= kMaxScoreStageBytes)
+    stages = shared.buffer({kScoreStages, rank, tileKeys}, plan.elementType);
   shared.finish();
   Value chunk = launch.getBlockIds().x;
   SelectionRow row(gb, plan, launch.getBlockIds().y);
@@ -203,86 +220,112 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   gpu::BarrierOp::create(b);
 
   // The top-`rank` components: each component's place in the order by
-  // decreasing |q| (ties: lower index first).
-  gb.forEach(block.tid, gb.idx(dims), threads, [&](Value dim) {
-    Value mine = memref::LoadOp::create(b, absQuery, dim);
-    Value place = gb.forCarrying(
-        gb.idx(0), gb.idx(dims), gb.idx(1), {gb.idx(0)},
-        [&](Value other, ValueRange carried) {
-          Value theirs = memref::LoadOp::create(b, absQuery, other);
-          Value before =
-              gb.orI(gb.cmpF(arith::CmpFPredicate::OGT, theirs, mine),
-                     gb.andI(gb.cmpF(arith::CmpFPredicate::OEQ, theirs, mine),
-                             gb.cmp(arith::CmpIPredicate::ult, other, dim)));
-          return SmallVector<Value>{
-              gb.add(carried[0], gb.select(before, gb.idx(1), gb.idx(0)))};
-        })[0];
-    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, place, gb.idx(rank)), [&] {
-      memref::StoreOp::create(b, gb.toI32(dim), components, place);
+  // decreasing |q| (ties: lower index first), counted by `parts` adjacent
+  // lanes per component over their share of the others (unrolled, so that
+  // the shared-memory loads are in flight together).
+  {
+    int64_t parts = 1;
+    while (2 * parts * dims <= block.threads && 2 * parts <= 32)
+      parts *= 2;
+    const int64_t othersPerPart = llvm::divideCeil(dims, parts);
+    constexpr int64_t kUnroll = 8;
+    // Whole warps run each step (shuffles).
+    int64_t items = llvm::divideCeil(dims * parts, 32) * 32;
+    gb.forEach(block.tid, gb.idx(items), threads, [&](Value item) {
+      Value dim = gb.divIdx(item, parts), part = gb.remIdx(item, parts);
+      Value valid = gb.cmp(arith::CmpIPredicate::ult, dim, gb.idx(dims));
+      dim = gb.minIdx(dim, gb.idx(dims - 1));
+      Value mine = memref::LoadOp::create(b, absQuery, dim);
+      Value first = gb.mul(part, gb.idx(othersPerPart));
+      Value last =
+          gb.minIdx(gb.add(first, gb.idx(othersPerPart)), gb.idx(dims));
+      Value place = gb.forCarrying(
+          first, last, gb.idx(kUnroll), {gb.i32(0)},
+          [&](Value start, ValueRange carried) {
+            Value count = carried[0];
+            for (int64_t u = 0; u < kUnroll; ++u) {
+              Value other = gb.add(start, gb.idx(u));
+              Value theirs = memref::LoadOp::create(
+                  b, absQuery, gb.minIdx(other, gb.idx(dims - 1)));
+              Value before = gb.andI(
+                  gb.cmp(arith::CmpIPredicate::ult, other, last),
+                  gb.orI(
+                      gb.cmpF(arith::CmpFPredicate::OGT, theirs, mine),
+                      gb.andI(gb.cmpF(arith::CmpFPredicate::OEQ, theirs, mine),
+                              gb.cmp(arith::CmpIPredicate::ult, other, dim))));
+              count = arith::AddIOp::create(
+                  b, count, arith::ExtUIOp::create(b, b.getI32Type(), before));
+            }
+            return SmallVector<Value>{count};
+          })[0];
+      for (int64_t mask = parts / 2; mask >= 1; mask /= 2)
+        place = arith::AddIOp::create(b, place, gb.shuffleXor(place, mask));
+      gb.ifThen(
+          gb.andI(valid,
+                  gb.andI(gb.cmp(arith::CmpIPredicate::eq, part, gb.idx(0)),
+                          arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                                place, gb.i32(rank)))),
+          [&] {
+            memref::StoreOp::create(b, gb.toI32(dim), components,
+                                    gb.toIndex(place));
+          });
+    });
+  }
+  gpu::BarrierOp::create(b);
+
+  // q^ = q[i1] / tau per head, times log2(e): a warp per head.
+  auto component = [&](Value t) {
+    return gb.toIndex(memref::LoadOp::create(b, components, t));
+  };
+  gb.forEach(block.warp, gb.idx(unitHeads), gb.idx(block.warps), [&](Value m) {
+    Value part =
+        gb.forCarrying(block.lane, gb.idx(rank), gb.idx(32), {gb.f32(0)},
+                       [&](Value t, ValueRange carried) {
+                         return SmallVector<Value>{gb.fadd(
+                             carried[0], gb.absF(queryAt(m, component(t))))};
+                       })[0];
+    part = gb.warpSum(part, {16, 8, 4, 2, 1});
+    Value total = memref::LoadOp::create(b, headTotals, m);
+    Value positive = gb.cmpF(arith::CmpFPredicate::OGT, total, gb.f32(0));
+    Value ratio =
+        arith::DivFOp::create(b, part, gb.select(positive, total, gb.f32(1)));
+    Value tau = gb.select(positive, gb.sqrt(gb.fmul(gb.f32(dims), ratio)),
+                          gb.f32(std::sqrt(static_cast<float>(dims))));
+    Value factor =
+        gb.select(gb.cmpF(arith::CmpFPredicate::OGT, tau, gb.f32(0)),
+                  arith::DivFOp::create(b, gb.f32(M_LOG2E), tau), gb.f32(0));
+    gb.forEach(block.lane, gb.idx(rank), gb.idx(32), [&](Value t) {
+      memref::StoreOp::create(b, gb.fmul(queryAt(m, component(t)), factor),
+                              queryHat,
+                              gb.add(gb.mul(t, gb.idx(unitHeads)), m));
     });
   });
   gpu::BarrierOp::create(b);
 
-  // q^ = q[i1] / tau per head, times log2(e).
-  auto component = [&](int64_t t) {
-    return gb.toIndex(memref::LoadOp::create(b, components, gb.idx(t)));
-  };
-  gb.ifThen(
-      gb.cmp(arith::CmpIPredicate::ult, block.tid, gb.idx(unitHeads)), [&] {
-        Value m = block.tid;
-        Value total = memref::LoadOp::create(b, headTotals, m);
-        Value part = gb.f32(0);
-        for (int64_t t = 0; t < rank; ++t)
-          part = gb.fadd(part, gb.absF(queryAt(m, component(t))));
-        Value positive = gb.cmpF(arith::CmpFPredicate::OGT, total, gb.f32(0));
-        Value ratio = arith::DivFOp::create(
-            b, part, gb.select(positive, total, gb.f32(1)));
-        Value tau = gb.select(positive, gb.sqrt(gb.fmul(gb.f32(dims), ratio)),
-                              gb.f32(std::sqrt(static_cast<float>(dims))));
-        Value factor = gb.select(
-            gb.cmpF(arith::CmpFPredicate::OGT, tau, gb.f32(0)),
-            arith::DivFOp::create(b, gb.f32(M_LOG2E), tau), gb.f32(0));
-        for (int64_t t = 0; t < rank; ++t)
-          memref::StoreOp::create(b, gb.fmul(queryAt(m, component(t)), factor),
-                                  queryHat,
-                                  gb.add(gb.idx(t * unitHeads), block.tid));
-      });
-  gpu::BarrierOp::create(b);
-
   // Logits of the chunk's visible keys with each head's running max and
-  // sum. The unit's heads are split among up to 8 groups of threads, which
-  // read the same keys (the repeats hit L1): fewer heads per thread leave
-  // registers for more blocks per SM. A thread takes kKeysPerThread
-  // consecutive keys per pass. With key_transposed and Lk a multiple of
-  // kKeysPerThread, every pass reads one vector per component row (keys past
-  // the chunk's end are dropped after the loads) and stores one vector of
-  // logits per head when whole; the other forms go key by key (a loop, so
-  // that few addresses are live).
-  SmallVector<Value> componentIdx;
-  for (int64_t t = 0; t < rank; ++t)
-    componentIdx.push_back(component(t));
-  int64_t headGroups = 1;
-  while (headGroups < 8 && unitHeads % (2 * headGroups) == 0)
-    headGroups *= 2;
+  // sum, kKeysPerThread consecutive keys per thread and pass. With
+  // key_transposed and Lk a multiple of a 16-byte vector, the block copies
+  // tiles of the component rows into shared memory with cp.async,
+  // kScoreStages tiles deep, so that loads stay in flight while threads
+  // compute (keys past the chunk's end are zero-filled and dropped); the
+  // other forms go key by key (a loop, so that few addresses are live). A
+  // thread keeps at most kMaxThreadLogits logits: larger units split their
+  // heads among groups of threads, which read the same keys.
+  const int64_t perThread = kKeysPerThread;
   const int64_t headsPerThread = unitHeads / headGroups;
-  const int64_t groupThreads = block.threads / headGroups;
   Value headGroup = gb.divIdx(block.tid, groupThreads);
   Value groupTid = gb.remIdx(block.tid, groupThreads);
   // Unit head of the thread's j-th head.
   auto headOf = [&](int64_t j) {
     return gb.add(gb.mul(headGroup, gb.idx(headsPerThread)), gb.idx(j));
   };
-  const int64_t perThread = SparqGpuPlan::kKeysPerThread;
-  Value keysPerPass = gb.idx(perThread * groupThreads);
   Value chunkStart = gb.mul(chunk, gb.idx(SparqGpuPlan::kChunkKeys));
   Value chunkEnd =
       gb.maxIdx(gb.minIdx(gb.add(chunkStart, gb.idx(SparqGpuPlan::kChunkKeys)),
                           row.keyEnd),
                 chunkStart);
   // Logits [k * headsPerThread + j] of keys whose component values are
-  // keyValues[t * keys + k]: component by component, so that only the sums
-  // and one component's q^ (shared memory, [rank][unitHeads]) are live
-  // beside the loaded keys.
+  // keyValues[t * keys + k], component by component.
   auto logitsOf = [&](ArrayRef<Value> keyValues, int64_t keys) {
     SmallVector<Value> out(keys * headsPerThread, gb.f32(0));
     for (int64_t t = 0; t < rank; ++t) {
@@ -317,100 +360,152 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     }
     return next;
   };
-  // A pass whose keys [first, first + perThread) exist (Lk is a multiple of
-  // perThread); those at or past chunkEnd are dropped after the loads.
-  auto vectorPass = [&](Value first, ValueRange carried) {
-    auto rowType = VectorType::get({perThread}, plan.elementType);
-    SmallVector<Value> keyValues;
-    for (Value dim : componentIdx) {
-      Value keys = vector::LoadOp::create(
-          b, rowType, plan.keyTransposed,
-          ValueRange{row.batch, row.kvHead, dim, first},
-          /*nontemporal=*/false,
-          llvm::Align(perThread * plan.elementType.getIntOrFloatBitWidth() /
-                      8));
-      for (int64_t k = 0; k < perThread; ++k)
-        keyValues.push_back(vector::ExtractOp::create(b, keys, k));
-    }
-    SmallVector<Value> logits = logitsOf(keyValues, perThread);
-    auto vectorType = VectorType::get({perThread}, b.getF32Type());
-    Value whole = gb.cmp(arith::CmpIPredicate::ule,
-                         gb.add(first, gb.idx(perThread)), chunkEnd);
-    for (int64_t j = 0; j < headsPerThread; ++j) {
-      Value at = logitIndex(gb, plan, row.row, headOf(j), first);
-      gb.ifThenElse(
-          whole,
-          [&] {
-            SmallVector<Value> headLogits;
-            for (int64_t k = 0; k < perThread; ++k)
-              headLogits.push_back(logits[k * headsPerThread + j]);
-            vector::StoreOp::create(
-                b, vector::FromElementsOp::create(b, vectorType, headLogits),
-                plan.logits, at, /*nontemporal=*/false,
-                llvm::Align(4 * perThread));
-          },
-          [&] {
-            for (int64_t k = 0; k < perThread; ++k)
-              gb.ifThen(gb.cmp(arith::CmpIPredicate::ult,
-                               gb.add(first, gb.idx(k)), chunkEnd),
-                        [&] {
-                          memref::StoreOp::create(
-                              b, logits[k * headsPerThread + j], plan.logits,
-                              gb.add(at, gb.idx(k)));
-                        });
-          });
-    }
-    for (int64_t k = 1; k < perThread; ++k) {
-      Value visible =
-          gb.cmp(arith::CmpIPredicate::ult, gb.add(first, gb.idx(k)), chunkEnd);
-      for (int64_t j = 0; j < headsPerThread; ++j) {
-        Value &logit = logits[k * headsPerThread + j];
-        logit = gb.select(visible, logit, gb.negInf());
-      }
-    }
-    return fold(carried, logits);
-  };
-  auto keyByKeyPass = [&](Value first, ValueRange carried) {
-    Value last = gb.minIdx(gb.add(first, gb.idx(perThread)), chunkEnd);
-    return gb.forCarrying(
-        first, last, gb.idx(1), carried, [&](Value key, ValueRange running) {
-          SmallVector<Value> keyValues;
-          for (Value dim : componentIdx)
-            keyValues.push_back(
-                plan.keyTransposed
-                    ? memref::LoadOp::create(
-                          b, plan.keyTransposed,
-                          ValueRange{row.batch, row.kvHead, dim, key})
-                    : memref::LoadOp::create(
-                          b, plan.key,
-                          ValueRange{row.batch, row.kvHead, key, dim}));
-          SmallVector<Value> logits = logitsOf(keyValues, 1);
-          for (int64_t j = 0; j < headsPerThread; ++j)
-            memref::StoreOp::create(
-                b, logits[j], plan.logits,
-                logitIndex(gb, plan, row.row, headOf(j), key));
-          return fold(running, logits);
-        });
-  };
   SmallVector<Value> running;
   for (int64_t j = 0; j < headsPerThread; ++j)
     running.append({gb.negInf(), gb.f32(0)});
-  Value first = gb.add(chunkStart, gb.mul(groupTid, gb.idx(perThread)));
-  auto passes = [&](auto pass) {
-    return gb.forCarrying(
-        first, chunkEnd, keysPerPass, running,
-        [&](Value at, ValueRange carried) { return pass(at, carried); });
+
+  // The staged form. Tile i of the chunk goes to stage i % kScoreStages.
+  auto stagedPasses = [&]() -> SmallVector<Value> {
+    const int64_t vectorKeys = 16 / elementBytes;
+    const int64_t piecesPerRow = tileKeys / vectorKeys;
+    Value tiles = gb.ceilDiv(gb.sub(chunkEnd, chunkStart), gb.idx(tileKeys));
+    Value lastVector = gb.sub(plan.keyLen, gb.idx(vectorKeys));
+    // Each copy ends its own group, so that a tile's wait is one count.
+    auto issue = [&](Value tile) {
+      Value stage = gb.remIdx(tile, kScoreStages);
+      Value tileStart = gb.add(chunkStart, gb.mul(tile, gb.idx(tileKeys)));
+      gb.forEach(
+          block.tid, gb.idx(rank * piecesPerRow), threads, [&](Value piece) {
+            Value t = gb.divIdx(piece, piecesPerRow);
+            Value offset =
+                gb.mul(gb.remIdx(piece, piecesPerRow), gb.idx(vectorKeys));
+            Value key = gb.add(tileStart, offset);
+            Value valid = gb.cmp(arith::CmpIPredicate::ult, key, chunkEnd);
+            gb.copyAsync(stages, {stage, t, offset}, plan.keyTransposed,
+                         {row.batch, row.kvHead, component(t),
+                          gb.minIdx(key, lastVector)},
+                         vectorKeys, valid);
+          });
+      NVVM::CpAsyncCommitGroupOp::create(b);
+    };
+    for (int64_t s = 0; s + 1 < kScoreStages; ++s)
+      issue(gb.idx(s));
+    auto rowType = VectorType::get({perThread}, plan.elementType);
+    auto vectorType = VectorType::get({perThread}, b.getF32Type());
+    Value firstInTile = gb.mul(groupTid, gb.idx(perThread));
+    SmallVector<Value> result = gb.forCarrying(
+        gb.idx(0), tiles, gb.idx(1), running,
+        [&](Value tile, ValueRange carried) {
+          // Tile `tile` has landed for every thread, and every thread is
+          // done with the stage the next copy overwrites.
+          NVVM::CpAsyncWaitGroupOp::create(b, kScoreStages - 2);
+          gpu::BarrierOp::create(b);
+          issue(gb.add(tile, gb.idx(kScoreStages - 1)));
+          Value stage = gb.remIdx(tile, kScoreStages);
+          Value first = gb.add(
+              gb.add(chunkStart, gb.mul(tile, gb.idx(tileKeys))), firstInTile);
+          SmallVector<Value> keyValues;
+          for (int64_t t = 0; t < rank; ++t) {
+            Value keys = vector::LoadOp::create(
+                b, rowType, stages, ValueRange{stage, gb.idx(t), firstInTile},
+                /*nontemporal=*/false, llvm::Align(perThread * elementBytes));
+            for (int64_t k = 0; k < perThread; ++k)
+              keyValues.push_back(vector::ExtractOp::create(b, keys, k));
+          }
+          SmallVector<Value> logits = logitsOf(keyValues, perThread);
+          Value whole = gb.cmp(arith::CmpIPredicate::ule,
+                               gb.add(first, gb.idx(perThread)), chunkEnd);
+          for (int64_t j = 0; j < headsPerThread; ++j) {
+            Value at = logitIndex(gb, plan, row.row, headOf(j), first);
+            gb.ifThenElse(
+                whole,
+                [&] {
+                  SmallVector<Value> headLogits;
+                  for (int64_t k = 0; k < perThread; ++k)
+                    headLogits.push_back(logits[k * headsPerThread + j]);
+                  vector::StoreOp::create(
+                      b,
+                      vector::FromElementsOp::create(b, vectorType, headLogits),
+                      plan.logits, at, /*nontemporal=*/false,
+                      llvm::Align(4 * perThread));
+                },
+                [&] {
+                  for (int64_t k = 0; k < perThread; ++k)
+                    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult,
+                                     gb.add(first, gb.idx(k)), chunkEnd),
+                              [&] {
+                                memref::StoreOp::create(
+                                    b, logits[k * headsPerThread + j],
+                                    plan.logits, gb.add(at, gb.idx(k)));
+                              });
+                });
+          }
+          for (int64_t k = 0; k < perThread; ++k) {
+            Value visible = gb.cmp(arith::CmpIPredicate::ult,
+                                   gb.add(first, gb.idx(k)), chunkEnd);
+            for (int64_t j = 0; j < headsPerThread; ++j) {
+              Value &logit = logits[k * headsPerThread + j];
+              logit = gb.select(visible, logit, gb.negInf());
+            }
+          }
+          return fold(carried, logits);
+        });
+    // The copies issued past the last tile (zero-filled).
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    return result;
   };
-  // The two loops sit in separate branches, so that the key-by-key loop's
-  // addresses are not live in the vector loop.
-  if (plan.keyTransposed)
+  // Key by key, component by component (loops, so that neither the
+  // components' addresses nor q^ are held in registers across keys).
+  auto keyByKeyPasses = [&]() -> SmallVector<Value> {
+    Value first = gb.add(chunkStart, gb.mul(groupTid, gb.idx(perThread)));
+    return gb.forCarrying(
+        first, chunkEnd, gb.idx(perThread * groupThreads), running,
+        [&](Value passStart, ValueRange carried) {
+          Value last =
+              gb.minIdx(gb.add(passStart, gb.idx(perThread)), chunkEnd);
+          return gb.forCarrying(
+              passStart, last, gb.idx(1), carried,
+              [&](Value key, ValueRange running) {
+                SmallVector<Value> logits = gb.forCarrying(
+                    gb.idx(0), gb.idx(rank), gb.idx(1),
+                    SmallVector<Value>(headsPerThread, gb.f32(0)),
+                    [&](Value t, ValueRange sums) {
+                      Value dim = component(t);
+                      Value k = gb.toF32(
+                          plan.keyTransposed
+                              ? memref::LoadOp::create(
+                                    b, plan.keyTransposed,
+                                    ValueRange{row.batch, row.kvHead, dim, key})
+                              : memref::LoadOp::create(b, plan.key,
+                                                       ValueRange{row.batch,
+                                                                  row.kvHead,
+                                                                  key, dim}));
+                      SmallVector<Value> next;
+                      for (int64_t j = 0; j < headsPerThread; ++j) {
+                        Value qHat = memref::LoadOp::create(
+                            b, queryHat,
+                            gb.add(gb.mul(t, gb.idx(unitHeads)), headOf(j)));
+                        next.push_back(gb.fadd(sums[j], gb.fmul(qHat, k)));
+                      }
+                      return next;
+                    });
+                for (int64_t j = 0; j < headsPerThread; ++j)
+                  memref::StoreOp::create(
+                      b, logits[j], plan.logits,
+                      logitIndex(gb, plan, row.row, headOf(j), key));
+                return fold(running, logits);
+              });
+        });
+  };
+  // The two forms sit in separate branches, so that the key-by-key loop's
+  // addresses are not live in the staged loop.
+  if (stages)
     running = gb.ifElseYield(
-        gb.cmp(arith::CmpIPredicate::eq, gb.remIdx(plan.keyLen, perThread),
-               gb.idx(0)),
-        ValueRange(running).getTypes(), [&] { return passes(vectorPass); },
-        [&] { return passes(keyByKeyPass); });
+        gb.cmp(arith::CmpIPredicate::eq,
+               gb.remIdx(plan.keyLen, 16 / elementBytes), gb.idx(0)),
+        ValueRange(running).getTypes(), stagedPasses, keyByKeyPasses);
   else
-    running = passes(keyByKeyPass);
+    running = keyByKeyPasses();
   // Each head's statistics over the block: threads of other groups add
   // nothing.
   for (int64_t m = 0; m < unitHeads; ++m) {
@@ -456,7 +551,7 @@ void mlir::attn::emitSparqSelectKernel(ImplicitLocOpBuilder &b,
                                        const SparqGpuPlan &plan) {
   GpuBuilder gb(b);
   SharedMemory shared(gb, launch);
-  BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
+  BlockOps block(gb, shared, launch, SparqGpuPlan::kSelectThreads);
   BlockTopk topk(block, shared);
   const int64_t chunkKeys = SparqGpuPlan::kChunkKeys;
   Type f32 = b.getF32Type();
@@ -531,7 +626,7 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
                                        const SparqGpuPlan &plan) {
   GpuBuilder gb(b);
   SharedMemory shared(gb, launch);
-  BlockOps block(gb, shared, launch, SparqGpuPlan::kThreads);
+  BlockOps block(gb, shared, launch, SparqGpuPlan::kAttendThreads);
   BlockTopk topk(block, shared);
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
   const int64_t dims = plan.headDim, valueDims = plan.valueDim;
@@ -551,15 +646,14 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
 
   // The ranked keys from the candidates (in key order), then the window.
   // The radix select reads the candidates' keys six times: from shared
-  // memory when they fit there.
+  // memory when they fit there. It emits candidate indices; their key
+  // positions are looked up after it, all loads at once (looked up in the
+  // select, each warp would wait for one load per 32 candidates).
   Value rowCandidates = gb.mul(plan.chunks, gb.idx(plan.candidatesPerChunk()));
   Value rowBase = gb.mul(row.row, rowCandidates);
   auto selectRanked = [&](llvm::function_ref<Value(Value)> loadKey) {
     topk.select(rowCandidates, row.ranked, loadKey, [&](Value slot, Value p) {
-      memref::StoreOp::create(b,
-                              memref::LoadOp::create(b, plan.candidatePositions,
-                                                     gb.add(rowBase, p)),
-                              selected, slot);
+      memref::StoreOp::create(b, gb.toI32(p), selected, slot);
     });
   };
   auto loadGlobalKey = [&](Value p) -> Value {
@@ -581,6 +675,14 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
         },
         [&] { selectRanked(loadGlobalKey); });
   }
+  gpu::BarrierOp::create(b);
+  gb.forEach(block.tid, row.ranked, threads, [&](Value slot) {
+    Value p = gb.toIndex(memref::LoadOp::create(b, selected, slot));
+    memref::StoreOp::create(
+        b,
+        memref::LoadOp::create(b, plan.candidatePositions, gb.add(rowBase, p)),
+        selected, slot);
+  });
   Value windowStart = gb.sub(row.keyEnd, row.window);
   gb.forEach(block.tid, row.window, threads, [&](Value w) {
     memref::StoreOp::create(b, gb.toI32(gb.add(windowStart, w)), selected,
@@ -652,7 +754,6 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   Value visible = gb.cmp(arith::CmpIPredicate::ugt, row.keyEnd, gb.idx(0));
   constexpr int64_t kUnroll = 4;
   Value lastSlot = gb.idx(plan.topK - 1);
-  const int64_t dimsPerLane = llvm::divideCeil(dims, 32);
   gb.forEach(
       gb.idx(0), gb.idx(plan.unitHeads()), gb.idx(headBatch),
       [&](Value firstHead) {
@@ -669,36 +770,66 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
             });
         gpu::BarrierOp::create(b);
 
-        // Exact scores, one warp per selected key: the lanes' dims of the
-        // key are read once for all heads of the batch.
-        gb.forEach(block.warp, count, gb.idx(block.warps), [&](Value slot) {
-          SmallVector<Value> keyDims, inRange;
-          for (int64_t i = 0; i < dimsPerLane; ++i) {
-            Value dim = gb.add(block.lane, gb.idx(32 * i));
-            inRange.push_back(
-                gb.cmp(arith::CmpIPredicate::ult, dim, gb.idx(dims)));
-            keyDims.push_back(gb.toF32(memref::LoadOp::create(
-                b, stagedKeys,
-                ValueRange{slot, gb.minIdx(dim, gb.idx(dims - 1))})));
-          }
-          for (int64_t h = 0; h < headBatch; ++h) {
-            Value dot = gb.f32(0);
-            for (int64_t i = 0; i < dimsPerLane; ++i) {
-              Value dim = gb.minIdx(gb.add(block.lane, gb.idx(32 * i)),
-                                    gb.idx(dims - 1));
-              Value q = memref::LoadOp::create(b, queryRows,
-                                               ValueRange{gb.idx(h), dim});
-              dot = gb.fadd(dot, gb.select(inRange[i], gb.fmul(keyDims[i], q),
-                                           gb.f32(0)));
+        // Exact scores: `parts` threads per selected key (adjacent lanes),
+        // each with its share of the key's 16-byte chunks and all heads of
+        // the batch. Keys start their walk at different chunks, so that
+        // the lanes of a warp read distinct banks.
+        auto emitScores = [&](int64_t width) {
+          const int64_t chunks = dims / width;
+          int64_t parts = 1;
+          while (2 * parts * plan.topK <= block.threads &&
+                 chunks % (2 * parts) == 0 && 2 * parts <= 32)
+            parts *= 2;
+          const int64_t chunksPerPart = chunks / parts;
+          // A multiple of 32 items: whole warps run each step (shuffles).
+          Value items = gb.mul(
+              gb.ceilDiv(gb.mul(count, gb.idx(parts)), gb.idx(32)), gb.idx(32));
+          auto keyType = VectorType::get({width}, plan.elementType);
+          auto queryType = VectorType::get({width}, f32);
+          gb.forEach(block.tid, items, threads, [&](Value item) {
+            Value slot = gb.divIdx(item, parts);
+            Value part = gb.remIdx(item, parts);
+            Value valid = gb.cmp(arith::CmpIPredicate::ult, slot, count);
+            slot = gb.minIdx(slot, lastSlot);
+            SmallVector<Value> dots(headBatch, gb.f32(0));
+            for (int64_t c = 0; c < chunksPerPart; ++c) {
+              Value chunk =
+                  gb.add(gb.mul(part, gb.idx(chunksPerPart)),
+                         gb.remIdx(gb.add(slot, gb.idx(c)), chunksPerPart));
+              Value dim = gb.mul(chunk, gb.idx(width));
+              Value keys = vector::LoadOp::create(
+                  b, keyType, stagedKeys, ValueRange{slot, dim},
+                  /*nontemporal=*/false, llvm::Align(width * elementBytes));
+              SmallVector<Value> keyDims;
+              for (int64_t e = 0; e < width; ++e)
+                keyDims.push_back(
+                    gb.toF32(vector::ExtractOp::create(b, keys, e)));
+              for (int64_t h = 0; h < headBatch; ++h) {
+                Value queries = vector::LoadOp::create(
+                    b, queryType, queryRows, ValueRange{gb.idx(h), dim},
+                    /*nontemporal=*/false,
+                    llvm::Align(std::min<int64_t>(width * 4, 16)));
+                for (int64_t e = 0; e < width; ++e)
+                  dots[h] = gb.fadd(
+                      dots[h], gb.fmul(keyDims[e], vector::ExtractOp::create(
+                                                       b, queries, e)));
+              }
             }
-            dot = gb.warpSum(dot, {16, 8, 4, 2, 1});
-            gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, block.lane, gb.idx(0)),
+            SmallVector<int64_t> masks;
+            for (int64_t mask = parts / 2; mask >= 1; mask /= 2)
+              masks.push_back(mask);
+            for (int64_t h = 0; h < headBatch; ++h)
+              dots[h] = gb.warpSum(dots[h], masks);
+            gb.ifThen(gb.andI(valid, gb.cmp(arith::CmpIPredicate::eq, part,
+                                            gb.idx(0))),
                       [&] {
-                        memref::StoreOp::create(b, dot, weights,
-                                                ValueRange{gb.idx(h), slot});
+                        for (int64_t h = 0; h < headBatch; ++h)
+                          memref::StoreOp::create(b, dots[h], weights,
+                                                  ValueRange{gb.idx(h), slot});
                       });
-          }
-        });
+          });
+        };
+        emitScores(dims % vectorWidth == 0 ? vectorWidth : 1);
         gpu::BarrierOp::create(b);
 
         // Per head, one warp: the softmax of the exact scores, its sum, and

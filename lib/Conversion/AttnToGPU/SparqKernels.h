@@ -50,8 +50,12 @@ struct SparqGpuPlan : AttentionShape {
   int64_t attendHeadBatch = 1;
   bool groupShared = false;
 
-  static constexpr int64_t kThreads = 256;
-  static constexpr int64_t kKeysPerThread = 4;
+  // Threads per block of each kernel. The attend kernel runs one block per
+  // selection row, so its block is as wide as can be: its selection and
+  // attention are latency-bound.
+  static constexpr int64_t kScoresThreads = 256;
+  static constexpr int64_t kSelectThreads = 512;
+  static constexpr int64_t kAttendThreads = 1024;
   static constexpr int64_t kChunkKeys = 4096;
 
   /// Query heads per selection unit, and units per key/value head.

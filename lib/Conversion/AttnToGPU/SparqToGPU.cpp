@@ -20,7 +20,7 @@ static constexpr int64_t kMaxStagedCandidates = 8192;
 /// Largest top_k of the GPU kernels (their static buffers hold it).
 static constexpr int64_t kMaxGpuTopK = 4096;
 /// Largest head dims (one thread per dim in a block).
-static constexpr int64_t kMaxGpuHeadDim = SparqGpuPlan::kThreads;
+static constexpr int64_t kMaxGpuHeadDim = SparqGpuPlan::kScoresThreads;
 
 /// Shared memory of the attend kernel per selected key: its key and value
 /// rows, its position and weight.
@@ -123,18 +123,17 @@ struct SparqToGPU : OpRewritePattern<SparqOp> {
     plan.candidateKeys = scratchOf(i32, candidates);
     plan.candidatePositions = scratchOf(i32, candidates);
 
-    int64_t threads = SparqGpuPlan::kThreads;
     gpu::LaunchOp scores =
         launchKernel(b, prefix + "sparq_scores", {plan.chunks, rows, gb.idx(1)},
-                     threads, 0, token);
+                     SparqGpuPlan::kScoresThreads, 0, token);
     emitKernelBody(b, scores, [&] { emitSparqScoresKernel(b, scores, plan); });
     gpu::LaunchOp select =
         launchKernel(b, prefix + "sparq_select", {plan.chunks, rows, gb.idx(1)},
-                     threads, 0, token);
+                     SparqGpuPlan::kSelectThreads, 0, token);
     emitKernelBody(b, select, [&] { emitSparqSelectKernel(b, select, plan); });
     gpu::LaunchOp attend =
         launchKernel(b, prefix + "sparq_attend", {rows, gb.idx(1), gb.idx(1)},
-                     threads, 0, token);
+                     SparqGpuPlan::kAttendThreads, 0, token);
     emitKernelBody(b, attend, [&] { emitSparqAttendKernel(b, attend, plan); });
 
     for (Value buffer : scratch)

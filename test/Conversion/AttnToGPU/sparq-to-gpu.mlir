@@ -2,19 +2,22 @@
 
 // Checks the SparQ decode lowering (bandwidth form, group-shared): scratch
 // from gpu.alloc, then three async kernels on one stream: the scores kernel
-// reads rows of key_transposed 8 bytes at a time (vector<4xbf16>), the
+// copies tiles of key_transposed rows into three shared-memory stages with
+// 16-byte cp.async and reads four keys at a time from them, the
 // chunk select and the attend kernel both run the block radix select
 // (shared atomics, those of a warp's most common digit aggregated through a
 // ballot and a shuffle; warp ballots in the compaction), and the attend
 // kernel stages the selected rows with cp.async in dynamic shared memory
-// (its size set on the launch).
+// (its size set on the launch) and reads them 16 bytes at a time.
 // CHECK-LABEL: func.func @sparq_decode(
 // CHECK: %[[T0:.+]] = gpu.wait async
 // CHECK: gpu.alloc async [%[[T0]]]
 // CHECK-COUNT-4: gpu.alloc async
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@sparq_decode_sparq_scores_kernels) function(@sparq_decode_sparq_scores)
-// CHECK: vector.load {{.*}} : memref<1x8x128x?xbf16>, vector<4xbf16>
+// CHECK: nvgpu.device_async_copy {{.*}}, 8, {{.*}} : memref<1x8x128x?xbf16> to memref<3x16x1024xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.cp.async.wait.group 1
+// CHECK: vector.load {{.*}} : memref<3x16x1024xbf16, #gpu.address_space<workgroup>>, vector<4xbf16>
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@sparq_decode_sparq_select_kernels) function(@sparq_decode_sparq_select)
 // CHECK: nvvm.vote.sync ballot
@@ -27,6 +30,7 @@
 // CHECK: gpu.dynamic_shared_memory
 // CHECK: nvvm.vote.sync ballot
 // CHECK: nvgpu.device_async_copy
+// CHECK: vector.load {{.*}} : memref<128x128xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
 // CHECK: gpu.dealloc async
 // CHECK: gpu.wait [%{{.+}}]
 // CHECK: bufferization.to_tensor
