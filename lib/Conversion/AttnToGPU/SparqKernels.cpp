@@ -70,36 +70,43 @@ Value statsIndex(GpuBuilder &gb, const SparqGpuPlan &plan, Value row, Value m,
 
 /// Each unit head's softmax over all keys from the chunk statistics: the
 /// max (log2 domain, 0 when no key is visible) into `globalMax` and the
-/// inverse of the sum (0 when none) into `globalInvSum`. Warps take heads.
+/// inverse of the sum (0 when none) into `globalInvSum`. Warps take heads;
+/// a lane folds its chunks' (max, sum) pairs as they come, so that their
+/// loads are one round trip. The caller ends the phase with a barrier.
 void loadGlobalStats(BlockOps &block, const SparqGpuPlan &plan,
                      const SelectionRow &row, Value globalMax,
                      Value globalInvSum) {
   GpuBuilder &gb = block.gb;
   ImplicitLocOpBuilder &b = gb.b;
+  // (max, sum) of two partial softmaxes in one; sums are rescaled exactly,
+  // as the running sums.
+  auto combine = [&](Value maxA, Value sumA, Value maxB, Value sumB) {
+    Value max = gb.fmax(maxA, maxB);
+    auto scaled = [&](Value m, Value s) {
+      return gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, m, gb.negInf()),
+                       gb.f32(0), gb.fmul(s, gb.exp2(gb.fsub(m, max))));
+    };
+    return std::make_pair(max, gb.fadd(scaled(maxA, sumA), scaled(maxB, sumB)));
+  };
   gb.forEach(
       block.warp, gb.idx(plan.unitHeads()), gb.idx(block.warps), [&](Value m) {
-        auto stat = [&](Value chunk, int64_t field) -> Value {
-          Value at = statsIndex(gb, plan, row.row, m, chunk);
-          return memref::LoadOp::create(b, plan.chunkStats,
-                                        gb.add(at, gb.idx(field)));
-        };
-        Value localMax = gb.forCarrying(
-            block.lane, plan.chunks, gb.idx(32), {gb.negInf()},
+        SmallVector<Value> local = gb.forCarrying(
+            block.lane, plan.chunks, gb.idx(32), {gb.negInf(), gb.f32(0)},
             [&](Value chunk, ValueRange carried) {
-              return SmallVector<Value>{gb.fmax(carried[0], stat(chunk, 0))};
-            })[0];
-        Value max = gb.warpMax(localMax, {16, 8, 4, 2, 1});
+              Value at = statsIndex(gb, plan, row.row, m, chunk);
+              Value chunkMax = memref::LoadOp::create(b, plan.chunkStats, at);
+              Value chunkSum = memref::LoadOp::create(b, plan.chunkStats,
+                                                      gb.add(at, gb.idx(1)));
+              auto [max, sum] =
+                  combine(carried[0], carried[1], chunkMax, chunkSum);
+              return SmallVector<Value>{max, sum};
+            });
+        Value max = local[0], sum = local[1];
+        for (int64_t mask : {16, 8, 4, 2, 1})
+          std::tie(max, sum) = combine(max, sum, gb.shuffleXor(max, mask),
+                                       gb.shuffleXor(sum, mask));
         max = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, max, gb.negInf()),
                         gb.f32(0), max);
-        Value localSum = gb.forCarrying(
-            block.lane, plan.chunks, gb.idx(32), {gb.f32(0)},
-            [&](Value chunk, ValueRange carried) {
-              // Chunk sums are rescaled exactly, as the running sums.
-              Value weight = gb.exp2(gb.fsub(stat(chunk, 0), max));
-              return SmallVector<Value>{
-                  gb.fadd(carried[0], gb.fmul(weight, stat(chunk, 1)))};
-            })[0];
-        Value sum = gb.warpSum(localSum, {16, 8, 4, 2, 1});
         Value inverse =
             gb.select(gb.cmpF(arith::CmpFPredicate::OGT, sum, gb.f32(0)),
                       arith::DivFOp::create(b, gb.f32(1), sum), gb.f32(0));
@@ -108,7 +115,6 @@ void loadGlobalStats(BlockOps &block, const SparqGpuPlan &plan,
           memref::StoreOp::create(b, inverse, globalInvSum, m);
         });
       });
-  gpu::BarrierOp::create(b);
 }
 
 /// The approximate softmax weight of `key` for unit head `m`.
@@ -563,6 +569,7 @@ void mlir::attn::emitSparqSelectKernel(ImplicitLocOpBuilder &b,
   SelectionRow row(gb, plan, launch.getBlockIds().y);
   Value threads = gb.idx(block.threads);
   loadGlobalStats(block, plan, row, globalMax, globalInvSum);
+  gpu::BarrierOp::create(b);
 
   // Ranking keys: the float bits of the summed approximate softmax plus 1
   // (unsigned order is float order for c >= 0); 0 marks keys not ranked.
@@ -642,7 +649,56 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   Value globalInvSum = shared.buffer({plan.unitHeads()}, f32);
   SelectionRow row(gb, plan, launch.getBlockIds().x);
   Value threads = gb.idx(block.threads);
+  Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
+  // The loads that do not depend on the selection come first, each on its
+  // own threads, so that their round trips overlap: the softmax statistics
+  // (a warp per head), the mean of V, and the queries when all heads are
+  // one batch.
+  auto rotatedTid = [&](int64_t first) {
+    return gb.remIdx(gb.add(block.tid, gb.idx(block.threads - first)),
+                     block.threads);
+  };
+  auto loadQueries = [&](Value firstHead, Value tid) {
+    gb.forEach(tid, gb.idx(headBatch * dims), threads, [&](Value flat) {
+      Value h = gb.divIdx(flat, dims), dim = gb.remIdx(flat, dims);
+      Value q = gb.toF32(memref::LoadOp::create(
+          b, plan.query,
+          ValueRange{row.batch, row.head(gb, plan, gb.add(firstHead, h)),
+                     row.queryIdx, dim}));
+      memref::StoreOp::create(b, gb.fmul(q, scaleLog2), queryRows,
+                              ValueRange{h, dim});
+    });
+  };
   loadGlobalStats(block, plan, row, globalMax, globalInvSum);
+  // The mean of V over the visible keys.
+  gb.forEach(
+      rotatedTid(32 * plan.unitHeads()), gb.idx(valueDims), threads,
+      [&](Value dim) {
+        Value mean;
+        if (plan.valueMean) {
+          mean = gb.toF32(memref::LoadOp::create(
+              b, plan.valueMean, ValueRange{row.batch, row.kvHead, dim}));
+        } else {
+          Value first = gb.mul(row.position(gb, plan), plan.chunks);
+          Value sum = gb.forCarrying(
+              gb.idx(0), plan.chunks, gb.idx(1), {gb.f32(0)},
+              [&](Value chunk, ValueRange carried) {
+                Value at = gb.add(
+                    gb.mul(gb.add(first, chunk), gb.idx(valueDims)), dim);
+                return SmallVector<Value>{gb.fadd(
+                    carried[0], memref::LoadOp::create(b, plan.valueSums, at))};
+              })[0];
+          Value keys = arith::UIToFPOp::create(
+              b, f32, gb.toI32(gb.maxIdx(row.keyEnd, gb.idx(1))));
+          mean = arith::DivFOp::create(b, sum, keys);
+        }
+        memref::StoreOp::create(b, mean, meanValue, dim);
+      });
+  const bool oneBatch = headBatch == plan.unitHeads();
+  if (oneBatch)
+    loadQueries(gb.idx(0), rotatedTid(32 * plan.unitHeads() +
+                                      llvm::alignTo(valueDims, 32)));
+  gpu::BarrierOp::create(b);
 
   // The ranked keys from the candidates (in key order), then the window.
   // The radix select reads the candidates' keys six times: from shared
@@ -690,28 +746,6 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
   });
   Value count = gb.add(row.ranked, row.window);
 
-  // The mean of V over the visible keys.
-  gb.forEach(block.tid, gb.idx(valueDims), threads, [&](Value dim) {
-    Value mean;
-    if (plan.valueMean) {
-      mean = gb.toF32(memref::LoadOp::create(
-          b, plan.valueMean, ValueRange{row.batch, row.kvHead, dim}));
-    } else {
-      Value first = gb.mul(row.position(gb, plan), plan.chunks);
-      Value sum = gb.forCarrying(
-          gb.idx(0), plan.chunks, gb.idx(1), {gb.f32(0)},
-          [&](Value chunk, ValueRange carried) {
-            Value at =
-                gb.add(gb.mul(gb.add(first, chunk), gb.idx(valueDims)), dim);
-            return SmallVector<Value>{gb.fadd(
-                carried[0], memref::LoadOp::create(b, plan.valueSums, at))};
-          })[0];
-      Value keys = arith::UIToFPOp::create(
-          b, f32, gb.toI32(gb.maxIdx(row.keyEnd, gb.idx(1))));
-      mean = arith::DivFOp::create(b, sum, keys);
-    }
-    memref::StoreOp::create(b, mean, meanValue, dim);
-  });
   gpu::BarrierOp::create(b);
 
   // Stage the selected keys and values in shared memory, 16-byte
@@ -750,7 +784,6 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
 
   // The unit's heads in batches of headBatch: all threads work on all heads
   // of a batch at once.
-  Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
   Value visible = gb.cmp(arith::CmpIPredicate::ugt, row.keyEnd, gb.idx(0));
   constexpr int64_t kUnroll = 4;
   Value lastSlot = gb.idx(plan.topK - 1);
@@ -758,17 +791,10 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
       gb.idx(0), gb.idx(plan.unitHeads()), gb.idx(headBatch),
       [&](Value firstHead) {
         auto unitHead = [&](Value h) { return gb.add(firstHead, h); };
-        gb.forEach(
-            block.tid, gb.idx(headBatch * dims), threads, [&](Value flat) {
-              Value h = gb.divIdx(flat, dims), dim = gb.remIdx(flat, dims);
-              Value q = gb.toF32(memref::LoadOp::create(
-                  b, plan.query,
-                  ValueRange{row.batch, row.head(gb, plan, unitHead(h)),
-                             row.queryIdx, dim}));
-              memref::StoreOp::create(b, gb.fmul(q, scaleLog2), queryRows,
-                                      ValueRange{h, dim});
-            });
-        gpu::BarrierOp::create(b);
+        if (!oneBatch) {
+          loadQueries(firstHead, block.tid);
+          gpu::BarrierOp::create(b);
+        }
 
         // Exact scores: `parts` threads per selected key (adjacent lanes),
         // each with its share of the key's 16-byte chunks and all heads of
