@@ -177,17 +177,24 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   constexpr int64_t kMaxThreadLogits = 32;
   constexpr int64_t kKeysPerThread = 4;
   constexpr int64_t kScoreStages = 3;
-  constexpr int64_t kMaxScoreStageBytes = 96 * 1024;
+  constexpr int64_t kMaxScoreStageBytes = 100 * 1024;
   int64_t headGroups = 1;
   while (unitHeads / headGroups * kKeysPerThread > kMaxThreadLogits &&
          unitHeads % (2 * headGroups) == 0)
     headGroups *= 2;
   const int64_t groupThreads = block.threads / headGroups;
   const int64_t tileKeys = groupThreads * kKeysPerThread;
+  // Stage rows are padded by 16 bytes, so that the eight rows an ldmatrix
+  // reads start in distinct banks.
+  const int64_t stageRow = tileKeys + 16 / elementBytes;
   Value stages;
   if (plan.keyTransposed &&
-      kScoreStages * rank * tileKeys * elementBytes <= kMaxScoreStageBytes)
-    stages = shared.buffer({kScoreStages, rank, tileKeys}, plan.elementType);
+      kScoreStages * rank * stageRow * elementBytes <= kMaxScoreStageBytes)
+    stages = shared.buffer({kScoreStages, rank, stageRow}, plan.elementType);
+  // bf16 keys and up to 4 heads per unit: the logits of a tile on tensor
+  // cores (see mmaTile).
+  const bool useMma = stages && plan.elementType.isBF16() && rank % 16 == 0 &&
+                      unitHeads <= 4 && headGroups == 1;
   shared.finish();
   Value chunk = launch.getBlockIds().x;
   SelectionRow row(gb, plan, launch.getBlockIds().y);
@@ -370,6 +377,131 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   for (int64_t j = 0; j < headsPerThread; ++j)
     running.append({gb.negInf(), gb.f32(0)});
 
+  // Tensor-core logits (useMma): S = Q^ K^T on mma.sync m16n8k16 with K^T
+  // straight from the stage (ldmatrix.trans). Each q^ is split into three
+  // bf16 parts (hi + mid + lo carry its 24 bits, each product is exact in
+  // f32), stacked as A rows: hi of head h in row h, mid in row 4 + h, lo in
+  // row 8 + h. Lane l then holds rows l / 4 and l / 4 + 8 of its n-tile:
+  // (hi + lo) of head l / 4 below lane 16, mid of head l / 4 - 4 above; one
+  // exchange with lane l ^ 16 completes two n-tiles, one per half-warp. A
+  // warp takes 128 consecutive keys of the tile.
+  Value lane = block.lane;
+  Value laneGroup = gb.divIdx(lane, 4), laneColumn = gb.remIdx(lane, 4);
+  Value lowHalf = gb.cmp(arith::CmpIPredicate::ult, lane, gb.idx(16));
+  Value laneHead = gb.remIdx(laneGroup, 4);
+  SmallVector<SmallVector<Value>> queryFragments;
+  auto buildQueryFragments = [&] {
+    Type bf16 = plan.elementType;
+    auto rounded = [&](Value x) {
+      return arith::ExtFOp::create(
+                 b, f32, arith::TruncFOp::create(b, bf16, x).getResult())
+          .getResult();
+    };
+    Value headValid =
+        gb.cmp(arith::CmpIPredicate::ult, laneHead, gb.idx(unitHeads));
+    Value head = gb.minIdx(laneHead, gb.idx(unitHeads - 1));
+    // Row laneGroup (hi or mid) and row laneGroup + 8 (lo or 0) at t.
+    auto rowsAt = [&](int64_t t0, Value tOffset) {
+      Value t = gb.add(gb.idx(t0), tOffset);
+      Value q = memref::LoadOp::create(
+          b, queryHat, gb.add(gb.mul(t, gb.idx(unitHeads)), head));
+      q = gb.select(headValid, q, gb.f32(0));
+      Value hi = rounded(q);
+      Value mid = rounded(gb.fsub(q, hi));
+      Value lo = gb.fsub(gb.fsub(q, hi), mid);
+      return std::make_pair(gb.select(lowHalf, hi, mid),
+                            gb.select(lowHalf, lo, gb.f32(0)));
+    };
+    Value twoC = gb.mul(laneColumn, gb.idx(2));
+    for (int64_t ks = 0; ks < rank / 16; ++ks) {
+      auto [r0, r8] = rowsAt(16 * ks, twoC);
+      auto [r1, r9] = rowsAt(16 * ks + 1, twoC);
+      auto [s0, s8] = rowsAt(16 * ks + 8, twoC);
+      auto [s1, s9] = rowsAt(16 * ks + 9, twoC);
+      queryFragments.push_back(
+          {gb.packPair(bf16, r0, r1), gb.packPair(bf16, r8, r9),
+           gb.packPair(bf16, s0, s1), gb.packPair(bf16, s8, s9)});
+    }
+  };
+  // The lane's 16 logits of a tile (2 keys per n-tile pair) and their keys.
+  auto mmaTile = [&](Value stage, Value tileStart, ValueRange carried) {
+    const int64_t warpKeys = tileKeys / block.warps;
+    Value warpStart = gb.mul(block.warp, gb.idx(warpKeys));
+    // ldmatrix.x4.trans row addresses: matrix l / 8 is (comps 8 * (l / 8 %
+    // 2) + [0, 8), keys 8 * (l / 16) + [0, 8)), lane l gives its row l % 8.
+    Value matrix = gb.divIdx(lane, 8);
+    Value compRow =
+        gb.add(gb.remIdx(lane, 8), gb.mul(gb.remIdx(matrix, 2), gb.idx(8)));
+    Value keyOffset = gb.mul(gb.divIdx(matrix, 2), gb.idx(8));
+    // The lane's first key in its n-tile pair: the lower n-tile below
+    // lane 16, the upper one above.
+    Value laneKey = gb.add(gb.select(lowHalf, gb.idx(0), gb.idx(8)),
+                           gb.mul(laneColumn, gb.idx(2)));
+    SmallVector<Value> logits, keys;
+    for (int64_t pair = 0; pair < warpKeys / 16; ++pair) {
+      Value pairStart = gb.add(warpStart, gb.idx(16 * pair));
+      SmallVector<Value> accA(4, gb.f32(0)), accB(4, gb.f32(0));
+      for (int64_t ks = 0; ks < rank / 16; ++ks) {
+        SmallVector<Value> frag =
+            gb.ldmatrix(stages,
+                        {stage, gb.add(gb.idx(16 * ks), compRow),
+                         gb.add(pairStart, keyOffset)},
+                        4, /*transpose=*/true);
+        accA = gb.mma(plan.elementType, queryFragments[ks], {frag[0], frag[1]},
+                      accA);
+        accB = gb.mma(plan.elementType, queryFragments[ks], {frag[2], frag[3]},
+                      accB);
+      }
+      for (int64_t e = 0; e < 2; ++e) {
+        Value a = gb.fadd(accA[e], accA[e + 2]);
+        Value bSum = gb.fadd(accB[e], accB[e + 2]);
+        Value sent = gb.select(lowHalf, bSum, a);
+        Value kept = gb.select(lowHalf, a, bSum);
+        logits.push_back(gb.fadd(kept, gb.shuffleXor(sent, 16)));
+        keys.push_back(
+            gb.add(gb.add(tileStart, pairStart), gb.add(laneKey, gb.idx(e))));
+      }
+    }
+    // Stores: two consecutive keys of the lane's head per n-tile pair.
+    Value headValid =
+        gb.cmp(arith::CmpIPredicate::ult, laneHead, gb.idx(unitHeads));
+    auto pairType = VectorType::get({2}, f32);
+    for (size_t i = 0; i < logits.size(); i += 2) {
+      Value at =
+          logitIndex(gb, plan, row.row,
+                     gb.minIdx(laneHead, gb.idx(unitHeads - 1)), keys[i]);
+      Value whole = gb.cmp(arith::CmpIPredicate::ult, keys[i + 1], chunkEnd);
+      gb.ifThenElse(
+          gb.andI(headValid, whole),
+          [&] {
+            vector::StoreOp::create(
+                b,
+                vector::FromElementsOp::create(
+                    b, pairType, ValueRange{logits[i], logits[i + 1]}),
+                plan.logits, at, /*nontemporal=*/false, llvm::Align(8));
+          },
+          [&] {
+            gb.ifThen(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
+                                                keys[i], chunkEnd)),
+                      [&] {
+                        memref::StoreOp::create(b, logits[i], plan.logits, at);
+                      });
+          });
+    }
+    for (size_t i = 0; i < logits.size(); ++i)
+      logits[i] = gb.select(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
+                                                      keys[i], chunkEnd)),
+                            logits[i], gb.negInf());
+    // One running (max, sum): the lane's head's.
+    Value max = carried[0];
+    for (Value logit : logits)
+      max = gb.fmax(max, logit);
+    Value sum = gb.fmul(carried[1], gb.exp2(gb.fsub(carried[0], max)));
+    for (Value logit : logits)
+      sum = gb.fadd(sum, gb.softmaxExp2(gb.fsub(logit, max), plan.softmaxExp));
+    return SmallVector<Value>{max, sum};
+  };
+
   // The staged form. Tile i of the chunk goes to stage i % kScoreStages.
   auto stagedPasses = [&]() -> SmallVector<Value> {
     const int64_t vectorKeys = 16 / elementBytes;
@@ -399,8 +531,12 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     auto rowType = VectorType::get({perThread}, plan.elementType);
     auto vectorType = VectorType::get({perThread}, b.getF32Type());
     Value firstInTile = gb.mul(groupTid, gb.idx(perThread));
+    if (useMma)
+      buildQueryFragments();
+    SmallVector<Value> initial =
+        useMma ? SmallVector<Value>{gb.negInf(), gb.f32(0)} : running;
     SmallVector<Value> result = gb.forCarrying(
-        gb.idx(0), tiles, gb.idx(1), running,
+        gb.idx(0), tiles, gb.idx(1), initial,
         [&](Value tile, ValueRange carried) {
           // Tile `tile` has landed for every thread, and every thread is
           // done with the stage the next copy overwrites.
@@ -408,6 +544,10 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
           gpu::BarrierOp::create(b);
           issue(gb.add(tile, gb.idx(kScoreStages - 1)));
           Value stage = gb.remIdx(tile, kScoreStages);
+          if (useMma)
+            return mmaTile(stage,
+                           gb.add(chunkStart, gb.mul(tile, gb.idx(tileKeys))),
+                           carried);
           Value first = gb.add(
               gb.add(chunkStart, gb.mul(tile, gb.idx(tileKeys))), firstInTile);
           SmallVector<Value> keyValues;
@@ -458,7 +598,16 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
         });
     // The copies issued past the last tile (zero-filled).
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
-    return result;
+    if (!useMma)
+      return result;
+    // The lane's pair as the running pair of its head, the others empty.
+    SmallVector<Value> perHead;
+    for (int64_t j = 0; j < headsPerThread; ++j) {
+      Value mine = gb.cmp(arith::CmpIPredicate::eq, laneHead, gb.idx(j));
+      perHead.append({gb.select(mine, result[0], gb.negInf()),
+                      gb.select(mine, result[1], gb.f32(0))});
+    }
+    return perHead;
   };
   // Key by key, component by component (loops, so that neither the
   // components' addresses nor q^ are held in registers across keys).
