@@ -227,6 +227,7 @@ SPARQ = {
     "sparq_decode": dict(rank=16, top_k=128, group_shared=True,
                          bandwidth_form=True),
     "sparq_heads": dict(rank=8, top_k=64, local_window=16, causal=True),
+    "sparq_f16_transposed": dict(rank=8, top_k=32, bandwidth_form=True),
     "sparq_poly": dict(rank=8, top_k=20, local_window=4, group_shared=True,
                        causal=True, exp=partial(poly_exp64, degree=3,
                                                 n_max=12)),
@@ -264,6 +265,10 @@ def sparq_correctness(kernels, only=""):
                (rnd(1, 4, lq, 40, dtype=f32), rnd(1, 2, lk, 40, dtype=f32),
                 rnd(1, 2, lk, 24, dtype=f32)))
               for lq, lk in ((1, 7), (5, 50), (2, 3000))]
+    cases += [("sparq_f16_transposed", lk,
+               (rnd(1, 8, 1, 64, dtype=f16), rnd(1, 2, lk, 64, dtype=f16),
+                rnd(1, 2, lk, 64, dtype=f16)))
+              for lk in (1001, 3000, 9000)]
     # Ties (drawn last, so that the cases above keep their inputs): all keys
     # but every 97th are zero, so that most of the top k are equal and chosen
     # by position.

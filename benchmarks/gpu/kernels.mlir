@@ -121,6 +121,21 @@ func.func @sparq_heads(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>,
   return %o : tensor<2x8x?x64xf16>
 }
 
+// SparQ per query head in f16 with key_transposed and value_mean: the
+// scores kernel's staged form on CUDA cores (rank 8), or key by key when Lk
+// is not a multiple of 8.
+func.func @sparq_f16_transposed(%q: tensor<1x8x1x64xf16>,
+                                %k: tensor<1x2x?x64xf16>,
+                                %v: tensor<1x2x?x64xf16>,
+                                %kt: tensor<1x2x64x?xf16>,
+                                %vm: tensor<1x2x64xf16>) -> tensor<1x8x1x64xf16> {
+  %o = attn.sparq %q, %k, %v key_transposed(%kt : tensor<1x2x64x?xf16>)
+      value_mean(%vm : tensor<1x2x64xf16>) rank(8) top_k(32)
+      : tensor<1x8x1x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
+      -> tensor<1x8x1x64xf16>
+  return %o : tensor<1x8x1x64xf16>
+}
+
 // SparQ in f32 with TurboAttention's polynomial exp in both softmaxes,
 // group-shared, causal, with a window; head dims not multiples of 8.
 func.func @sparq_poly(%q: tensor<1x4x?x40xf32>, %k: tensor<1x2x?x40xf32>,

@@ -2,8 +2,9 @@
 
 // Checks the SparQ decode lowering (bandwidth form, group-shared): scratch
 // from gpu.alloc, then three async kernels on one stream: the scores kernel
-// copies tiles of key_transposed rows into three shared-memory stages with
-// 16-byte cp.async and reads four keys at a time from them, the
+// copies tiles of key_transposed rows into three padded shared-memory
+// stages with 16-byte cp.async and multiplies them on tensor cores
+// (ldmatrix.trans, mma.sync), the
 // chunk select and the attend kernel both run the block radix select
 // (shared atomics, those of a warp's most common digit aggregated through a
 // ballot and a shuffle; warp ballots in the compaction), and the attend
@@ -15,9 +16,10 @@
 // CHECK-COUNT-4: gpu.alloc async
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@sparq_decode_sparq_scores_kernels) function(@sparq_decode_sparq_scores)
-// CHECK: nvgpu.device_async_copy {{.*}}, 8, {{.*}} : memref<1x8x128x?xbf16> to memref<3x16x1024xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy {{.*}}, 8, {{.*}} : memref<1x8x128x?xbf16> to memref<3x16x1032xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvvm.cp.async.wait.group 1
-// CHECK: vector.load {{.*}} : memref<3x16x1024xbf16, #gpu.address_space<workgroup>>, vector<4xbf16>
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<3x16x1032xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.mma.sync
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@sparq_decode_sparq_select_kernels) function(@sparq_decode_sparq_select)
 // CHECK: nvvm.vote.sync ballot
