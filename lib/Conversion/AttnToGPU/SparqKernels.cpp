@@ -462,36 +462,61 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
             gb.add(gb.add(tileStart, pairStart), gb.add(laneKey, gb.idx(e))));
       }
     }
-    // Stores: two consecutive keys of the lane's head per n-tile pair.
+    // Stores: two consecutive keys of the lane's head per n-tile pair, 16
+    // keys apart. A whole tile (the common case) needs no checks of keys.
     Value headValid =
-        gb.cmp(arith::CmpIPredicate::ult, laneHead, gb.idx(unitHeads));
+        unitHeads == 4
+            ? arith::ConstantOp::create(b, b.getBoolAttr(true)).getResult()
+            : gb.cmp(arith::CmpIPredicate::ult, laneHead, gb.idx(unitHeads));
+    Value firstAt = logitIndex(
+        gb, plan, row.row, gb.minIdx(laneHead, gb.idx(unitHeads - 1)), keys[0]);
     auto pairType = VectorType::get({2}, f32);
-    for (size_t i = 0; i < logits.size(); i += 2) {
-      Value at =
-          logitIndex(gb, plan, row.row,
-                     gb.minIdx(laneHead, gb.idx(unitHeads - 1)), keys[i]);
-      Value whole = gb.cmp(arith::CmpIPredicate::ult, keys[i + 1], chunkEnd);
-      gb.ifThenElse(
-          gb.andI(headValid, whole),
-          [&] {
-            vector::StoreOp::create(
-                b,
-                vector::FromElementsOp::create(
-                    b, pairType, ValueRange{logits[i], logits[i + 1]}),
-                plan.logits, at, /*nontemporal=*/false, llvm::Align(8));
-          },
-          [&] {
-            gb.ifThen(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
-                                                keys[i], chunkEnd)),
-                      [&] {
-                        memref::StoreOp::create(b, logits[i], plan.logits, at);
-                      });
-          });
-    }
-    for (size_t i = 0; i < logits.size(); ++i)
-      logits[i] = gb.select(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
+    auto storePair = [&](size_t i) {
+      vector::StoreOp::create(
+          b,
+          vector::FromElementsOp::create(b, pairType,
+                                         ValueRange{logits[i], logits[i + 1]}),
+          plan.logits, gb.add(firstAt, gb.idx(8 * i)), /*nontemporal=*/false,
+          llvm::Align(8));
+    };
+    Value wholeTile = gb.cmp(arith::CmpIPredicate::ule,
+                             gb.add(tileStart, gb.idx(tileKeys)), chunkEnd);
+    gb.ifThenElse(
+        gb.andI(headValid, wholeTile),
+        [&] {
+          for (size_t i = 0; i < logits.size(); i += 2)
+            storePair(i);
+        },
+        [&] {
+          for (size_t i = 0; i < logits.size(); i += 2) {
+            Value whole =
+                gb.cmp(arith::CmpIPredicate::ult, keys[i + 1], chunkEnd);
+            gb.ifThenElse(
+                gb.andI(headValid, whole), [&] { storePair(i); },
+                [&] {
+                  gb.ifThen(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
                                                       keys[i], chunkEnd)),
-                            logits[i], gb.negInf());
+                            [&] {
+                              memref::StoreOp::create(
+                                  b, logits[i], plan.logits,
+                                  gb.add(firstAt, gb.idx(8 * i)));
+                            });
+                });
+          }
+        });
+    // Keys past the chunk's end and heads past the unit's drop out.
+    logits = gb.ifElseYield(
+        gb.andI(headValid, wholeTile), ValueRange(logits).getTypes(),
+        [&] { return logits; },
+        [&] {
+          SmallVector<Value> masked;
+          for (size_t i = 0; i < logits.size(); ++i)
+            masked.push_back(
+                gb.select(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
+                                                    keys[i], chunkEnd)),
+                          logits[i], gb.negInf()));
+          return masked;
+        });
     // One running (max, sum): the lane's head's.
     Value max = carried[0];
     for (Value logit : logits)
@@ -509,21 +534,41 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     Value tiles = gb.ceilDiv(gb.sub(chunkEnd, chunkStart), gb.idx(tileKeys));
     Value lastVector = gb.sub(plan.keyLen, gb.idx(vectorKeys));
     // Each copy ends its own group, so that a tile's wait is one count.
+    // When the pieces divide evenly, a thread copies the same pieces of
+    // every tile: their component rows are read once, before the tiles.
+    const int64_t pieces = rank * piecesPerRow;
+    struct Piece {
+      Value t, offset, dim;
+    };
+    SmallVector<Piece> myPieces;
+    if (pieces % block.threads == 0)
+      for (int64_t i = 0; i < pieces / block.threads; ++i) {
+        Value piece = gb.add(block.tid, gb.idx(i * block.threads));
+        Value t = gb.divIdx(piece, piecesPerRow);
+        myPieces.push_back(
+            {t, gb.mul(gb.remIdx(piece, piecesPerRow), gb.idx(vectorKeys)),
+             component(t)});
+      }
     auto issue = [&](Value tile) {
       Value stage = gb.remIdx(tile, kScoreStages);
       Value tileStart = gb.add(chunkStart, gb.mul(tile, gb.idx(tileKeys)));
-      gb.forEach(
-          block.tid, gb.idx(rank * piecesPerRow), threads, [&](Value piece) {
-            Value t = gb.divIdx(piece, piecesPerRow);
-            Value offset =
-                gb.mul(gb.remIdx(piece, piecesPerRow), gb.idx(vectorKeys));
-            Value key = gb.add(tileStart, offset);
-            Value valid = gb.cmp(arith::CmpIPredicate::ult, key, chunkEnd);
-            gb.copyAsync(stages, {stage, t, offset}, plan.keyTransposed,
-                         {row.batch, row.kvHead, component(t),
-                          gb.minIdx(key, lastVector)},
-                         vectorKeys, valid);
-          });
+      auto copy = [&](Value t, Value offset, Value dim) {
+        Value key = gb.add(tileStart, offset);
+        Value valid = gb.cmp(arith::CmpIPredicate::ult, key, chunkEnd);
+        gb.copyAsync(stages, {stage, t, offset}, plan.keyTransposed,
+                     {row.batch, row.kvHead, dim, gb.minIdx(key, lastVector)},
+                     vectorKeys, valid);
+      };
+      if (!myPieces.empty()) {
+        for (const Piece &piece : myPieces)
+          copy(piece.t, piece.offset, piece.dim);
+      } else {
+        gb.forEach(block.tid, gb.idx(pieces), threads, [&](Value piece) {
+          Value t = gb.divIdx(piece, piecesPerRow);
+          copy(t, gb.mul(gb.remIdx(piece, piecesPerRow), gb.idx(vectorKeys)),
+               component(t));
+        });
+      }
       NVVM::CpAsyncCommitGroupOp::create(b);
     };
     for (int64_t s = 0; s + 1 < kScoreStages; ++s)
