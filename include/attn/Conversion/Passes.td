@@ -147,8 +147,9 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
 
     `attn.sparq` (docs/GPU.md) becomes three kernels over key chunks of
     4096: `@f_sparq_scores` (top-`rank` components of |q|, approximate
-    logits from the rows of `key_transposed` or from `key`, per-chunk
-    softmax statistics and, without `value_mean`, V sums),
+    logits from the rows of `key_transposed`, staged by `cp.async` and
+    multiplied on tensor cores in bf16, or from `key`, per-chunk softmax
+    statistics and, without `value_mean`, V sums),
     `@f_sparq_select` (the summed approximate softmax of each key and the
     chunk's best `top_k` by a block radix select: 8-bit digit histograms,
     no sort) and `@f_sparq_attend` (the final radix select over the chunks'
