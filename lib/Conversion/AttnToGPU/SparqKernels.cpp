@@ -316,7 +316,8 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   gpu::BarrierOp::create(b);
 
   // Logits of the chunk's visible keys with each head's running max and
-  // sum, kKeysPerThread consecutive keys per thread and pass. With
+  // sum, kKeysPerThread consecutive keys per thread and pass (on tensor
+  // cores, 128 per warp: see mmaTile). With
   // key_transposed and Lk a multiple of a 16-byte vector, the block copies
   // tiles of the component rows into shared memory with cp.async,
   // kScoreStages tiles deep, so that loads stay in flight while threads

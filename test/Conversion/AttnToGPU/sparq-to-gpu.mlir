@@ -69,3 +69,26 @@ func.func @sparq_poly(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
       -> tensor<2x4x?x24xf32>
   return %o : tensor<2x4x?x24xf32>
 }
+
+// -----
+
+// Checks the staged form on CUDA cores (f16, rank 8: no tensor cores):
+// key_transposed tiles copied 16 bytes at a time into three padded stages,
+// then read four keys (8 bytes) at a time, with no mma.
+// CHECK-LABEL: func.func @sparq_f16_transposed(
+// CHECK: function(@sparq_f16_transposed_sparq_scores)
+// CHECK: nvgpu.device_async_copy {{.*}}, 8, {{.*}} : memref<1x2x64x?xf16> to memref<3x8x1032xf16, #gpu.address_space<workgroup>>
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: vector.load {{.*}} : memref<3x8x1032xf16, #gpu.address_space<workgroup>>, vector<4xf16>
+// CHECK: function(@sparq_f16_transposed_sparq_select)
+func.func @sparq_f16_transposed(%q: tensor<1x8x1x64xf16>,
+                                %k: tensor<1x2x?x64xf16>,
+                                %v: tensor<1x2x?x64xf16>,
+                                %kt: tensor<1x2x64x?xf16>,
+                                %vm: tensor<1x2x64xf16>) -> tensor<1x8x1x64xf16> {
+  %o = attn.sparq %q, %k, %v key_transposed(%kt : tensor<1x2x64x?xf16>)
+      value_mean(%vm : tensor<1x2x64xf16>) rank(8) top_k(32)
+      : tensor<1x8x1x64xf16>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
+      -> tensor<1x8x1x64xf16>
+  return %o : tensor<1x8x1x64xf16>
+}
