@@ -93,13 +93,13 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   outParams.hoistDynamicAllocs = true;
   outParams.modifyPublicFunctions = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
-  // Intermediate buffers (the rewrites' glue) are freed after their last
-  // use; with the kernels outlined, the host code is all deallocation
-  // needs to see.
   // Constants and dims move into the launches first: outlined, they would
   // be kernel parameters, opaque to the kernels' compiler.
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
+  // Intermediate buffers (the rewrites' glue) are freed after their last
+  // use; with the kernels outlined, the host code is all deallocation
+  // needs to see.
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
   pm.addPass(createCanonicalizerPass());

@@ -160,28 +160,39 @@ private:
     return mergeDims(swapDims12(splitDim(t, 2, blocks, len)), 0);
   }
 
-  /// toBlocks(gatherRows(source, index), blocks, len) in one pass: rows
-  /// [B, H, N, W] picked by `index` ([B, H, blocks * len]) straight into
-  /// [B * blocks, H, len, W].
-  Value gatherBlocks(Value source, Value index, Value len) {
+  /// Rows of `source` [B, H, N, W] gathered straight into blocks, in one
+  /// pass: [B * blocks, H, len, W], where `rowOf(b, block, h, i)` is the
+  /// row (an integer) at position i of that block.
+  Value gatherIntoBlocks(
+      Value source, Value blocks, Value len,
+      llvm::function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> rowOf) {
     auto sourceType = cast<RankedTensorType>(source.getType());
     auto type = RankedTensorType::get(
         {kDyn, kDyn, sourceType.getDimSize(1), kDyn, sourceType.getDimSize(3)},
         sourceType.getElementType());
-    Value blocks = arith::DivUIOp::create(b, dim(index, 2), len);
     Value gathered =
         tabulate(type, {dim(source, 0), blocks, len},
                  [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-                   Value position = arith::AddIOp::create(
-                       nb, arith::MulIOp::create(nb, ivs[1], len), ivs[3]);
-                   Value row = tensor::ExtractOp::create(
-                       nb, index, ValueRange{ivs[0], ivs[2], position});
-                   Value rowIdx =
-                       arith::IndexCastUIOp::create(nb, nb.getIndexType(), row);
+                   Value row = arith::IndexCastUIOp::create(
+                       nb, nb.getIndexType(), rowOf(nb, ivs.take_front(4)));
                    return tensor::ExtractOp::create(
-                       nb, source, ValueRange{ivs[0], ivs[2], rowIdx, ivs[4]});
+                       nb, source, ValueRange{ivs[0], ivs[2], row, ivs[4]});
                  });
     return mergeDims(gathered, 0);
+  }
+
+  /// toBlocks(gatherRows(source, index), blocks, len) in one pass: rows
+  /// picked by `index` ([B, H, blocks * len]).
+  Value gatherBlocks(Value source, Value index, Value len) {
+    Value blocks = arith::DivUIOp::create(b, dim(index, 2), len);
+    return gatherIntoBlocks(
+        source, blocks, len, [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+          Value position = arith::AddIOp::create(
+              nb, arith::MulIOp::create(nb, ivs[1], len), ivs[3]);
+          return tensor::ExtractOp::create(nb, index,
+                                           ValueRange{ivs[0], ivs[2], position})
+              .getResult();
+        });
   }
 
   /// The inverse of toBlocks: [B * blocks, H, len, W] -> [B, H, blocks *
@@ -569,24 +580,15 @@ private:
   /// segments of `rows` ([1, 1, segments, len] row numbers):
   /// [B * segments, H, len, W].
   Value segmentRows(Value padded, Value rows) {
-    // One pass: [B, segments, H, len, W] read straight from the rows, then
-    // [B * segments, H, len, W] (a gather and a transpose would copy twice).
-    auto paddedType = cast<RankedTensorType>(padded.getType());
-    auto type = RankedTensorType::get(
-        {kDyn, kDyn, paddedType.getDimSize(1), kDyn, paddedType.getDimSize(3)},
-        paddedType.getElementType());
-    Value segments =
-        tabulate(type, {dim(padded, 0), dim(rows, 2), dim(rows, 3)},
-                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-                   Value zero = arith::ConstantIndexOp::create(nb, 0);
-                   Value row = tensor::ExtractOp::create(
-                       nb, rows, ValueRange{zero, zero, ivs[1], ivs[3]});
-                   Value rowIdx =
-                       arith::IndexCastUIOp::create(nb, nb.getIndexType(), row);
-                   return tensor::ExtractOp::create(
-                       nb, padded, ValueRange{ivs[0], ivs[2], rowIdx, ivs[4]});
-                 });
-    return mergeDims(segments, 0);
+    // One pass (a gather and a transpose would copy twice).
+    return gatherIntoBlocks(
+        padded, dim(rows, 2), dim(rows, 3),
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+          Value zero = arith::ConstantIndexOp::create(nb, 0);
+          return tensor::ExtractOp::create(
+                     nb, rows, ValueRange{zero, zero, ivs[1], ivs[3]})
+              .getResult();
+        });
   }
 
   /// One row number table [1, 1, segments, len] of level `level`.

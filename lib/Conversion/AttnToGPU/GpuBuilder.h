@@ -329,7 +329,7 @@ private:
 
 /// Top-k selection by one thread block (BlockSelect.cpp): the `k` largest
 /// of `n` i32 keys compared unsigned, ties to the lower position, as a
-/// radix select with four 8-bit digit passes over the keys and one
+/// radix select with up to four 8-bit digit passes over the keys and one
 /// compaction pass (no sort; O(n) reads per pass).
 class BlockTopk {
 public:

@@ -1,9 +1,8 @@
 //===- SparqKernels.cpp - the GPU kernels of attn.sparq ---------*- C++ -*-===//
 //
-// See SparqKernels.h for the split into kernels and their block sizes;
-// logits are kept in the log2
-// domain (natural logits times log2(e)), as the softmax of the attention
-// kernels.
+// See SparqKernels.h for the split into kernels and their block sizes.
+// Logits are kept in the log2 domain (natural logits times log2(e)), as the
+// softmax of the attention kernels.
 //
 //===----------------------------------------------------------------------===//
 
@@ -357,20 +356,27 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     }
     return out;
   };
-  // Folds the logits of keys into the running (max, sum) of the thread's
-  // j-th head: one exact rescale per call.
+  // Folds one head's logits into its running (max, sum): one exact
+  // rescale per call.
+  auto foldHead = [&](Value runningMax, Value runningSum,
+                      ArrayRef<Value> logits) {
+    Value max = runningMax;
+    for (Value logit : logits)
+      max = gb.fmax(max, logit);
+    Value sum = gb.fmul(runningSum, gb.exp2(gb.fsub(runningMax, max)));
+    for (Value logit : logits)
+      sum = gb.fadd(sum, gb.softmaxExp2(gb.fsub(logit, max), plan.softmaxExp));
+    return SmallVector<Value>{max, sum};
+  };
+  // The same for each of the thread's heads; logits [k * headsPerThread + j]
+  // are the j-th head's.
   auto fold = [&](ValueRange carried, ArrayRef<Value> logits) {
     SmallVector<Value> next;
     for (int64_t j = 0; j < headsPerThread; ++j) {
-      Value max = carried[2 * j];
+      SmallVector<Value> headLogits;
       for (size_t k = j; k < logits.size(); k += headsPerThread)
-        max = gb.fmax(max, logits[k]);
-      Value sum =
-          gb.fmul(carried[2 * j + 1], gb.exp2(gb.fsub(carried[2 * j], max)));
-      for (size_t k = j; k < logits.size(); k += headsPerThread)
-        sum = gb.fadd(sum,
-                      gb.softmaxExp2(gb.fsub(logits[k], max), plan.softmaxExp));
-      next.append({max, sum});
+        headLogits.push_back(logits[k]);
+      next.append(foldHead(carried[2 * j], carried[2 * j + 1], headLogits));
     }
     return next;
   };
@@ -390,6 +396,12 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   Value laneGroup = gb.divIdx(lane, 4), laneColumn = gb.remIdx(lane, 4);
   Value lowHalf = gb.cmp(arith::CmpIPredicate::ult, lane, gb.idx(16));
   Value laneHead = gb.remIdx(laneGroup, 4);
+  // Lanes of heads past the unit's (units of fewer than 4 heads) hold zero
+  // rows; their logits are dropped.
+  Value laneHeadValid =
+      unitHeads == 4
+          ? arith::ConstantOp::create(b, b.getBoolAttr(true)).getResult()
+          : gb.cmp(arith::CmpIPredicate::ult, laneHead, gb.idx(unitHeads));
   SmallVector<SmallVector<Value>> queryFragments;
   auto buildQueryFragments = [&] {
     Type bf16 = plan.elementType;
@@ -398,15 +410,13 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
                  b, f32, arith::TruncFOp::create(b, bf16, x).getResult())
           .getResult();
     };
-    Value headValid =
-        gb.cmp(arith::CmpIPredicate::ult, laneHead, gb.idx(unitHeads));
     Value head = gb.minIdx(laneHead, gb.idx(unitHeads - 1));
     // Row laneGroup (hi or mid) and row laneGroup + 8 (lo or 0) at t.
     auto rowsAt = [&](int64_t t0, Value tOffset) {
       Value t = gb.add(gb.idx(t0), tOffset);
       Value q = memref::LoadOp::create(
           b, queryHat, gb.add(gb.mul(t, gb.idx(unitHeads)), head));
-      q = gb.select(headValid, q, gb.f32(0));
+      q = gb.select(laneHeadValid, q, gb.f32(0));
       Value hi = rounded(q);
       Value mid = rounded(gb.fsub(q, hi));
       Value lo = gb.fsub(gb.fsub(q, hi), mid);
@@ -464,11 +474,8 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
       }
     }
     // Stores: two consecutive keys of the lane's head per n-tile pair, 16
-    // keys apart. A whole tile (the common case) needs no checks of keys.
-    Value headValid =
-        unitHeads == 4
-            ? arith::ConstantOp::create(b, b.getBoolAttr(true)).getResult()
-            : gb.cmp(arith::CmpIPredicate::ult, laneHead, gb.idx(unitHeads));
+    // keys apart. A whole tile (the common case) needs no checks of keys;
+    // otherwise keys past the chunk's end are neither stored nor folded.
     Value firstAt = logitIndex(
         gb, plan, row.row, gb.minIdx(laneHead, gb.idx(unitHeads - 1)), keys[0]);
     auto pairType = VectorType::get({2}, f32);
@@ -482,50 +489,35 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
     };
     Value wholeTile = gb.cmp(arith::CmpIPredicate::ule,
                              gb.add(tileStart, gb.idx(tileKeys)), chunkEnd);
-    gb.ifThenElse(
-        gb.andI(headValid, wholeTile),
+    logits = gb.ifElseYield(
+        gb.andI(laneHeadValid, wholeTile), ValueRange(logits).getTypes(),
         [&] {
           for (size_t i = 0; i < logits.size(); i += 2)
             storePair(i);
+          return logits;
         },
         [&] {
-          for (size_t i = 0; i < logits.size(); i += 2) {
-            Value whole =
-                gb.cmp(arith::CmpIPredicate::ult, keys[i + 1], chunkEnd);
+          SmallVector<Value> valid;
+          for (Value key : keys)
+            valid.push_back(
+                gb.andI(laneHeadValid,
+                        gb.cmp(arith::CmpIPredicate::ult, key, chunkEnd)));
+          for (size_t i = 0; i < logits.size(); i += 2)
             gb.ifThenElse(
-                gb.andI(headValid, whole), [&] { storePair(i); },
+                valid[i + 1], [&] { storePair(i); },
                 [&] {
-                  gb.ifThen(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
-                                                      keys[i], chunkEnd)),
-                            [&] {
-                              memref::StoreOp::create(
-                                  b, logits[i], plan.logits,
-                                  gb.add(firstAt, gb.idx(8 * i)));
-                            });
+                  gb.ifThen(valid[i], [&] {
+                    memref::StoreOp::create(b, logits[i], plan.logits,
+                                            gb.add(firstAt, gb.idx(8 * i)));
+                  });
                 });
-          }
-        });
-    // Keys past the chunk's end and heads past the unit's drop out.
-    logits = gb.ifElseYield(
-        gb.andI(headValid, wholeTile), ValueRange(logits).getTypes(),
-        [&] { return logits; },
-        [&] {
           SmallVector<Value> masked;
           for (size_t i = 0; i < logits.size(); ++i)
-            masked.push_back(
-                gb.select(gb.andI(headValid, gb.cmp(arith::CmpIPredicate::ult,
-                                                    keys[i], chunkEnd)),
-                          logits[i], gb.negInf()));
+            masked.push_back(gb.select(valid[i], logits[i], gb.negInf()));
           return masked;
         });
     // One running (max, sum): the lane's head's.
-    Value max = carried[0];
-    for (Value logit : logits)
-      max = gb.fmax(max, logit);
-    Value sum = gb.fmul(carried[1], gb.exp2(gb.fsub(carried[0], max)));
-    for (Value logit : logits)
-      sum = gb.fadd(sum, gb.softmaxExp2(gb.fsub(logit, max), plan.softmaxExp));
-    return SmallVector<Value>{max, sum};
+    return foldHead(carried[0], carried[1], logits);
   };
 
   // The staged form. Tile i of the chunk goes to stage i % kScoreStages.
