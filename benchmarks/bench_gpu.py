@@ -469,6 +469,8 @@ QUANTIZED = {
     "quantized_int2_lse": (2, 16, False, False, True, None),
     "quantized_int8_lse": (8, 64, True, True, False, None),
     "quantized_group12": (4, 12, False, False, False, None),
+    "quantized_int4_qk8_lse": (4, 32, True, False, True, 3),
+    "quantized_int4_pv8_g64": (4, 64, False, True, False, None),
 }
 
 
@@ -565,6 +567,11 @@ def quantized_correctness(kernels, only=""):
                                ((1, 10), (33, 33), (5, 900))),
         "quantized_group12": ((1, 4, 2, 48, 32, bf16),
                               ((1, 10), (7, 500), (20, 130))),
+        "quantized_int4_qk8_lse": ((1, 6, 2, 64, 128, f16),
+                                   ((1, 1), (1, 77), (2, 1000), (2, 4099),
+                                    (3, 640))),
+        "quantized_int4_pv8_g64": ((2, 8, 1, 256, 64, bf16),
+                                   ((1, 3), (1, 1000), (1, 6000), (2, 500))),
     }
     results, failed = [], 0
     for name, ((b, hq, hkv, d, dv, dtype), lengths) in shapes.items():

@@ -220,6 +220,45 @@ func.func @quantized_prefill(%q: tensor<?x32x?x128xbf16>,
   return %o : tensor<?x32x?x128xbf16>
 }
 
+// The INT4 decode kernel's other forms: f16 queries with qk_int8, the
+// cubic, causal masking and the lse; D = 64, Dv = 128, groups of 3 rows.
+func.func @quantized_int4_qk8_lse(%q: tensor<1x6x?x64xf16>,
+    %kc: tensor<1x2x?x32xi8>, %ks: tensor<1x2x?x2xf32>,
+    %kst: tensor<1x2x?x2xi8>, %kz: tensor<1x2x?x2xi8>,
+    %vc: tensor<1x2x?x64xi8>, %vs: tensor<1x2x?x128xf32>,
+    %vst: tensor<1x2x?x128xi8>, %vz: tensor<1x2x?x128xi8>)
+    -> (tensor<1x6x?x128xf16>, tensor<1x6x?xf32>) {
+  %o, %lse = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(32) qk_int8 causal
+      {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<1x6x?x64xf16>,
+        key(tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>, tensor<1x2x?x2xi8>,
+            tensor<1x2x?x2xi8>),
+        value(tensor<1x2x?x64xi8>, tensor<1x2x?x128xf32>,
+              tensor<1x2x?x128xi8>, tensor<1x2x?x128xi8>)
+      -> tensor<1x6x?x128xf16>, tensor<1x6x?xf32>
+  return %o, %lse : tensor<1x6x?x128xf16>, tensor<1x6x?xf32>
+}
+
+// Groups of 64 (value groups span two key tiles), pv_int8, D = 256,
+// Dv = 64, 8 query heads on one key/value head.
+func.func @quantized_int4_pv8_g64(%q: tensor<2x8x?x256xbf16>,
+    %kc: tensor<2x1x?x128xi8>, %ks: tensor<2x1x?x4xf32>,
+    %kst: tensor<2x1x?x4xi8>, %kz: tensor<2x1x?x4xi8>,
+    %vc: tensor<2x1x?x32xi8>, %vs: tensor<2x1x?x64xf32>,
+    %vst: tensor<2x1x?x64xi8>, %vz: tensor<2x1x?x64xi8>)
+    -> tensor<2x8x?x64xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(64) pv_int8
+      : tensor<2x8x?x256xbf16>,
+        key(tensor<2x1x?x128xi8>, tensor<2x1x?x4xf32>, tensor<2x1x?x4xi8>,
+            tensor<2x1x?x4xi8>),
+        value(tensor<2x1x?x32xi8>, tensor<2x1x?x64xf32>,
+              tensor<2x1x?x64xi8>, tensor<2x1x?x64xi8>)
+      -> tensor<2x8x?x64xbf16>
+  return %o : tensor<2x8x?x64xbf16>
+}
+
 // INT2 in groups of 16, f16, GQA with Dv != D, causal, with the lse.
 func.func @quantized_int2_lse(%q: tensor<2x8x?x64xf16>,
     %kc: tensor<2x2x?x16xi8>, %ks: tensor<2x2x?x4xf32>,

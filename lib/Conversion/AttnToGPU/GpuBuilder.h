@@ -281,18 +281,23 @@ private:
 /// bytes; `threads` threads from `tid` share the work. `source(row)` gives
 /// the outer indices of the row in `src` and whether it exists (else it is
 /// zero-filled).
+/// With `chunkSwizzle`, chunk c of row r lands at chunk c ^
+/// chunkSwizzle(r) (rows of whole 16-byte chunks only).
 void copyRowsAsync(
     GpuBuilder &gb, Value tid, int64_t threads, Value smem, Value smemBase,
     int64_t rows, int64_t width, Value src,
-    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source);
+    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source,
+    llvm::function_ref<Value(Value)> chunkSwizzle = nullptr);
 
 /// The cp.async stages of a quantized cache (QuantizedStages.cpp): per
 /// stage, `keyTile` rows of key and value codes and of key group scales,
 /// steps and zero points, and the value group rows those keys touch, flat
 /// in attn.quantize's layout.
 struct QuantizedStages {
+  /// With `swizzleKeyCodes`, the key codes are i16 pairs of bytes whose
+  /// 16-byte chunks are swizzled by keyCodeSwizzle, for ldmatrix.
   QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan, int64_t stages,
-                  int64_t keyTile);
+                  int64_t keyTile, bool swizzleKeyCodes = false);
   /// Shared memory the stages take (each buffer 16-byte aligned).
   static int64_t bytes(const SdpaGpuPlan &plan, int64_t stages,
                        int64_t keyTile);
@@ -302,10 +307,18 @@ struct QuantizedStages {
             Value stage, Value tileStart, Value keyEnd, Value batch,
             Value kvHead);
 
+  /// What chunk c of key code row `row` (of `chunks` 16-byte chunks) is
+  /// xor-ed with when swizzled: rows an 8-row ldmatrix reads at one chunk
+  /// land on distinct banks. Depends on row % 8 only.
+  static Value keyCodeSwizzle(GpuBuilder &gb, int64_t chunks, Value row);
+
   int64_t stages, keyTile;
+  bool swizzleKeyCodes;
   // Step and zero buffers are null for bits = 8.
   Value keyCodes, keyScale, keyStep, keyZero;
   Value valueCodes, valueScale, valueStep, valueZero;
+  // With swizzleKeyCodes: keyCodes viewed as b16 elements.
+  Value keyCodePairs;
 };
 
 /// Reductions and scans over the threads of one block (x dimension only).
@@ -373,6 +386,31 @@ std::string kernelPrefix(Operation *op);
 void emitMmaAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                             const SdpaGpuPlan &plan,
                             const MmaKernelConfig &config);
+
+/// Tiling of the INT4 decode kernel of attn.quantized_sdpa
+/// (QuantizedDecodeKernel.cpp): one warp per block, products transposed so
+/// that up to kQuantizedDecodeRows query rows per key/value head fill the
+/// n-dim of mma.sync.
+struct QuantizedDecodeConfig {
+  int64_t keyTile = 32; // keys per stage, a multiple of 16
+  int64_t stages = 3;   // stages in flight (>= 2)
+  /// Dynamic shared memory: the stages and one tile's decode parameters.
+  int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
+};
+constexpr int64_t kQuantizedDecodeRows = 8;
+
+/// Whether the INT4 decode kernel takes `plan`'s cache: INT4, D a multiple
+/// of 32 up to 256 in groups of a multiple of 32 dims, Dv a multiple of 64
+/// up to 256, and value groups that are whole 16-key steps of a tile or
+/// whole tiles.
+bool quantizedDecodeApplies(const SdpaGpuPlan &plan,
+                            const QuantizedDecodeConfig &config);
+
+/// Emits the INT4 decode kernel. Grid: (1, Hkv, B * splits); block: 32
+/// threads; at most kQuantizedDecodeRows query rows per key/value head.
+void emitQuantizedDecodeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                               const SdpaGpuPlan &plan,
+                               const QuantizedDecodeConfig &config);
 
 /// Emits the CUDA-core attention kernel (any element type and head dim).
 /// Grid: (row blocks of kSimtRowsPerBlock rows, Hkv, B * splits); block:

@@ -16,7 +16,8 @@ using namespace mlir::attn;
 void mlir::attn::copyRowsAsync(
     GpuBuilder &gb, Value tid, int64_t threads, Value smem, Value smemBase,
     int64_t rows, int64_t width, Value src,
-    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source) {
+    llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value)> source,
+    llvm::function_ref<Value(Value)> chunkSwizzle) {
   ImplicitLocOpBuilder &b = gb.b;
   Type elementType = cast<MemRefType>(smem.getType()).getElementType();
   int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
@@ -24,6 +25,7 @@ void mlir::attn::copyRowsAsync(
   int64_t chunkBytes = 16;
   while (chunkBytes >= 4 && rowBytes % chunkBytes)
     chunkBytes /= 2;
+  assert((!chunkSwizzle || chunkBytes == 16) && "swizzles whole chunks");
   if (chunkBytes < 4) {
     gb.forEach(tid, gb.idx(rows * width), gb.idx(threads), [&](Value i) {
       auto [indices, valid] = source(gb.divIdx(i, width));
@@ -44,11 +46,16 @@ void mlir::attn::copyRowsAsync(
     Value c = gb.add(tid, gb.idx(first));
     auto copyOne = [&] {
       Value row = gb.divIdx(c, chunksPerRow);
-      Value column = gb.mul(gb.remIdx(c, chunksPerRow), gb.idx(chunkElements));
+      Value chunk = gb.remIdx(c, chunksPerRow);
+      Value column = gb.mul(chunk, gb.idx(chunkElements));
       auto [indices, valid] = source(row);
       indices.push_back(column);
+      Value placed = column;
+      if (chunkSwizzle)
+        placed = gb.mul(gb.xorIdx(chunk, chunkSwizzle(row)),
+                        gb.idx(chunkElements));
       gb.copyAsync(smem,
-                   gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)), column)),
+                   gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)), placed)),
                    src, indices, chunkElements, valid);
     };
     if (first + threads <= chunks)
@@ -75,8 +82,9 @@ int64_t QuantizedStages::bytes(const SdpaGpuPlan &plan, int64_t stages,
 }
 
 QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
-                                 int64_t stages, int64_t keyTile)
-    : stages(stages), keyTile(keyTile) {
+                                 int64_t stages, int64_t keyTile,
+                                 bool swizzleKeyCodes)
+    : stages(stages), keyTile(keyTile), swizzleKeyCodes(swizzleKeyCodes) {
   const QuantizedKeyValues &q = *plan.quantized;
   MLIRContext *ctx = plan.elementType.getContext();
   Type i8 = IntegerType::get(ctx, 8), f32 = Float32Type::get(ctx);
@@ -84,6 +92,19 @@ QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
   int64_t keyGroups = rows * q.keyGroups(plan.headDim);
   int64_t valueGroups = stages * q.valueGroupRows(keyTile) * plan.valueDim;
   keyCodes = shared.buffer({rows * q.rowBytes(plan.headDim)}, i8);
+  if (swizzleKeyCodes) {
+    // The same bytes as b16 elements, which ldmatrix reads.
+    auto view = keyCodes.getDefiningOp<memref::ViewOp>();
+    auto type = MemRefType::get({rows * q.rowBytes(plan.headDim) / 2},
+                                IntegerType::get(ctx, 16),
+                                MemRefLayoutAttrInterface(),
+                                view.getType().getMemorySpace());
+    OpBuilder builder(view->getContext());
+    builder.setInsertionPointAfter(view);
+    keyCodePairs = memref::ViewOp::create(builder, view.getLoc(), type,
+                                          view.getSource(), view.getByteShift(),
+                                          ValueRange{});
+  }
   valueCodes = shared.buffer({rows * q.rowBytes(plan.valueDim)}, i8);
   keyScale = shared.buffer({keyGroups}, f32);
   valueScale = shared.buffer({valueGroups}, f32);
@@ -93,6 +114,15 @@ QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
     valueStep = shared.buffer({valueGroups}, i8);
     valueZero = shared.buffer({valueGroups}, i8);
   }
+}
+
+Value QuantizedStages::keyCodeSwizzle(GpuBuilder &gb, int64_t chunks,
+                                     Value row) {
+  // A 128-byte bank line holds 8 / chunks rows: rows that share one xor
+  // the lines' chunks differently.
+  if (chunks == 1)
+    return gb.idx(0);
+  return gb.remIdx(gb.divIdx(row, 8 / chunks), chunks);
 }
 
 void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
@@ -106,13 +136,21 @@ void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
     SmallVector<Value> indices = {batch, kvHead, gb.minIdx(key, lastKey)};
     return std::make_pair(indices, valid);
   };
-  auto copyKeyRows = [&](Value smem, Value src, int64_t width) {
+  auto copyKeyRows = [&](Value smem, Value src, int64_t width,
+                         llvm::function_ref<Value(Value)> swizzle = nullptr) {
     copyRowsAsync(gb, tid, threads, smem,
                   gb.mul(stage, gb.idx(keyTile * width)), keyTile, width, src,
-                  keyRow);
+                  keyRow, swizzle);
   };
   int64_t keyGroups = q.keyGroups(plan.headDim);
-  copyKeyRows(keyCodes, q.keyCodes, q.rowBytes(plan.headDim));
+  int64_t keyRowBytes = q.rowBytes(plan.headDim);
+  if (swizzleKeyCodes) {
+    copyKeyRows(keyCodes, q.keyCodes, keyRowBytes, [&](Value row) {
+      return keyCodeSwizzle(gb, keyRowBytes / 16, row);
+    });
+  } else {
+    copyKeyRows(keyCodes, q.keyCodes, keyRowBytes);
+  }
   copyKeyRows(valueCodes, q.valueCodes, q.rowBytes(plan.valueDim));
   copyKeyRows(keyScale, q.keyScale, keyGroups);
   if (q.bits != 8) {

@@ -129,10 +129,15 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     // per warp keeps them in registers.
     if (prefill.int8QueryKey(plan))
       prefill.rowTiles = 1;
+    // The INT4 decode kernel takes up to 8 rows where it applies.
+    QuantizedDecodeConfig quantizedDecode;
+    bool int4Decode = quantizedDecodeApplies(plan, quantizedDecode);
     // Checked before any IR is built: a failing pattern leaves none behind.
     if (tensorCores &&
-        std::max(decode.sharedMemoryBytes(plan),
-                 prefill.sharedMemoryBytes(plan)) > kMaxSharedMemoryBytes)
+        std::max({decode.sharedMemoryBytes(plan),
+                  prefill.sharedMemoryBytes(plan),
+                  int4Decode ? quantizedDecode.sharedMemoryBytes(plan) : 0}) >
+            kMaxSharedMemoryBytes)
       return rewriter.notifyMatchFailure(op, "tiles exceed shared memory");
 
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -158,28 +163,38 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     Value keyTiles =
         gb.maxIdx(gb.ceilDiv(plan.keyLen, gb.idx(plan.keyTile)), gb.idx(1));
     Value kvWork = gb.mul(batch, gb.idx(plan.kvHeads));
-    auto blocksPerSM = [](int64_t sharedBytes) {
+    auto blocksPerSM = [](int64_t sharedBytes, int64_t most) {
       return std::clamp<int64_t>(
-          kMaxSharedMemoryBytes / std::max<int64_t>(sharedBytes, 1), 1, 8);
+          kMaxSharedMemoryBytes / std::max<int64_t>(sharedBytes, 1), 1, most);
     };
 
     // Kernel variants and the grid each would use; exactly one runs (the
     // others get an empty grid, which the runtime does not launch).
+    enum class Kernel { Simt, Mma, QuantizedDecode };
     struct Variant {
       StringRef name;
-      MmaKernelConfig mma; // warps == 0: the CUDA-core kernel
+      Kernel kernel;
+      MmaKernelConfig mma;
       Value chosen, rowBlocks, splits, tilesPerSplit;
       int64_t sharedBytes, threads;
     };
     SmallVector<Variant> variants;
-    auto addVariant = [&](StringRef name, MmaKernelConfig mma, Value chosen) {
-      Variant v{name, mma, chosen, {}, {}, {}, 0, 32 * kSimtRowsPerBlock};
+    auto addVariant = [&](StringRef name, Kernel kernel, MmaKernelConfig mma,
+                          Value chosen) {
+      Variant v{name, kernel, mma, chosen, {}, {}, {}, 0,
+                32 * kSimtRowsPerBlock};
       int64_t rowBlock = kSimtRowsPerBlock, perSM = 8;
-      if (mma.warps) {
+      if (kernel == Kernel::Mma) {
         rowBlock = mma.rowBlock();
         v.sharedBytes = mma.sharedMemoryBytes(plan);
         v.threads = 32 * mma.warps;
-        perSM = blocksPerSM(v.sharedBytes);
+        perSM = blocksPerSM(v.sharedBytes, 8);
+      } else if (kernel == Kernel::QuantizedDecode) {
+        // One warp of at most 128 registers: up to 16 blocks per SM.
+        rowBlock = kQuantizedDecodeRows;
+        v.sharedBytes = quantizedDecode.sharedMemoryBytes(plan);
+        v.threads = 32;
+        perSM = blocksPerSM(v.sharedBytes, 16);
       }
       v.rowBlocks = gb.ceilDiv(rows, gb.idx(rowBlock));
       std::tie(v.splits, v.tilesPerSplit) = chooseSplits(
@@ -190,14 +205,29 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
       int64_t staticRows = queryType.isDynamicDim(2)
                                ? ShapedType::kDynamic
                                : plan.groupSize() * queryType.getDimSize(2);
-      Value small = gb.cmp(arith::CmpIPredicate::ule, rows, gb.idx(16));
-      if (staticRows == ShapedType::kDynamic || staticRows <= 16)
-        addVariant("decode", decode, small);
-      if (staticRows == ShapedType::kDynamic || staticRows > 16)
-        addVariant("prefill", prefill,
+      auto rowsAtMost = [&](int64_t n) {
+        return gb.cmp(arith::CmpIPredicate::ule, rows, gb.idx(n));
+      };
+      auto mayHave = [&](int64_t lo, int64_t hi) {
+        return staticRows == ShapedType::kDynamic ||
+               (staticRows > lo && staticRows <= hi);
+      };
+      int64_t decodeFrom = 0;
+      if (int4Decode && mayHave(0, kQuantizedDecodeRows)) {
+        addVariant("int4_decode", Kernel::QuantizedDecode, {},
+                   rowsAtMost(kQuantizedDecodeRows));
+        decodeFrom = kQuantizedDecodeRows;
+      }
+      if (mayHave(decodeFrom, 16))
+        addVariant("decode", Kernel::Mma, decode,
+                   gb.andI(rowsAtMost(16),
+                           gb.cmp(arith::CmpIPredicate::ugt, rows,
+                                  gb.idx(decodeFrom))));
+      if (mayHave(16, std::numeric_limits<int64_t>::max()))
+        addVariant("prefill", Kernel::Mma, prefill,
                    gb.cmp(arith::CmpIPredicate::ugt, rows, gb.idx(16)));
     } else {
-      addVariant("simt", MmaKernelConfig{0, 0},
+      addVariant("simt", Kernel::Simt, {},
                  arith::ConstantOp::create(b, b.getBoolAttr(true)));
     }
     plan.splits = variants[0].splits;
@@ -229,10 +259,17 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
                        {gridX, gb.idx(plan.kvHeads), gb.mul(batch, v.splits)},
                        v.threads, v.sharedBytes, token);
       emitKernelBody(b, attention, [&] {
-        if (v.mma.warps)
+        switch (v.kernel) {
+        case Kernel::Mma:
           emitMmaAttentionKernel(b, attention, plan, v.mma);
-        else
+          break;
+        case Kernel::QuantizedDecode:
+          emitQuantizedDecodeKernel(b, attention, plan, quantizedDecode);
+          break;
+        case Kernel::Simt:
           emitSimtAttentionKernel(b, attention, plan);
+          break;
+        }
       });
     }
     Value mergeRows = gb.select(

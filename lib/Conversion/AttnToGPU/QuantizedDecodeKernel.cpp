@@ -1,0 +1,683 @@
+//===- QuantizedDecodeKernel.cpp - INT4 cache decode kernel -----*- C++ -*-===//
+//
+// The decode kernel of attn.quantized_sdpa on an INT4 cache, for at most 8
+// query rows per key/value head (a GQA group times Lq). One warp per block
+// streams its split of the keys through cp.async stages and runs both
+// products transposed on mma.sync m16n8k16 f16, S^T = K Q^T and O^T = V^T
+// P^T: keys and value dims fill the 16 rows of the A operand, which the
+// lanes decode from the codes, and the query rows the 8 columns. (With the
+// query rows in the A rows, 4 rows of a GQA group would leave 12 of 16
+// idle.)
+//
+// Decoding is integer work on two elements at once. `(word >> 4j) &
+// 0x000F000F` puts two codes c into the halves of a register, and one
+// multiply-add `pair * 4 s2 + (0x5C00 + 4 (z + 127)) * 0x10001` gives per
+// half the f16 bit pattern of 256 + (c s2 + z + 127): f16 counts quarters
+// from 256 to 512, and the halves stay in [0, 2^16) for any i8 step and
+// zero point, so they never carry into each other. `max.u16x2` and
+// `min.u16x2` with the patterns of 256 and 510 clamp q8' to [-127, 127].
+// The operand is thus 383 + q8' exactly. Each group's product takes the
+// 383 back out with the other operand's sums over the group (the query's
+// over its dims, the weights' over its keys: an mma.sync on a matrix of
+// ones, so that the sums round as the products do) and is then multiplied
+// by the group scale s1: scales never touch the elements.
+//
+// Queries enter as f16 times a power of two per row (max |q| in [2^14,
+// 2^15)), exact for f16 and bf16 inputs; with qk_int8, as their INT8
+// codes, whose scales join the keys'.
+//
+// Logical key l of a 16-key step is stored row pi(l) of the stage, pi(2t) =
+// t, pi(2t + 1) = 4 + t, pi(2t + 8) = 8 + t, pi(2t + 9) = 12 + t, so that
+// the lanes' reads of value codes (keys 2t, 2t + 1, 2t + 8, 2t + 9 of the
+// A operand of P V) hit distinct banks; key code rows are swizzled for
+// ldmatrix. Lane (g, t) of the O^T fragments holds value dims [g Dv/8, (g
+// + 1) Dv/8) of rows 2t and 2t + 1: its codes are Dv/16 consecutive bytes
+// of each key, and its output a contiguous slice of each of its rows.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// f16 bit patterns of the decoded operands 256 + v, v in [0, 254] (the
+/// values 383 + q8'), as pairs.
+constexpr int32_t kOperandLow = 0x5C005C00;  // 256
+constexpr int32_t kOperandHigh = 0x5FF85FF8; // 510
+constexpr int32_t kOperandHalf = 0x5C00 + 4 * 127;
+constexpr float kOperandOffset = 383.0f;
+/// The f16 pair (1, 1).
+constexpr int32_t kOnesPair = 0x3C003C00;
+
+class QuantizedDecodeEmitter {
+public:
+  QuantizedDecodeEmitter(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
+                         const SdpaGpuPlan &plan,
+                         const QuantizedDecodeConfig &config)
+      : b(b), gb(b), launch(launch), plan(plan), q(*plan.quantized),
+        config(config), chunks(plan.headDim / 32),
+        keyGroups(q.keyGroups(plan.headDim)),
+        groupRows(q.valueGroupRows(config.keyTile)),
+        valueTiles(plan.valueDim / 16), sliceDims(plan.valueDim / 8) {}
+
+  void emit();
+
+private:
+  /// Q^T's B fragments, the rows' score factors and the sums of the
+  /// operands over each key group.
+  void loadQuery();
+  /// The decode parameters (4 s2, the offset pair) of the tile's key groups
+  /// and value group rows, from stage `stage` into prepared buffers.
+  void prepareParameters(Value stage);
+  /// Two decoded operands (an f16 pair) of the codes at bits 4j..4j+3 and
+  /// 16+4j..19+4j of `word`.
+  Value decodePair(Value word, int64_t j, Value multiplier, Value offset);
+  /// S^T of the 16 keys of step `step` of stage `stage`, unscaled: the
+  /// lane's 4 accumulators (keys g, g + 8; rows 2t, 2t + 1).
+  SmallVector<Value> keyScores(Value stage, int64_t step);
+  /// Adds the steps [firstStep, firstStep + steps) of P V to `out`: the P^T
+  /// fragments come from `weights` (the steps' S^T accumulators).
+  void accumulateValues(Value stage, int64_t firstStep, int64_t steps,
+                        ArrayRef<SmallVector<Value>> weights,
+                        SmallVector<Value> &out, SmallVector<Value> &sums);
+  SmallVector<Value> processTile(Value tile, ValueRange carried);
+  void storeResults(ValueRange carried);
+
+  Value movmatrixTrans(Value x);
+  Value pairMinMax(StringRef op, Value x, int64_t bound);
+  Value loadVector(Value buffer, Value at, int64_t n, Type type);
+  /// Query row of the lane's accumulator row `half` (2t + half).
+  Value accumulatorRow(int64_t half) {
+    return gb.add(gb.mul(laneQuarter, gb.idx(2)), gb.idx(half));
+  }
+  /// The value of `x` (one per B-fragment row, lane group g) for the
+  /// lane's accumulator row `half`.
+  Value fromRowLane(Value x, int64_t half) {
+    return gb.shuffleIdx(x, gb.toI32(gb.mul(accumulatorRow(half), gb.idx(4))));
+  }
+
+  ImplicitLocOpBuilder &b;
+  GpuBuilder gb;
+  gpu::LaunchOp launch;
+  const SdpaGpuPlan &plan;
+  const QuantizedKeyValues &q;
+  const QuantizedDecodeConfig &config;
+  // Chunks of 32 head dims (16 bytes of codes), key groups per key, value
+  // group rows per stage, value m-tiles, value dims per lane.
+  const int64_t chunks, keyGroups, groupRows, valueTiles, sliceDims;
+
+  Value lane, laneGroup, laneQuarter, kvHead, batch, split, rows;
+  Value firstKey, keyEnd;
+  std::optional<QuantizedStages> stages;
+  Value keyPrepared, valuePrepared;
+  // ldmatrix element offsets of the lane's row in each call (per step, add
+  // the step's rows).
+  SmallVector<Value> keyCodeOffsets;
+  // Stage row of the lane's logical key g (g + 8 is 8 rows on).
+  Value keyRowLo;
+  // [chunk][half] -> {b0, b1}.
+  SmallVector<SmallVector<SmallVector<Value>>> queryFrags;
+  // Per accumulator row half: score factor into the log2 domain.
+  SmallVector<Value> rowFactor;
+  // [group][half]: -383 times the query operand's sum over the group.
+  SmallVector<SmallVector<Value>> queryOffsetTerm;
+  // qk_int8: [group][half] the query's group scales.
+  SmallVector<SmallVector<Value>> queryScale;
+};
+
+} // namespace
+
+Value QuantizedDecodeEmitter::movmatrixTrans(Value x) {
+  return LLVM::InlineAsmOp::create(
+             b, b.getI32Type(), ValueRange{x},
+             "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;", "=r,r",
+             /*has_side_effects=*/false, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None,
+             /*asm_dialect=*/LLVM::AsmDialectAttr(),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+Value QuantizedDecodeEmitter::pairMinMax(StringRef op, Value x, int64_t bound) {
+  return LLVM::InlineAsmOp::create(
+             b, b.getI32Type(), ValueRange{x, gb.i32(bound)},
+             (op + ".u16x2 $0, $1, $2;").str(), "=r,r,r",
+             /*has_side_effects=*/false, /*is_align_stack=*/false,
+             LLVM::tailcallkind::TailCallKind::None,
+             /*asm_dialect=*/LLVM::AsmDialectAttr(),
+             /*operand_attrs=*/ArrayAttr())
+      .getResult(0);
+}
+
+Value QuantizedDecodeEmitter::loadVector(Value buffer, Value at, int64_t n,
+                                         Type type) {
+  int64_t bytes = n * type.getIntOrFloatBitWidth() / 8;
+  Value v = vector::LoadOp::create(
+      b, VectorType::get({n}, type), buffer, at, /*nontemporal=*/false,
+      llvm::Align(std::min<int64_t>(bytes & -bytes, 16)));
+  return v;
+}
+
+Value QuantizedDecodeEmitter::decodePair(Value word, int64_t j,
+                                         Value multiplier, Value offset) {
+  if (j)
+    word = arith::ShRUIOp::create(b, word, gb.i32(4 * j));
+  Value codes = arith::AndIOp::create(b, word, gb.i32(0x000F000F));
+  Value pattern =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, codes, multiplier),
+                            offset);
+  pattern = pairMinMax("max", pattern, kOperandLow);
+  return pairMinMax("min", pattern, kOperandHigh);
+}
+
+void QuantizedDecodeEmitter::loadQuery() {
+  Type f32 = b.getF32Type(), f16 = b.getF16Type();
+  Value rowValid = gb.cmp(arith::CmpIPredicate::ult, laneGroup, rows);
+  Value row = gb.minIdx(laneGroup, gb.sub(rows, gb.idx(1)));
+  Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
+                      gb.divIdx(row, plan.queryLen));
+  Value queryIdx = gb.remIdx(row, plan.queryLen);
+  // The lane's 8 consecutive dims of each chunk: 32 c + 8 t + [0, 8).
+  SmallVector<SmallVector<Value>> values(chunks);
+  Value zero = gb.f32(0);
+  for (int64_t c = 0; c < chunks; ++c) {
+    Value dim = gb.add(gb.idx(32 * c), gb.mul(laneQuarter, gb.idx(8)));
+    Value v = vector::LoadOp::create(
+        b, VectorType::get({8}, plan.elementType), plan.query,
+        ValueRange{batch, head, queryIdx, dim}, /*nontemporal=*/false,
+        llvm::Align(16));
+    for (int64_t e = 0; e < 8; ++e)
+      values[c].push_back(gb.select(
+          rowValid, gb.toF32(vector::ExtractOp::create(b, v, e)), zero));
+  }
+
+  // Per B-fragment row (the lane's group): the factor that makes the
+  // operand, and what multiplies the scores back.
+  Value operandFactor = gb.f32(1), scoreFactor = gb.f32(1);
+  SmallVector<Value> groupScales;
+  if (q.qkInt8) {
+    // INT8 codes per group of G dims: the group's chunks on all four lanes
+    // of the row.
+    int64_t chunksPerGroup = q.groupSize / 32;
+    for (int64_t g = 0; g < keyGroups; ++g) {
+      Value maxAbs = zero;
+      for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
+        for (Value v : values[c])
+          maxAbs = gb.fmax(maxAbs, gb.absF(v));
+      maxAbs = gb.warpMax(maxAbs, {1, 2});
+      Value scale = arith::DivFOp::create(b, maxAbs, gb.f32(127));
+      groupScales.push_back(scale);
+      for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
+        for (Value &v : values[c])
+          v = gb.int8Code(v, scale);
+    }
+  } else {
+    Value maxAbs = zero;
+    for (auto &chunk : values)
+      for (Value v : chunk)
+        maxAbs = gb.fmax(maxAbs, gb.absF(v));
+    maxAbs = gb.warpMax(maxAbs, {1, 2});
+    // max |q| * 2^e in [2^14, 2^15): e = 141 - exponent (biased), with the
+    // exponent at least 15 so that 2^-e stays normal.
+    Type i32 = b.getI32Type();
+    Value exponent = arith::AndIOp::create(
+        b,
+        arith::ShRUIOp::create(b, arith::BitcastOp::create(b, i32, maxAbs),
+                               gb.i32(23)),
+        gb.i32(0xFF));
+    exponent = arith::MaxSIOp::create(b, exponent, gb.i32(15));
+    operandFactor = arith::BitcastOp::create(
+        b, f32,
+        arith::ShLIOp::create(b, arith::SubIOp::create(b, gb.i32(268), exponent),
+                              gb.i32(23)));
+    scoreFactor = arith::BitcastOp::create(
+        b, f32,
+        arith::ShLIOp::create(b, arith::SubIOp::create(b, exponent, gb.i32(14)),
+                              gb.i32(23)));
+  }
+
+  // b0 of step (c, h) holds dims (2h, 2h + 4) of the lane's 8, b1 (2h + 1,
+  // 2h + 5): the pairs the key words give (see keyScores).
+  auto pair = [&](int64_t c, int64_t lo) {
+    return gb.packPair(f16, gb.fmul(values[c][lo], operandFactor),
+                       gb.fmul(values[c][lo + 4], operandFactor));
+  };
+  queryFrags.assign(chunks, {});
+  for (int64_t c = 0; c < chunks; ++c)
+    for (int64_t h = 0; h < 2; ++h)
+      queryFrags[c].push_back({pair(c, 2 * h), pair(c, 2 * h + 1)});
+
+  for (int64_t half = 0; half < 2; ++half)
+    rowFactor.push_back(gb.fmul(fromRowLane(scoreFactor, half),
+                                gb.f32(plan.scale * M_LOG2E)));
+
+  // The query operand's sum over each group's dims, per accumulator row:
+  // column sums by an mma on ones.
+  Value ones = gb.i32(kOnesPair);
+  int64_t chunksPerGroup = q.groupSize / 32;
+  for (int64_t g = 0; g < keyGroups; ++g) {
+    SmallVector<Value> sums(4, zero);
+    for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
+      for (int64_t h = 0; h < 2; ++h)
+        sums = gb.mma(f16, {ones, ones, ones, ones}, queryFrags[c][h], sums);
+    SmallVector<Value> terms, scales;
+    for (int64_t half = 0; half < 2; ++half) {
+      terms.push_back(gb.fmul(sums[half], gb.f32(-kOperandOffset)));
+      if (q.qkInt8)
+        scales.push_back(fromRowLane(groupScales[g], half));
+    }
+    queryOffsetTerm.push_back(terms);
+    queryScale.push_back(scales);
+  }
+}
+
+void QuantizedDecodeEmitter::prepareParameters(Value stage) {
+  Type i32 = b.getI32Type();
+  auto prepare = [&](Value steps, Value zeros, Value prepared, int64_t count,
+                     Value base) {
+    for (int64_t first = 0; first < count; first += 32) {
+      Value i = gb.add(lane, gb.idx(first));
+      auto body = [&] {
+        Value at = gb.add(base, i);
+        Value step = arith::ExtSIOp::create(
+            b, i32, memref::LoadOp::create(b, steps, at));
+        Value zeroPoint = arith::ExtSIOp::create(
+            b, i32, memref::LoadOp::create(b, zeros, at));
+        Value multiplier = arith::ShLIOp::create(b, step, gb.i32(2));
+        Value half = arith::AddIOp::create(
+            b, arith::ShLIOp::create(b, zeroPoint, gb.i32(2)),
+            gb.i32(kOperandHalf));
+        Value offset = arith::MulIOp::create(b, half, gb.i32(0x10001));
+        Value entry = vector::FromElementsOp::create(
+            b, VectorType::get({2}, i32), ValueRange{multiplier, offset});
+        vector::StoreOp::create(b, entry, prepared, gb.mul(i, gb.idx(2)));
+      };
+      if (first + 32 <= count)
+        body();
+      else
+        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, i, gb.idx(count)), body);
+    }
+  };
+  int64_t keyEntries = config.keyTile * keyGroups;
+  prepare(stages->keyStep, stages->keyZero, keyPrepared, keyEntries,
+          gb.mul(stage, gb.idx(keyEntries)));
+  int64_t valueEntries = groupRows * plan.valueDim;
+  prepare(stages->valueStep, stages->valueZero, valuePrepared, valueEntries,
+          gb.mul(stage, gb.idx(valueEntries)));
+}
+
+SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage,
+                                                     int64_t step) {
+  Type f32 = b.getF32Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
+  int64_t rowElements = plan.headDim / 4; // i16 elements of a code row
+  // words[half][chunk]: the lane's 4 bytes of chunk `chunk` of logical key
+  // g + 8 half: dims 32 chunk + 8 t + [0, 8), nibble i = dim 8 t + i.
+  SmallVector<SmallVector<Value>> words(2, SmallVector<Value>(chunks));
+  Value stepRows = gb.add(gb.mul(stage, gb.idx(config.keyTile)),
+                          gb.idx(16 * step));
+  Value stepBase = gb.mul(stepRows, gb.idx(rowElements));
+  int64_t matrices = 2 * chunks;
+  for (int64_t call = 0; call * 4 < matrices; ++call) {
+    int64_t n = std::min<int64_t>(4, matrices - 4 * call);
+    SmallVector<Value> regs =
+        gb.ldmatrix(stages->keyCodePairs, gb.add(stepBase, keyCodeOffsets[call]), n,
+                    /*transpose=*/false);
+    for (int64_t m = 0; m < n; ++m) {
+      int64_t k = 4 * call + m;
+      words[k / chunks][k % chunks] = regs[m];
+    }
+  }
+  // Decode parameters and scales of the lane's two keys.
+  SmallVector<Value> multipliers[2], offsets[2], scales[2];
+  for (int64_t half = 0; half < 2; ++half) {
+    Value row = gb.add(gb.add(gb.idx(16 * step + 8 * half), keyRowLo),
+                       gb.mul(stage, gb.idx(config.keyTile)));
+    Value tileRow = gb.add(gb.idx(16 * step + 8 * half), keyRowLo);
+    Value entries = loadVector(keyPrepared,
+                               gb.mul(tileRow, gb.idx(2 * keyGroups)),
+                               2 * keyGroups, i32);
+    Value s1 = loadVector(stages->keyScale, gb.mul(row, gb.idx(keyGroups)),
+                          keyGroups, f32);
+    for (int64_t g = 0; g < keyGroups; ++g) {
+      multipliers[half].push_back(vector::ExtractOp::create(b, entries, 2 * g));
+      offsets[half].push_back(
+          vector::ExtractOp::create(b, entries, 2 * g + 1));
+      scales[half].push_back(vector::ExtractOp::create(b, s1, g));
+    }
+  }
+
+  int64_t chunksPerGroup = q.groupSize / 32;
+  SmallVector<Value> scores(4);
+  Value zero = gb.f32(0);
+  for (int64_t g = 0; g < keyGroups; ++g) {
+    SmallVector<Value> acc(4, zero);
+    for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
+      for (int64_t h = 0; h < 2; ++h) {
+        auto operand = [&](int64_t half, int64_t j) {
+          return decodePair(words[half][c], j, multipliers[half][g],
+                            offsets[half][g]);
+        };
+        // a0/a1: columns 2t, 2t + 1 (pair 2h) of keys g, g + 8; a2/a3:
+        // columns 2t + 8, 2t + 9 (pair 2h + 1).
+        acc = gb.mma(f16,
+                     {operand(0, 2 * h), operand(1, 2 * h),
+                      operand(0, 2 * h + 1), operand(1, 2 * h + 1)},
+                     queryFrags[c][h], acc);
+      }
+    for (int64_t e = 0; e < 4; ++e) {
+      Value exact = gb.fadd(acc[e], queryOffsetTerm[g][e & 1]);
+      Value scale = scales[e / 2][g];
+      if (q.qkInt8)
+        scale = gb.fmul(scale, queryScale[g][e & 1]);
+      scores[e] = g == 0 ? gb.fmul(scale, exact)
+                         : math::FmaOp::create(b, scale, exact, scores[e]);
+    }
+  }
+  return scores;
+}
+
+void QuantizedDecodeEmitter::accumulateValues(
+    Value stage, int64_t firstStep, int64_t steps,
+    ArrayRef<SmallVector<Value>> weights, SmallVector<Value> &out,
+    SmallVector<Value> &sums) {
+  Type f32 = b.getF32Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
+  int64_t sliceBytes = plan.valueDim / 16, rowBytes = plan.valueDim / 2;
+  int64_t words = sliceBytes / 4;
+  // The span's value group row, and the lane's slice of its parameters.
+  int64_t groupRow = 16 * firstStep / q.groupSize;
+  Value sliceStart = gb.mul(laneGroup, gb.idx(sliceDims));
+  Value entries = loadVector(
+      valuePrepared,
+      gb.mul(gb.add(gb.idx(groupRow * plan.valueDim), sliceStart), gb.idx(2)),
+      2 * sliceDims, i32);
+  Value ones = gb.i32(kOnesPair);
+  Value zero = gb.f32(0);
+  SmallVector<Value> zeros(4, zero);
+  SmallVector<SmallVector<Value>> acc(valueTiles, zeros);
+  SmallVector<Value> weightSums = zeros;
+  for (int64_t s = firstStep; s < firstStep + steps; ++s) {
+    // P^T's B fragment: the accumulators of keys g (b0) and g + 8 (b1) as
+    // 8x8 tiles [key][row], transposed.
+    const SmallVector<Value> &p = weights[s];
+    SmallVector<Value> bFrag = {
+        movmatrixTrans(gb.packPair(f16, p[0], p[1])),
+        movmatrixTrans(gb.packPair(f16, p[2], p[3]))};
+    weightSums = gb.mma(f16, {ones, ones, ones, ones}, bFrag, weightSums);
+    // Codes of logical keys 2t, 2t + 1, 2t + 8, 2t + 9: stage rows t, 4 + t,
+    // 8 + t, 12 + t.
+    SmallVector<Value> keyWords;
+    for (int64_t r : {0, 4, 8, 12}) {
+      Value row = gb.add(gb.add(gb.mul(stage, gb.idx(config.keyTile)),
+                                gb.idx(16 * s + r)),
+                         laneQuarter);
+      Value at = gb.add(gb.mul(row, gb.idx(rowBytes)),
+                        gb.mul(laneGroup, gb.idx(sliceBytes)));
+      Value bytes =
+          loadVector(stages->valueCodes, at, sliceBytes, b.getI8Type());
+      keyWords.push_back(vector::BitCastOp::create(
+          b, VectorType::get({words}, i32), bytes));
+    }
+    // Slice dim d is nibble d % 4 of the prmt of byte pair (d % 8) / 4 of
+    // word d / 8 of two keys: m-tile d / 2, A row g (d even) or g + 8.
+    SmallVector<SmallVector<Value>> operands(valueTiles,
+                                             SmallVector<Value>(4));
+    for (int64_t w = 0; w < words; ++w)
+      for (int64_t pairOfBytes = 0; pairOfBytes < 2; ++pairOfBytes) {
+        int64_t lo = 2 * pairOfBytes;
+        int64_t selector =
+            lo | (lo + 1) << 4 | (4 + lo) << 8 | (5 + lo) << 12;
+        for (int64_t keys = 0; keys < 2; ++keys) {
+          Value first = vector::ExtractOp::create(b, keyWords[2 * keys], w);
+          Value second =
+              vector::ExtractOp::create(b, keyWords[2 * keys + 1], w);
+          Value both = gb.prmt(first, second, gb.i32(selector));
+          for (int64_t j = 0; j < 4; ++j) {
+            int64_t d = 8 * w + 4 * pairOfBytes + j;
+            Value multiplier = vector::ExtractOp::create(b, entries, 2 * d);
+            Value offset = vector::ExtractOp::create(b, entries, 2 * d + 1);
+            operands[d / 2][2 * keys + d % 2] =
+                decodePair(both, j, multiplier, offset);
+          }
+        }
+      }
+    for (int64_t mt = 0; mt < valueTiles; ++mt)
+      acc[mt] = gb.mma(f16, operands[mt], bFrag, acc[mt]);
+  }
+  // Out += s1 (acc - 383 sum of weights), per value dim.
+  Value s1 = loadVector(
+      stages->valueScale,
+      gb.add(gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)),
+                           gb.idx(groupRow)),
+                    gb.idx(plan.valueDim)),
+             sliceStart),
+      sliceDims, f32);
+  SmallVector<Value> offsetTerm;
+  for (int64_t half = 0; half < 2; ++half) {
+    offsetTerm.push_back(gb.fmul(weightSums[half], gb.f32(-kOperandOffset)));
+    sums[half] = gb.fadd(sums[half], weightSums[half]);
+  }
+  for (int64_t mt = 0; mt < valueTiles; ++mt)
+    for (int64_t e = 0; e < 4; ++e) {
+      Value scale = vector::ExtractOp::create(b, s1, 2 * mt + e / 2);
+      Value exact = gb.fadd(acc[mt][e], offsetTerm[e & 1]);
+      out[4 * mt + e] = math::FmaOp::create(b, scale, exact, out[4 * mt + e]);
+    }
+}
+
+SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
+                                                       ValueRange carried) {
+  Value stage = gb.remIdx(tile, config.stages);
+  Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(config.keyTile)));
+  prepareParameters(stage);
+  gpu::BarrierOp::create(b);
+
+  const int64_t steps = config.keyTile / 16;
+  SmallVector<SmallVector<Value>> scores;
+  for (int64_t s = 0; s < steps; ++s)
+    scores.push_back(keyScores(stage, s));
+
+  // Into the log2 domain; keys past keyEnd and, under causal masking, past
+  // each row's diagonal are masked.
+  Value negInf = gb.negInf();
+  SmallVector<Value> lastVisible;
+  for (int64_t half = 0; half < 2; ++half) {
+    Value row = gb.minIdx(accumulatorRow(half), gb.sub(rows, gb.idx(1)));
+    lastVisible.push_back(gb.add(gb.remIdx(row, plan.queryLen),
+                                 gb.sub(plan.keyLen, plan.queryLen)));
+  }
+  for (int64_t s = 0; s < steps; ++s)
+    for (int64_t e = 0; e < 4; ++e) {
+      Value key = gb.add(gb.add(tileStart, gb.idx(16 * s + 8 * (e / 2))),
+                         keyRowLo);
+      Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
+      if (plan.causal)
+        visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
+                                          lastVisible[e & 1]));
+      scores[s][e] =
+          gb.select(visible, gb.fmul(scores[s][e], rowFactor[e & 1]), negInf);
+    }
+
+  // Online softmax: rows 2t and 2t + 1, spread over the lane groups.
+  SmallVector<Value> next(carried.begin(), carried.end());
+  Value zero = gb.f32(0);
+  SmallVector<Value> sums(2);
+  for (int64_t half = 0; half < 2; ++half) {
+    Value tileMax = negInf;
+    for (int64_t s = 0; s < steps; ++s)
+      tileMax = gb.fmax(tileMax,
+                        gb.fmax(scores[s][half], scores[s][2 + half]));
+    tileMax = gb.warpMax(tileMax, {4, 8, 16});
+    Value oldMax = carried[half];
+    Value newMax = gb.fmax(oldMax, tileMax);
+    // A row with nothing visible yet subtracts 0 instead of -inf.
+    Value base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf),
+                           zero, newMax);
+    // The running rescale is exact: a polynomial factor per new max would
+    // compound its fit error.
+    Value alpha = gb.exp2(gb.fsub(oldMax, base));
+    for (int64_t s = 0; s < steps; ++s)
+      for (int64_t e = half; e < 4; e += 2) {
+        Value p = gb.softmaxExp2(gb.fsub(scores[s][e], base), plan.softmaxExp);
+        if (plan.weightScale() != 1.0f)
+          p = gb.roundEven(gb.fmul(p, gb.f32(plan.weightScale())));
+        scores[s][e] = p;
+      }
+    next[half] = newMax;
+    sums[half] = gb.fmul(carried[2 + half], alpha);
+    for (int64_t mt = 0; mt < valueTiles; ++mt)
+      for (int64_t e = half; e < 4; e += 2)
+        next[4 + 4 * mt + e] = gb.fmul(carried[4 + 4 * mt + e], alpha);
+  }
+
+  // O^T += V^T P^T, one value group span at a time.
+  SmallVector<Value> out(next.begin() + 4, next.end());
+  int64_t spanSteps = std::min<int64_t>(q.groupSize, config.keyTile) / 16;
+  for (int64_t first = 0; first < steps; first += spanSteps)
+    accumulateValues(stage, first, spanSteps, scores, out, sums);
+  next[2] = sums[0];
+  next[3] = sums[1];
+  llvm::copy(out, next.begin() + 4);
+  return next;
+}
+
+void QuantizedDecodeEmitter::storeResults(ValueRange carried) {
+  Value leader = gb.cmp(arith::CmpIPredicate::eq, laneGroup, gb.idx(0));
+  Value dim = gb.mul(laneGroup, gb.idx(sliceDims));
+  for (int64_t half = 0; half < 2; ++half) {
+    Value row = accumulatorRow(half);
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, row, rows), [&] {
+      Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
+                          gb.divIdx(row, plan.queryLen));
+      Value queryIdx = gb.remIdx(row, plan.queryLen);
+      // Slice dim d: m-tile d / 2, accumulator 2 (d % 2) + half.
+      SmallVector<Value> values;
+      for (int64_t d = 0; d < sliceDims; ++d)
+        values.push_back(carried[4 + 4 * (d / 2) + 2 * (d % 2) + half]);
+      storeRowValues(gb, plan, batch, head, queryIdx, split, dim, values,
+                     carried[2 + half]);
+      gb.ifThen(leader, [&] {
+        storeRowLse(gb, plan, batch, head, queryIdx, split, carried[half],
+                    carried[2 + half]);
+      });
+    });
+  }
+}
+
+void QuantizedDecodeEmitter::emit() {
+  Value tid = launch.getThreadIds().x;
+  lane = tid;
+  laneGroup = gb.divIdx(lane, 4);
+  laneQuarter = gb.remIdx(lane, 4);
+  kvHead = launch.getBlockIds().y;
+  batch = gb.divIdx(launch.getBlockIds().z, plan.splits);
+  split = gb.remIdx(launch.getBlockIds().z, plan.splits);
+  rows = gb.mul(gb.idx(plan.groupSize()), plan.queryLen);
+
+  SharedMemory shared(gb, launch);
+  stages.emplace(shared, plan, config.stages, config.keyTile,
+                 /*swizzleKeyCodes=*/true);
+  Type i32 = b.getI32Type();
+  keyPrepared = shared.buffer({config.keyTile * keyGroups * 2}, i32);
+  valuePrepared = shared.buffer({groupRows * plan.valueDim * 2}, i32);
+  shared.finish();
+
+  // The stage row of logical key g: pi(g) for g < 8.
+  Value g = laneGroup;
+  keyRowLo = gb.add(gb.mul(gb.andIdx(g, 1), gb.idx(4)), gb.divIdx(g, 2));
+  // ldmatrix rows: lane l addresses row l % 8 of matrix l / 8 of its call;
+  // matrix k of a step is (half k / chunks, chunk k % chunks).
+  {
+    int64_t rowElements = plan.headDim / 4;
+    Value r8 = gb.remIdx(lane, 8);
+    Value physical =
+        gb.add(gb.mul(gb.andIdx(r8, 1), gb.idx(4)), gb.divIdx(r8, 2));
+    Value swizzle = QuantizedStages::keyCodeSwizzle(gb, chunks, physical);
+    for (int64_t call = 0; call * 4 < 2 * chunks; ++call) {
+      Value k = gb.add(gb.idx(4 * call), gb.divIdx(lane, 8));
+      Value half = gb.divIdx(k, chunks);
+      Value chunk = gb.remIdx(k, chunks);
+      Value row = gb.add(gb.mul(half, gb.idx(8)), physical);
+      keyCodeOffsets.push_back(
+          gb.add(gb.mul(row, gb.idx(rowElements)),
+                 gb.mul(gb.xorIdx(chunk, swizzle), gb.idx(8))));
+    }
+  }
+
+  // This block's keys: its split, cut at the last key its rows see.
+  Value splitKeys = gb.mul(plan.tilesPerSplit, gb.idx(plan.keyTile));
+  firstKey = gb.mul(split, splitKeys);
+  Value visibleEnd = plan.keyLen;
+  if (plan.causal)
+    visibleEnd = gb.causalKeyEnd(gb.sub(plan.queryLen, gb.idx(1)),
+                                 plan.queryLen, plan.keyLen);
+  keyEnd = gb.minIdx(visibleEnd, gb.add(firstKey, splitKeys));
+  Value keyTile = gb.idx(config.keyTile);
+  Value numTiles =
+      gb.select(gb.cmp(arith::CmpIPredicate::sgt, keyEnd, firstKey),
+                gb.ceilDiv(gb.sub(keyEnd, firstKey), keyTile), gb.idx(0));
+  auto loadTile = [&](Value tile) {
+    stages->load(gb, plan, tid, 32, gb.remIdx(tile, config.stages),
+                 gb.add(firstKey, gb.mul(tile, keyTile)), keyEnd, batch,
+                 kvHead);
+  };
+  for (int64_t s = 0; s + 1 < config.stages; ++s) {
+    Value tile = gb.idx(s);
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, tile, numTiles),
+              [&] { loadTile(tile); });
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
+
+  loadQuery();
+  SmallVector<Value> init = {gb.negInf(), gb.negInf(), gb.f32(0), gb.f32(0)};
+  for (int64_t i = 0; i < 4 * valueTiles; ++i)
+    init.push_back(gb.f32(0));
+  SmallVector<Value> result = gb.forCarrying(
+      gb.idx(0), numTiles, gb.idx(1), init,
+      [&](Value tile, ValueRange carried) {
+        Value ahead = gb.add(tile, gb.idx(config.stages - 1));
+        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, ahead, numTiles),
+                  [&] { loadTile(ahead); });
+        NVVM::CpAsyncCommitGroupOp::create(b);
+        NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
+        gpu::BarrierOp::create(b);
+        SmallVector<Value> next = processTile(tile, carried);
+        // The next iteration refills this tile's stage and the prepared
+        // parameters.
+        gpu::BarrierOp::create(b);
+        return next;
+      });
+  storeResults(result);
+}
+
+bool mlir::attn::quantizedDecodeApplies(const SdpaGpuPlan &plan,
+                                        const QuantizedDecodeConfig &config) {
+  if (!plan.quantized || plan.quantized->bits != 4)
+    return false;
+  int64_t G = plan.quantized->groupSize, D = plan.headDim;
+  int64_t Dv = plan.valueDim;
+  // Key chunks of 32 dims lie in one group; value group spans are whole
+  // 16-key steps of a tile, or whole tiles.
+  return D % 32 == 0 && D <= 256 && G % 32 == 0 && D % G == 0 &&
+         Dv % 64 == 0 && Dv <= 256 &&
+         (config.keyTile % G == 0 || G % config.keyTile == 0);
+}
+
+int64_t QuantizedDecodeConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
+  const QuantizedKeyValues &q = *plan.quantized;
+  return QuantizedStages::bytes(plan, stages, keyTile) +
+         llvm::alignTo(keyTile * q.keyGroups(plan.headDim) * 8, 16) +
+         llvm::alignTo(q.valueGroupRows(keyTile) * plan.valueDim * 8, 16);
+}
+
+void mlir::attn::emitQuantizedDecodeKernel(
+    ImplicitLocOpBuilder &b, gpu::LaunchOp launch, const SdpaGpuPlan &plan,
+    const QuantizedDecodeConfig &config) {
+  QuantizedDecodeEmitter(b, launch, plan, config).emit();
+}
