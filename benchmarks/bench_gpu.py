@@ -723,6 +723,11 @@ def profile(kernels, name):
         inputs = sparq_inputs(name, rnd(1, 32, 1, 128), rnd(1, 8, 131072, 128),
                               rnd(1, 8, 131072, 128))
         out = torch.empty_like(inputs[0])
+    elif name == "quantized_int4":
+        k, v = rnd(1, 8, 131072, 128), rnd(1, 8, 131072, 128)
+        inputs = ([rnd(1, 32, 1, 128)] + quantize_torch(k, 3, 32, 4)
+                  + quantize_torch(v, 2, 32, 4))
+        out = torch.empty_like(inputs[0])
     elif name.startswith("hyper_causal_d"):
         d = int(name[len("hyper_causal_d"):])
         inputs = [rnd(1, 32, 32768, d) for _ in range(3)]

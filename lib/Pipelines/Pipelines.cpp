@@ -96,7 +96,7 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   // Constants and dims move into the launches first: outlined, they would
   // be kernel parameters, opaque to the kernels' compiler.
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
-  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createGpuKernelOutlining());
   // Intermediate buffers (the rewrites' glue) are freed after their last
   // use; with the kernels outlined, the host code is all deallocation
   // needs to see.

@@ -6,15 +6,18 @@
 
 // Checks TurboAttention's rewrite of a decode step through the whole GPU
 // pipeline: attn.quantize of K and V runs as loop kernels (rounding by
-// cvt.rni, no libdevice), then the INT4 kernels of attn.quantized_sdpa.
+// cvt.rni, no libdevice), then the INT4 decode kernel of
+// attn.quantized_sdpa (f16 products on decoded code pairs, launch bounds).
 // CHECK-NOT: attn.
 // CHECK-DAG: gpu.binary @decode_loop0_i32_kernels
-// CHECK-DAG: gpu.binary @decode_quantized_sdpa_decode_kernels
+// CHECK-DAG: gpu.binary @decode_quantized_sdpa_int4_decode_kernels
 // CHECK-DAG: llvm.call @mgpuMemAlloc
 // CHECK-NOT: scf.parallel
 
 // PTX-DAG: cvt.rni.f32.f32
-// PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
+// PTX-DAG: min.u16x2
+// PTX-DAG: .minnctapersm 12
 // PTX-NOT: __nv_
 func.func @decode(%q: tensor<1x32x1x128xbf16>, %k: tensor<1x8x?x128xbf16>,
                   %v: tensor<1x8x?x128xbf16>) -> tensor<1x32x1x128xbf16> {

@@ -314,4 +314,44 @@ def OffloadToGPU : Pass<"attn-offload-to-gpu", "ModuleOp"> {
   ];
 }
 
+def GpuKernelOutlining : Pass<"attn-gpu-kernel-outlining", "ModuleOp"> {
+  let summary = "gpu-kernel-outlining that keeps the launches' nvvm.* "
+                "attributes on the kernels";
+  let description = [{
+    Runs upstream's `gpu-kernel-outlining` and then gives each outlined
+    `gpu.func` the `nvvm.*` attributes of the `gpu.launch` it came from
+    (upstream drops them). The kernels of `convert-attn-to-gpu` state
+    launch bounds this way: `nvvm.minctasm` makes ptxas (or the driver's
+    JIT) keep a kernel's registers within what that many blocks per SM
+    allow, where by default it would use up to 255 for a block of 32
+    threads.
+
+    Before:
+
+    ```mlir
+    %t = gpu.launch async [%w] blocks(...) in (...) threads(...) in (...)
+        dynamic_shared_memory_size %bytes
+        module(@f_int4_decode_kernels) function(@f_int4_decode) {
+      ...
+      gpu.terminator
+    } {nvvm.minctasm = 12 : i32}
+    ```
+
+    After:
+
+    ```mlir
+    %t = gpu.launch_func async [%w] @f_int4_decode_kernels::@f_int4_decode
+        blocks in (...) threads in (...) dynamic_shared_memory_size %bytes
+        args(...)
+    gpu.module @f_int4_decode_kernels {
+      gpu.func @f_int4_decode(...) kernel attributes {
+          nvvm.minctasm = 12 : i32, ...} {
+        ...
+      }
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // ATTN_CONVERSION_PASSES_TD

@@ -302,10 +302,13 @@ struct QuantizedStages {
   static int64_t bytes(const SdpaGpuPlan &plan, int64_t stages,
                        int64_t keyTile);
   /// Copies the tile of keys from `tileStart` into stage `stage`, rows at
-  /// or past `keyEnd` zero-filled (codes and scales 0 decode to 0).
+  /// or past `keyEnd` zero-filled (codes and scales 0 decode to 0). `whole`
+  /// promises that the tile ends at or before keyEnd and that its value
+  /// group rows are whole (the group size divides the tile or the tile the
+  /// group size): no row is checked.
   void load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid, int64_t threads,
             Value stage, Value tileStart, Value keyEnd, Value batch,
-            Value kvHead);
+            Value kvHead, bool whole = false);
 
   /// What chunk c of key code row `row` (of `chunks` 16-byte chunks) is
   /// xor-ed with when swizzled: rows an 8-row ldmatrix reads at one chunk
@@ -392,8 +395,9 @@ void emitMmaAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 /// that up to kQuantizedDecodeRows query rows per key/value head fill the
 /// n-dim of mma.sync.
 struct QuantizedDecodeConfig {
-  int64_t keyTile = 32; // keys per stage, a multiple of 16
-  int64_t stages = 3;   // stages in flight (>= 2)
+  int64_t keyTile = 32;     // keys per stage, a multiple of 16
+  int64_t stages = 2;       // stages in flight (>= 2)
+  int64_t blocksPerSM = 12; // launch bound: the registers of this many
   /// Dynamic shared memory: the stages and one tile's decode parameters.
   int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
 };
@@ -418,8 +422,11 @@ void emitQuantizedDecodeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 void emitSimtAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                              const SdpaGpuPlan &plan);
 
+/// Threads per block of the split-KV merge kernel: up to 8 per output dim
+/// (up to 256 dims per pass).
+int64_t splitMergeThreads(const SdpaGpuPlan &plan);
 /// Emits the split-KV merge kernel (ALGORITHMS.md §2). Grid: (B * Hq * Lq);
-/// block: Dv threads.
+/// block: splitMergeThreads(plan) threads.
 void emitSplitMergeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                           const SdpaGpuPlan &plan);
 

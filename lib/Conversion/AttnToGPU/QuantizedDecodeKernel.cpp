@@ -40,7 +40,6 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -75,19 +74,24 @@ private:
   void loadQuery();
   /// The decode parameters (4 s2, the offset pair) of the tile's key groups
   /// and value group rows, from stage `stage` into prepared buffers.
-  void prepareParameters(Value stage);
+  /// Returns whether any of them can decode below -127 (a negative step or
+  /// a zero point below -127: never from attn.quantize), the same on every
+  /// lane.
+  Value prepareParameters(Value stage);
   /// Two decoded operands (an f16 pair) of the codes at bits 4j..4j+3 and
-  /// 16+4j..19+4j of `word`.
-  Value decodePair(Value word, int64_t j, Value multiplier, Value offset);
+  /// 16+4j..19+4j of `word`; the lower clamp only with `lowClamp`.
+  Value decodePair(Value word, int64_t j, Value multiplier, Value offset,
+                   bool lowClamp);
   /// S^T of the 16 keys of step `step` of stage `stage`, unscaled: the
   /// lane's 4 accumulators (keys g, g + 8; rows 2t, 2t + 1).
-  SmallVector<Value> keyScores(Value stage, int64_t step);
+  SmallVector<Value> keyScores(Value stage, int64_t step, bool lowClamp);
   /// Adds the steps [firstStep, firstStep + steps) of P V to `out`: the P^T
   /// fragments come from `weights` (the steps' S^T accumulators).
   void accumulateValues(Value stage, int64_t firstStep, int64_t steps,
                         ArrayRef<SmallVector<Value>> weights,
-                        SmallVector<Value> &out, SmallVector<Value> &sums);
-  SmallVector<Value> processTile(Value tile, ValueRange carried);
+                        SmallVector<Value> &out, SmallVector<Value> &sums,
+                        bool lowClamp);
+  SmallVector<Value> processTile(Value tile, ValueRange carried, bool lowClamp);
   void storeResults(ValueRange carried);
 
   Value movmatrixTrans(Value x);
@@ -166,14 +170,15 @@ Value QuantizedDecodeEmitter::loadVector(Value buffer, Value at, int64_t n,
 }
 
 Value QuantizedDecodeEmitter::decodePair(Value word, int64_t j,
-                                         Value multiplier, Value offset) {
+                                         Value multiplier, Value offset,
+                                         bool lowClamp) {
   if (j)
     word = arith::ShRUIOp::create(b, word, gb.i32(4 * j));
   Value codes = arith::AndIOp::create(b, word, gb.i32(0x000F000F));
-  Value pattern =
-      arith::AddIOp::create(b, arith::MulIOp::create(b, codes, multiplier),
-                            offset);
-  pattern = pairMinMax("max", pattern, kOperandLow);
+  Value pattern = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, codes, multiplier), offset);
+  if (lowClamp)
+    pattern = pairMinMax("max", pattern, kOperandLow);
   return pairMinMax("min", pattern, kOperandHigh);
 }
 
@@ -189,10 +194,10 @@ void QuantizedDecodeEmitter::loadQuery() {
   Value zero = gb.f32(0);
   for (int64_t c = 0; c < chunks; ++c) {
     Value dim = gb.add(gb.idx(32 * c), gb.mul(laneQuarter, gb.idx(8)));
-    Value v = vector::LoadOp::create(
-        b, VectorType::get({8}, plan.elementType), plan.query,
-        ValueRange{batch, head, queryIdx, dim}, /*nontemporal=*/false,
-        llvm::Align(16));
+    Value v = vector::LoadOp::create(b, VectorType::get({8}, plan.elementType),
+                                     plan.query,
+                                     ValueRange{batch, head, queryIdx, dim},
+                                     /*nontemporal=*/false, llvm::Align(16));
     for (int64_t e = 0; e < 8; ++e)
       values[c].push_back(gb.select(
           rowValid, gb.toF32(vector::ExtractOp::create(b, v, e)), zero));
@@ -235,8 +240,8 @@ void QuantizedDecodeEmitter::loadQuery() {
     exponent = arith::MaxSIOp::create(b, exponent, gb.i32(15));
     operandFactor = arith::BitcastOp::create(
         b, f32,
-        arith::ShLIOp::create(b, arith::SubIOp::create(b, gb.i32(268), exponent),
-                              gb.i32(23)));
+        arith::ShLIOp::create(
+            b, arith::SubIOp::create(b, gb.i32(268), exponent), gb.i32(23)));
     scoreFactor = arith::BitcastOp::create(
         b, f32,
         arith::ShLIOp::create(b, arith::SubIOp::create(b, exponent, gb.i32(14)),
@@ -255,8 +260,8 @@ void QuantizedDecodeEmitter::loadQuery() {
       queryFrags[c].push_back({pair(c, 2 * h), pair(c, 2 * h + 1)});
 
   for (int64_t half = 0; half < 2; ++half)
-    rowFactor.push_back(gb.fmul(fromRowLane(scoreFactor, half),
-                                gb.f32(plan.scale * M_LOG2E)));
+    rowFactor.push_back(
+        gb.fmul(fromRowLane(scoreFactor, half), gb.f32(plan.scale * M_LOG2E)));
 
   // The query operand's sum over each group's dims, per accumulator row:
   // column sums by an mma on ones.
@@ -278,13 +283,14 @@ void QuantizedDecodeEmitter::loadQuery() {
   }
 }
 
-void QuantizedDecodeEmitter::prepareParameters(Value stage) {
+Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
   Type i32 = b.getI32Type();
+  Value low = arith::ConstantOp::create(b, b.getBoolAttr(false));
   auto prepare = [&](Value steps, Value zeros, Value prepared, int64_t count,
                      Value base) {
     for (int64_t first = 0; first < count; first += 32) {
       Value i = gb.add(lane, gb.idx(first));
-      auto body = [&] {
+      auto body = [&]() -> Value {
         Value at = gb.add(base, i);
         Value step = arith::ExtSIOp::create(
             b, i32, memref::LoadOp::create(b, steps, at));
@@ -298,11 +304,23 @@ void QuantizedDecodeEmitter::prepareParameters(Value stage) {
         Value entry = vector::FromElementsOp::create(
             b, VectorType::get({2}, i32), ValueRange{multiplier, offset});
         vector::StoreOp::create(b, entry, prepared, gb.mul(i, gb.idx(2)));
+        return gb.orI(
+            gb.cmp(arith::CmpIPredicate::slt, step, gb.i32(0)),
+            gb.cmp(arith::CmpIPredicate::slt, zeroPoint, gb.i32(-127)));
       };
-      if (first + 32 <= count)
-        body();
-      else
-        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, i, gb.idx(count)), body);
+      if (first + 32 <= count) {
+        low = gb.orI(low, body());
+        continue;
+      }
+      Value inside = gb.cmp(arith::CmpIPredicate::ult, i, gb.idx(count));
+      low =
+          gb.orI(low, gb.ifElseYield(
+                          inside, {b.getI1Type()},
+                          [&] { return SmallVector<Value>{body()}; },
+                          [&] {
+                            return SmallVector<Value>{arith::ConstantOp::create(
+                                b, b.getBoolAttr(false))};
+                          })[0]);
     }
   };
   int64_t keyEntries = config.keyTile * keyGroups;
@@ -311,24 +329,25 @@ void QuantizedDecodeEmitter::prepareParameters(Value stage) {
   int64_t valueEntries = groupRows * plan.valueDim;
   prepare(stages->valueStep, stages->valueZero, valuePrepared, valueEntries,
           gb.mul(stage, gb.idx(valueEntries)));
+  return gb.cmp(arith::CmpIPredicate::ne, gb.ballot(low), gb.i32(0));
 }
 
-SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage,
-                                                     int64_t step) {
+SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
+                                                     bool lowClamp) {
   Type f32 = b.getF32Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
   int64_t rowElements = plan.headDim / 4; // i16 elements of a code row
   // words[half][chunk]: the lane's 4 bytes of chunk `chunk` of logical key
   // g + 8 half: dims 32 chunk + 8 t + [0, 8), nibble i = dim 8 t + i.
   SmallVector<SmallVector<Value>> words(2, SmallVector<Value>(chunks));
-  Value stepRows = gb.add(gb.mul(stage, gb.idx(config.keyTile)),
-                          gb.idx(16 * step));
+  Value stepRows =
+      gb.add(gb.mul(stage, gb.idx(config.keyTile)), gb.idx(16 * step));
   Value stepBase = gb.mul(stepRows, gb.idx(rowElements));
   int64_t matrices = 2 * chunks;
   for (int64_t call = 0; call * 4 < matrices; ++call) {
     int64_t n = std::min<int64_t>(4, matrices - 4 * call);
-    SmallVector<Value> regs =
-        gb.ldmatrix(stages->keyCodePairs, gb.add(stepBase, keyCodeOffsets[call]), n,
-                    /*transpose=*/false);
+    SmallVector<Value> regs = gb.ldmatrix(
+        stages->keyCodePairs, gb.add(stepBase, keyCodeOffsets[call]), n,
+        /*transpose=*/false);
     for (int64_t m = 0; m < n; ++m) {
       int64_t k = 4 * call + m;
       words[k / chunks][k % chunks] = regs[m];
@@ -340,29 +359,30 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage,
     Value row = gb.add(gb.add(gb.idx(16 * step + 8 * half), keyRowLo),
                        gb.mul(stage, gb.idx(config.keyTile)));
     Value tileRow = gb.add(gb.idx(16 * step + 8 * half), keyRowLo);
-    Value entries = loadVector(keyPrepared,
-                               gb.mul(tileRow, gb.idx(2 * keyGroups)),
-                               2 * keyGroups, i32);
+    Value entries =
+        loadVector(keyPrepared, gb.mul(tileRow, gb.idx(2 * keyGroups)),
+                   2 * keyGroups, i32);
     Value s1 = loadVector(stages->keyScale, gb.mul(row, gb.idx(keyGroups)),
                           keyGroups, f32);
     for (int64_t g = 0; g < keyGroups; ++g) {
       multipliers[half].push_back(vector::ExtractOp::create(b, entries, 2 * g));
-      offsets[half].push_back(
-          vector::ExtractOp::create(b, entries, 2 * g + 1));
+      offsets[half].push_back(vector::ExtractOp::create(b, entries, 2 * g + 1));
       scales[half].push_back(vector::ExtractOp::create(b, s1, g));
     }
   }
 
   int64_t chunksPerGroup = q.groupSize / 32;
   SmallVector<Value> scores(4);
-  Value zero = gb.f32(0);
   for (int64_t g = 0; g < keyGroups; ++g) {
-    SmallVector<Value> acc(4, zero);
+    // Starting from -383 times the query's sum over the group leaves the
+    // product of q and q8'.
+    Value lo = queryOffsetTerm[g][0], hi = queryOffsetTerm[g][1];
+    SmallVector<Value> acc = {lo, hi, lo, hi};
     for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
       for (int64_t h = 0; h < 2; ++h) {
         auto operand = [&](int64_t half, int64_t j) {
           return decodePair(words[half][c], j, multipliers[half][g],
-                            offsets[half][g]);
+                            offsets[half][g], lowClamp);
         };
         // a0/a1: columns 2t, 2t + 1 (pair 2h) of keys g, g + 8; a2/a3:
         // columns 2t + 8, 2t + 9 (pair 2h + 1).
@@ -372,12 +392,11 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage,
                      queryFrags[c][h], acc);
       }
     for (int64_t e = 0; e < 4; ++e) {
-      Value exact = gb.fadd(acc[e], queryOffsetTerm[g][e & 1]);
       Value scale = scales[e / 2][g];
       if (q.qkInt8)
         scale = gb.fmul(scale, queryScale[g][e & 1]);
-      scores[e] = g == 0 ? gb.fmul(scale, exact)
-                         : math::FmaOp::create(b, scale, exact, scores[e]);
+      scores[e] = g == 0 ? gb.fmul(scale, acc[e])
+                         : gb.fadd(gb.fmul(scale, acc[e]), scores[e]);
     }
   }
   return scores;
@@ -386,102 +405,112 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage,
 void QuantizedDecodeEmitter::accumulateValues(
     Value stage, int64_t firstStep, int64_t steps,
     ArrayRef<SmallVector<Value>> weights, SmallVector<Value> &out,
-    SmallVector<Value> &sums) {
+    SmallVector<Value> &sums, bool lowClamp) {
   Type f32 = b.getF32Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
   int64_t sliceBytes = plan.valueDim / 16, rowBytes = plan.valueDim / 2;
   int64_t words = sliceBytes / 4;
-  // The span's value group row, and the lane's slice of its parameters.
+  // The span's value group row, and the lane's slice of its dims.
   int64_t groupRow = 16 * firstStep / q.groupSize;
   Value sliceStart = gb.mul(laneGroup, gb.idx(sliceDims));
-  Value entries = loadVector(
-      valuePrepared,
-      gb.mul(gb.add(gb.idx(groupRow * plan.valueDim), sliceStart), gb.idx(2)),
-      2 * sliceDims, i32);
+  Value paramsRow = gb.add(gb.idx(groupRow * plan.valueDim), sliceStart);
+  Value scaleRow =
+      gb.add(gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)), gb.idx(groupRow)),
+                    gb.idx(plan.valueDim)),
+             sliceStart);
+
+  // P^T's B fragments (the accumulators of keys g and g + 8 as 8x8 tiles
+  // [key][row], transposed), and the weights' sums over the span, which
+  // the tensor cores add up as they do the products.
   Value ones = gb.i32(kOnesPair);
   Value zero = gb.f32(0);
-  SmallVector<Value> zeros(4, zero);
-  SmallVector<SmallVector<Value>> acc(valueTiles, zeros);
-  SmallVector<Value> weightSums = zeros;
+  SmallVector<Value> weightSums(4, zero);
+  SmallVector<SmallVector<Value>> bFrags;
   for (int64_t s = firstStep; s < firstStep + steps; ++s) {
-    // P^T's B fragment: the accumulators of keys g (b0) and g + 8 (b1) as
-    // 8x8 tiles [key][row], transposed.
     const SmallVector<Value> &p = weights[s];
-    SmallVector<Value> bFrag = {
-        movmatrixTrans(gb.packPair(f16, p[0], p[1])),
-        movmatrixTrans(gb.packPair(f16, p[2], p[3]))};
-    weightSums = gb.mma(f16, {ones, ones, ones, ones}, bFrag, weightSums);
-    // Codes of logical keys 2t, 2t + 1, 2t + 8, 2t + 9: stage rows t, 4 + t,
-    // 8 + t, 12 + t.
-    SmallVector<Value> keyWords;
+    bFrags.push_back({movmatrixTrans(gb.packPair(f16, p[0], p[1])),
+                      movmatrixTrans(gb.packPair(f16, p[2], p[3]))});
+    weightSums =
+        gb.mma(f16, {ones, ones, ones, ones}, bFrags.back(), weightSums);
+  }
+  for (int64_t half = 0; half < 2; ++half)
+    sums[half] = gb.fadd(sums[half], weightSums[half]);
+  Value lo = gb.fmul(weightSums[0], gb.f32(-kOperandOffset));
+  Value hi = gb.fmul(weightSums[1], gb.f32(-kOperandOffset));
+
+  // Codes of logical keys 2t, 2t + 1, 2t + 8, 2t + 9 of each step: stage
+  // rows t, 4 + t, 8 + t, 12 + t.
+  SmallVector<SmallVector<Value>> keyWords;
+  for (int64_t s = firstStep; s < firstStep + steps; ++s)
     for (int64_t r : {0, 4, 8, 12}) {
-      Value row = gb.add(gb.add(gb.mul(stage, gb.idx(config.keyTile)),
-                                gb.idx(16 * s + r)),
-                         laneQuarter);
+      Value row = gb.add(
+          gb.add(gb.mul(stage, gb.idx(config.keyTile)), gb.idx(16 * s + r)),
+          laneQuarter);
       Value at = gb.add(gb.mul(row, gb.idx(rowBytes)),
                         gb.mul(laneGroup, gb.idx(sliceBytes)));
       Value bytes =
           loadVector(stages->valueCodes, at, sliceBytes, b.getI8Type());
-      keyWords.push_back(vector::BitCastOp::create(
-          b, VectorType::get({words}, i32), bytes));
+      Value v =
+          vector::BitCastOp::create(b, VectorType::get({words}, i32), bytes);
+      SmallVector<Value> perWord;
+      for (int64_t w = 0; w < words; ++w)
+        perWord.push_back(vector::ExtractOp::create(b, v, w));
+      keyWords.push_back(perWord);
     }
-    // Slice dim d is nibble d % 4 of the prmt of byte pair (d % 8) / 4 of
-    // word d / 8 of two keys: m-tile d / 2, A row g (d even) or g + 8.
-    SmallVector<SmallVector<Value>> operands(valueTiles,
-                                             SmallVector<Value>(4));
-    for (int64_t w = 0; w < words; ++w)
+
+  // Word w of the slice holds dims [8 w, 8 w + 8): m-tiles 4 w to 4 w + 3,
+  // done one word at a time so that only their parameters and
+  // accumulators are live. Slice dim d is nibble d % 4 of the prmt of byte
+  // pair (d % 8) / 4 of two keys' words: m-tile d / 2, A row g (d even) or
+  // g + 8.
+  for (int64_t w = 0; w < words; ++w) {
+    Value entries = loadVector(
+        valuePrepared, gb.mul(gb.add(paramsRow, gb.idx(8 * w)), gb.idx(2)), 16,
+        i32);
+    Value s1 =
+        loadVector(stages->valueScale, gb.add(scaleRow, gb.idx(8 * w)), 8, f32);
+    // Starting from -383 times the weights' sum leaves the product of p and
+    // q8'.
+    SmallVector<SmallVector<Value>> acc(4, {lo, hi, lo, hi});
+    for (int64_t s = 0; s < steps; ++s) {
+      SmallVector<SmallVector<Value>> operands(4, SmallVector<Value>(4));
       for (int64_t pairOfBytes = 0; pairOfBytes < 2; ++pairOfBytes) {
-        int64_t lo = 2 * pairOfBytes;
+        int64_t first = 2 * pairOfBytes;
         int64_t selector =
-            lo | (lo + 1) << 4 | (4 + lo) << 8 | (5 + lo) << 12;
+            first | (first + 1) << 4 | (4 + first) << 8 | (5 + first) << 12;
         for (int64_t keys = 0; keys < 2; ++keys) {
-          Value first = vector::ExtractOp::create(b, keyWords[2 * keys], w);
-          Value second =
-              vector::ExtractOp::create(b, keyWords[2 * keys + 1], w);
-          Value both = gb.prmt(first, second, gb.i32(selector));
+          Value both =
+              gb.prmt(keyWords[4 * s + 2 * keys][w],
+                      keyWords[4 * s + 2 * keys + 1][w], gb.i32(selector));
           for (int64_t j = 0; j < 4; ++j) {
-            int64_t d = 8 * w + 4 * pairOfBytes + j;
-            Value multiplier = vector::ExtractOp::create(b, entries, 2 * d);
-            Value offset = vector::ExtractOp::create(b, entries, 2 * d + 1);
-            operands[d / 2][2 * keys + d % 2] =
-                decodePair(both, j, multiplier, offset);
+            int64_t d = 4 * pairOfBytes + j; // within the word
+            operands[d / 2][2 * keys + d % 2] = decodePair(
+                both, j, vector::ExtractOp::create(b, entries, 2 * d),
+                vector::ExtractOp::create(b, entries, 2 * d + 1), lowClamp);
           }
         }
       }
-    for (int64_t mt = 0; mt < valueTiles; ++mt)
-      acc[mt] = gb.mma(f16, operands[mt], bFrag, acc[mt]);
-  }
-  // Out += s1 (acc - 383 sum of weights), per value dim.
-  Value s1 = loadVector(
-      stages->valueScale,
-      gb.add(gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)),
-                           gb.idx(groupRow)),
-                    gb.idx(plan.valueDim)),
-             sliceStart),
-      sliceDims, f32);
-  SmallVector<Value> offsetTerm;
-  for (int64_t half = 0; half < 2; ++half) {
-    offsetTerm.push_back(gb.fmul(weightSums[half], gb.f32(-kOperandOffset)));
-    sums[half] = gb.fadd(sums[half], weightSums[half]);
-  }
-  for (int64_t mt = 0; mt < valueTiles; ++mt)
-    for (int64_t e = 0; e < 4; ++e) {
-      Value scale = vector::ExtractOp::create(b, s1, 2 * mt + e / 2);
-      Value exact = gb.fadd(acc[mt][e], offsetTerm[e & 1]);
-      out[4 * mt + e] = math::FmaOp::create(b, scale, exact, out[4 * mt + e]);
+      for (int64_t m = 0; m < 4; ++m)
+        acc[m] = gb.mma(f16, operands[m], bFrags[s], acc[m]);
     }
+    // Out += s1 * (the group's product), per value dim.
+    for (int64_t m = 0; m < 4; ++m)
+      for (int64_t e = 0; e < 4; ++e) {
+        Value scale = vector::ExtractOp::create(b, s1, 2 * m + e / 2);
+        Value &o = out[4 * (4 * w + m) + e];
+        o = gb.fadd(gb.fmul(scale, acc[m][e]), o);
+      }
+  }
 }
 
 SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
-                                                       ValueRange carried) {
+                                                       ValueRange carried,
+                                                       bool lowClamp) {
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(config.keyTile)));
-  prepareParameters(stage);
-  gpu::BarrierOp::create(b);
-
   const int64_t steps = config.keyTile / 16;
   SmallVector<SmallVector<Value>> scores;
   for (int64_t s = 0; s < steps; ++s)
-    scores.push_back(keyScores(stage, s));
+    scores.push_back(keyScores(stage, s, lowClamp));
 
   // Into the log2 domain; keys past keyEnd and, under causal masking, past
   // each row's diagonal are masked.
@@ -492,36 +521,64 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
     lastVisible.push_back(gb.add(gb.remIdx(row, plan.queryLen),
                                  gb.sub(plan.keyLen, plan.queryLen)));
   }
-  for (int64_t s = 0; s < steps; ++s)
-    for (int64_t e = 0; e < 4; ++e) {
-      Value key = gb.add(gb.add(tileStart, gb.idx(16 * s + 8 * (e / 2))),
-                         keyRowLo);
-      Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
-      if (plan.causal)
-        visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
-                                          lastVisible[e & 1]));
-      scores[s][e] =
-          gb.select(visible, gb.fmul(scores[s][e], rowFactor[e & 1]), negInf);
-    }
+  // Tiles that every row sees whole (all but the last, or the last few
+  // under causal masking) skip the checks.
+  Value maskEnd = keyEnd;
+  if (plan.causal)
+    maskEnd = gb.minIdx(maskEnd,
+                        gb.add(gb.sub(plan.keyLen, plan.queryLen), gb.idx(1)));
+  Value unmasked = gb.cmp(arith::CmpIPredicate::sle,
+                          gb.add(tileStart, gb.idx(config.keyTile)), maskEnd);
+  SmallVector<Value> flat;
+  for (auto &step : scores)
+    flat.append(step);
+  SmallVector<Type> f32s(flat.size(), b.getF32Type());
+  flat = gb.ifElseYield(
+      unmasked, f32s,
+      [&] {
+        SmallVector<Value> scaled;
+        for (auto [i, score] : llvm::enumerate(flat))
+          scaled.push_back(gb.fmul(score, rowFactor[i & 1]));
+        return scaled;
+      },
+      [&] {
+        SmallVector<Value> masked;
+        for (auto [i, score] : llvm::enumerate(flat)) {
+          int64_t s = i / 4, e = i % 4;
+          Value key =
+              gb.add(gb.add(tileStart, gb.idx(16 * s + 8 * (e / 2))), keyRowLo);
+          Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
+          if (plan.causal)
+            visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
+                                              lastVisible[e & 1]));
+          masked.push_back(
+              gb.select(visible, gb.fmul(score, rowFactor[e & 1]), negInf));
+        }
+        return masked;
+      });
+  for (auto [i, score] : llvm::enumerate(flat))
+    scores[i / 4][i % 4] = score;
 
   // Online softmax: rows 2t and 2t + 1, spread over the lane groups.
   SmallVector<Value> next(carried.begin(), carried.end());
   Value zero = gb.f32(0);
-  SmallVector<Value> sums(2);
+  SmallVector<Value> sums(2), alpha(2);
+  Value maxMoved = arith::ConstantOp::create(b, b.getBoolAttr(false));
   for (int64_t half = 0; half < 2; ++half) {
     Value tileMax = negInf;
     for (int64_t s = 0; s < steps; ++s)
-      tileMax = gb.fmax(tileMax,
-                        gb.fmax(scores[s][half], scores[s][2 + half]));
+      tileMax = gb.fmax(tileMax, gb.fmax(scores[s][half], scores[s][2 + half]));
     tileMax = gb.warpMax(tileMax, {4, 8, 16});
     Value oldMax = carried[half];
     Value newMax = gb.fmax(oldMax, tileMax);
+    maxMoved =
+        gb.orI(maxMoved, gb.cmpF(arith::CmpFPredicate::UNE, newMax, oldMax));
     // A row with nothing visible yet subtracts 0 instead of -inf.
     Value base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf),
                            zero, newMax);
     // The running rescale is exact: a polynomial factor per new max would
     // compound its fit error.
-    Value alpha = gb.exp2(gb.fsub(oldMax, base));
+    alpha[half] = gb.exp2(gb.fsub(oldMax, base));
     for (int64_t s = 0; s < steps; ++s)
       for (int64_t e = half; e < 4; e += 2) {
         Value p = gb.softmaxExp2(gb.fsub(scores[s][e], base), plan.softmaxExp);
@@ -530,17 +587,28 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
         scores[s][e] = p;
       }
     next[half] = newMax;
-    sums[half] = gb.fmul(carried[2 + half], alpha);
-    for (int64_t mt = 0; mt < valueTiles; ++mt)
-      for (int64_t e = half; e < 4; e += 2)
-        next[4 + 4 * mt + e] = gb.fmul(carried[4 + 4 * mt + e], alpha);
+    sums[half] = gb.fmul(carried[2 + half], alpha[half]);
   }
+  // Once the maxima settle, most tiles move none of them: the rescale of
+  // the output (alpha = 1) is skipped then.
+  SmallVector<Value> out(carried.begin() + 4, carried.end());
+  Value anyMoved =
+      gb.cmp(arith::CmpIPredicate::ne, gb.ballot(maxMoved), gb.i32(0));
+  SmallVector<Type> outTypes(out.size(), b.getF32Type());
+  out = gb.ifElseYield(
+      anyMoved, outTypes,
+      [&] {
+        SmallVector<Value> scaled;
+        for (auto [i, o] : llvm::enumerate(out))
+          scaled.push_back(gb.fmul(o, alpha[i & 1]));
+        return scaled;
+      },
+      [&] { return out; });
 
   // O^T += V^T P^T, one value group span at a time.
-  SmallVector<Value> out(next.begin() + 4, next.end());
   int64_t spanSteps = std::min<int64_t>(q.groupSize, config.keyTile) / 16;
   for (int64_t first = 0; first < steps; first += spanSteps)
-    accumulateValues(stage, first, spanSteps, scores, out, sums);
+    accumulateValues(stage, first, spanSteps, scores, out, sums, lowClamp);
   next[2] = sums[0];
   next[3] = sums[1];
   llvm::copy(out, next.begin() + 4);
@@ -622,10 +690,20 @@ void QuantizedDecodeEmitter::emit() {
   Value numTiles =
       gb.select(gb.cmp(arith::CmpIPredicate::sgt, keyEnd, firstKey),
                 gb.ceilDiv(gb.sub(keyEnd, firstKey), keyTile), gb.idx(0));
+  // Tiles before keyEnd (all but the last) copy without row checks.
   auto loadTile = [&](Value tile) {
-    stages->load(gb, plan, tid, 32, gb.remIdx(tile, config.stages),
-                 gb.add(firstKey, gb.mul(tile, keyTile)), keyEnd, batch,
-                 kvHead);
+    Value stage = gb.remIdx(tile, config.stages);
+    Value tileStart = gb.add(firstKey, gb.mul(tile, keyTile));
+    gb.ifThenElse(
+        gb.cmp(arith::CmpIPredicate::ule, gb.add(tileStart, keyTile), keyEnd),
+        [&] {
+          stages->load(gb, plan, tid, 32, stage, tileStart, keyEnd, batch,
+                       kvHead, /*whole=*/true);
+        },
+        [&] {
+          stages->load(gb, plan, tid, 32, stage, tileStart, keyEnd, batch,
+                       kvHead);
+        });
   };
   for (int64_t s = 0; s + 1 < config.stages; ++s) {
     Value tile = gb.idx(s);
@@ -647,7 +725,13 @@ void QuantizedDecodeEmitter::emit() {
         NVVM::CpAsyncCommitGroupOp::create(b);
         NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
         gpu::BarrierOp::create(b);
-        SmallVector<Value> next = processTile(tile, carried);
+        Value lowClamp = prepareParameters(gb.remIdx(tile, config.stages));
+        gpu::BarrierOp::create(b);
+        SmallVector<Type> types(carried.getTypes());
+        SmallVector<Value> next = gb.ifElseYield(
+            lowClamp, types,
+            [&] { return processTile(tile, carried, /*lowClamp=*/true); },
+            [&] { return processTile(tile, carried, /*lowClamp=*/false); });
         // The next iteration refills this tile's stage and the prepared
         // parameters.
         gpu::BarrierOp::create(b);
@@ -664,12 +748,12 @@ bool mlir::attn::quantizedDecodeApplies(const SdpaGpuPlan &plan,
   int64_t Dv = plan.valueDim;
   // Key chunks of 32 dims lie in one group; value group spans are whole
   // 16-key steps of a tile, or whole tiles.
-  return D % 32 == 0 && D <= 256 && G % 32 == 0 && D % G == 0 &&
-         Dv % 64 == 0 && Dv <= 256 &&
-         (config.keyTile % G == 0 || G % config.keyTile == 0);
+  return D % 32 == 0 && D <= 256 && G % 32 == 0 && D % G == 0 && Dv % 64 == 0 &&
+         Dv <= 256 && (config.keyTile % G == 0 || G % config.keyTile == 0);
 }
 
-int64_t QuantizedDecodeConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
+int64_t
+QuantizedDecodeConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
   const QuantizedKeyValues &q = *plan.quantized;
   return QuantizedStages::bytes(plan, stages, keyTile) +
          llvm::alignTo(keyTile * q.keyGroups(plan.headDim) * 8, 16) +
@@ -679,5 +763,8 @@ int64_t QuantizedDecodeConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const 
 void mlir::attn::emitQuantizedDecodeKernel(
     ImplicitLocOpBuilder &b, gpu::LaunchOp launch, const SdpaGpuPlan &plan,
     const QuantizedDecodeConfig &config) {
+  // Registers for blocksPerSM blocks (ptxas would otherwise take up to 255
+  // for 32 threads and hoist loads with them).
+  launch->setAttr("nvvm.minctasm", b.getI32IntegerAttr(config.blocksPerSM));
   QuantizedDecodeEmitter(b, launch, plan, config).emit();
 }

@@ -52,8 +52,8 @@ void mlir::attn::copyRowsAsync(
       indices.push_back(column);
       Value placed = column;
       if (chunkSwizzle)
-        placed = gb.mul(gb.xorIdx(chunk, chunkSwizzle(row)),
-                        gb.idx(chunkElements));
+        placed =
+            gb.mul(gb.xorIdx(chunk, chunkSwizzle(row)), gb.idx(chunkElements));
       gb.copyAsync(smem,
                    gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)), placed)),
                    src, indices, chunkElements, valid);
@@ -95,15 +95,14 @@ QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
   if (swizzleKeyCodes) {
     // The same bytes as b16 elements, which ldmatrix reads.
     auto view = keyCodes.getDefiningOp<memref::ViewOp>();
-    auto type = MemRefType::get({rows * q.rowBytes(plan.headDim) / 2},
-                                IntegerType::get(ctx, 16),
-                                MemRefLayoutAttrInterface(),
-                                view.getType().getMemorySpace());
+    auto type = MemRefType::get(
+        {rows * q.rowBytes(plan.headDim) / 2}, IntegerType::get(ctx, 16),
+        MemRefLayoutAttrInterface(), view.getType().getMemorySpace());
     OpBuilder builder(view->getContext());
     builder.setInsertionPointAfter(view);
-    keyCodePairs = memref::ViewOp::create(builder, view.getLoc(), type,
-                                          view.getSource(), view.getByteShift(),
-                                          ValueRange{});
+    keyCodePairs =
+        memref::ViewOp::create(builder, view.getLoc(), type, view.getSource(),
+                               view.getByteShift(), ValueRange{});
   }
   valueCodes = shared.buffer({rows * q.rowBytes(plan.valueDim)}, i8);
   keyScale = shared.buffer({keyGroups}, f32);
@@ -117,7 +116,7 @@ QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
 }
 
 Value QuantizedStages::keyCodeSwizzle(GpuBuilder &gb, int64_t chunks,
-                                     Value row) {
+                                      Value row) {
   // A 128-byte bank line holds 8 / chunks rows: rows that share one xor
   // the lines' chunks differently.
   if (chunks == 1)
@@ -125,11 +124,65 @@ Value QuantizedStages::keyCodeSwizzle(GpuBuilder &gb, int64_t chunks,
   return gb.remIdx(gb.divIdx(row, 8 / chunks), chunks);
 }
 
+/// copyRowsAsync for rows that all exist: rows [firstRow, firstRow + rows)
+/// of `src` seen as one flat array of rows of `width` elements, so that a
+/// thread's source offsets are one per-tile base plus constants.
+static void copyWholeRowsAsync(GpuBuilder &gb, Value tid, int64_t threads,
+                               Value smem, Value smemBase, int64_t rows,
+                               int64_t width, Value src, Value firstRow,
+                               llvm::function_ref<Value(Value)> chunkSwizzle) {
+  ImplicitLocOpBuilder &b = gb.b;
+  auto srcType = cast<MemRefType>(src.getType());
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t d = 0; d < srcType.getRank(); ++d)
+    all[0].push_back(d);
+  Value flat = memref::CollapseShapeOp::create(b, src, all);
+  Value base = gb.mul(firstRow, gb.idx(width));
+  int64_t elementBytes = srcType.getElementTypeBitWidth() / 8;
+  int64_t rowBytes = width * elementBytes;
+  int64_t chunkBytes = 16;
+  while (chunkBytes >= 4 && rowBytes % chunkBytes)
+    chunkBytes /= 2;
+  if (chunkBytes < 4) {
+    gb.forEach(tid, gb.idx(rows * width), gb.idx(threads), [&](Value i) {
+      Value v = memref::LoadOp::create(b, flat, gb.add(base, i));
+      memref::StoreOp::create(b, v, smem, gb.add(smemBase, i));
+    });
+    return;
+  }
+  int64_t chunkElements = chunkBytes / elementBytes;
+  int64_t chunksPerRow = width / chunkElements;
+  int64_t chunks = rows * chunksPerRow;
+  Value always = arith::ConstantOp::create(b, b.getBoolAttr(true));
+  for (int64_t first = 0; first < chunks; first += threads) {
+    Value c = gb.add(tid, gb.idx(first));
+    auto copyOne = [&] {
+      Value row = gb.divIdx(c, chunksPerRow);
+      Value chunk = gb.remIdx(c, chunksPerRow);
+      Value offset = gb.add(gb.mul(row, gb.idx(width)),
+                            gb.mul(chunk, gb.idx(chunkElements)));
+      Value placed = offset;
+      if (chunkSwizzle)
+        placed = gb.add(
+            gb.mul(row, gb.idx(width)),
+            gb.mul(gb.xorIdx(chunk, chunkSwizzle(row)), gb.idx(chunkElements)));
+      gb.copyAsync(smem, gb.add(smemBase, placed), flat, gb.add(base, offset),
+                   chunkElements, always);
+    };
+    if (first + threads <= chunks)
+      copyOne();
+    else
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, c, gb.idx(chunks)), copyOne);
+  }
+}
+
 void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
                            int64_t threads, Value stage, Value tileStart,
-                           Value keyEnd, Value batch, Value kvHead) {
+                           Value keyEnd, Value batch, Value kvHead,
+                           bool whole) {
   const QuantizedKeyValues &q = *plan.quantized;
   Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+  Value headRow = gb.add(gb.mul(batch, gb.idx(plan.kvHeads)), kvHead);
   auto keyRow = [&](Value row) {
     Value key = gb.add(tileStart, row);
     Value valid = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
@@ -138,9 +191,14 @@ void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
   };
   auto copyKeyRows = [&](Value smem, Value src, int64_t width,
                          llvm::function_ref<Value(Value)> swizzle = nullptr) {
-    copyRowsAsync(gb, tid, threads, smem,
-                  gb.mul(stage, gb.idx(keyTile * width)), keyTile, width, src,
-                  keyRow, swizzle);
+    Value smemBase = gb.mul(stage, gb.idx(keyTile * width));
+    if (whole)
+      copyWholeRowsAsync(gb, tid, threads, smem, smemBase, keyTile, width, src,
+                         gb.add(gb.mul(headRow, plan.keyLen), tileStart),
+                         swizzle);
+    else
+      copyRowsAsync(gb, tid, threads, smem, smemBase, keyTile, width, src,
+                    keyRow, swizzle);
   };
   int64_t keyGroups = q.keyGroups(plan.headDim);
   int64_t keyRowBytes = q.rowBytes(plan.headDim);
@@ -170,9 +228,14 @@ void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
     return std::make_pair(indices, valid);
   };
   auto copyGroupRows = [&](Value smem, Value src) {
-    copyRowsAsync(gb, tid, threads, smem,
-                  gb.mul(stage, gb.idx(groupRows * plan.valueDim)), groupRows,
-                  plan.valueDim, src, groupRow);
+    Value smemBase = gb.mul(stage, gb.idx(groupRows * plan.valueDim));
+    if (whole)
+      copyWholeRowsAsync(
+          gb, tid, threads, smem, smemBase, groupRows, plan.valueDim, src,
+          gb.add(gb.mul(headRow, numGroups), firstGroup), nullptr);
+    else
+      copyRowsAsync(gb, tid, threads, smem, smemBase, groupRows, plan.valueDim,
+                    src, groupRow);
   };
   copyGroupRows(valueScale, q.valueScale);
   if (q.bits != 8) {

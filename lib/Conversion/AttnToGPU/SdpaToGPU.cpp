@@ -181,8 +181,8 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     SmallVector<Variant> variants;
     auto addVariant = [&](StringRef name, Kernel kernel, MmaKernelConfig mma,
                           Value chosen) {
-      Variant v{name, kernel, mma, chosen, {}, {}, {}, 0,
-                32 * kSimtRowsPerBlock};
+      Variant v{
+          name, kernel, mma, chosen, {}, {}, {}, 0, 32 * kSimtRowsPerBlock};
       int64_t rowBlock = kSimtRowsPerBlock, perSM = 8;
       if (kernel == Kernel::Mma) {
         rowBlock = mma.rowBlock();
@@ -190,11 +190,10 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
         v.threads = 32 * mma.warps;
         perSM = blocksPerSM(v.sharedBytes, 8);
       } else if (kernel == Kernel::QuantizedDecode) {
-        // One warp of at most 128 registers: up to 16 blocks per SM.
         rowBlock = kQuantizedDecodeRows;
         v.sharedBytes = quantizedDecode.sharedMemoryBytes(plan);
         v.threads = 32;
-        perSM = blocksPerSM(v.sharedBytes, 16);
+        perSM = blocksPerSM(v.sharedBytes, quantizedDecode.blocksPerSM);
       }
       v.rowBlocks = gb.ceilDiv(rows, gb.idx(rowBlock));
       std::tie(v.splits, v.tilesPerSplit) = chooseSplits(
@@ -220,9 +219,8 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
       }
       if (mayHave(decodeFrom, 16))
         addVariant("decode", Kernel::Mma, decode,
-                   gb.andI(rowsAtMost(16),
-                           gb.cmp(arith::CmpIPredicate::ugt, rows,
-                                  gb.idx(decodeFrom))));
+                   gb.andI(rowsAtMost(16), gb.cmp(arith::CmpIPredicate::ugt,
+                                                  rows, gb.idx(decodeFrom))));
       if (mayHave(16, std::numeric_limits<int64_t>::max()))
         addVariant("prefill", Kernel::Mma, prefill,
                    gb.cmp(arith::CmpIPredicate::ugt, rows, gb.idx(16)));
@@ -275,9 +273,9 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     Value mergeRows = gb.select(
         split, gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
         gb.idx(0));
-    gpu::LaunchOp merge = launchKernel(
-        b, prefix + kind + "_split_merge", {mergeRows, gb.idx(1), gb.idx(1)},
-        std::min<int64_t>(plan.valueDim, 256), 0, token);
+    gpu::LaunchOp merge = launchKernel(b, prefix + kind + "_split_merge",
+                                       {mergeRows, gb.idx(1), gb.idx(1)},
+                                       splitMergeThreads(plan), 0, token);
     emitKernelBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
 
     for (Value partial : {plan.partialOutput, plan.partialLse})

@@ -1,24 +1,28 @@
 // RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
 
-// Checks the INT4 decode lowering: the kernel copies the packed codes and
-// the group scales, steps and zero points with cp.async (no float copy of
-// K or V is made) and decodes them straight into the mma operands: codes
-// into the mantissa of bf16 128 (0x43004300), value codes of two keys
-// side by side by prmt, the group arithmetic on bf16x2 pairs; the key
-// splits are merged by the split-merge kernel.
+// Checks the INT4 decode kernel (4 query rows per key/value head): launch
+// bounds for 12 blocks per SM; cp.async of the packed codes and the group
+// scales (no float copy of K or V); key codes read by ldmatrix as b16;
+// code pairs decoded by one multiply-add into f16 patterns clamped by
+// max/min.u16x2; the weights transposed by movmatrix into the B operand of
+// O^T = V^T P^T on f16 mma.sync; the key splits merged by the split-merge
+// kernel.
 // CHECK-LABEL: func.func @int4_decode(
 // CHECK: gpu.launch async
-// CHECK-SAME: module(@int4_decode_quantized_sdpa_decode_kernels) function(@int4_decode_quantized_sdpa_decode)
+// CHECK-SAME: module(@int4_decode_quantized_sdpa_int4_decode_kernels) function(@int4_decode_quantized_sdpa_int4_decode)
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x64xi8> to memref<{{[0-9]+}}xi8, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x4xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x128xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
-// CHECK: arith.ori %{{.+}}, %c1124090624_i32 : i32
-// CHECK: llvm.inline_asm "fma.rn.bf16x2 $0, $1, $2, $3;"
-// CHECK: nvvm.mma.sync
+// CHECK: nvgpu.ldmatrix {{.*}} : memref<{{[0-9]+}}xi16, #gpu.address_space<workgroup>>
+// CHECK: arith.andi %{{.+}}, %c983055_i32 : i32
+// CHECK: arith.muli
+// CHECK: llvm.inline_asm "max.u16x2 $0, $1, $2;"
+// CHECK: llvm.inline_asm "min.u16x2 $0, $1, $2;"
+// CHECK: nvvm.mma.sync {{.*}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32)
+// CHECK: llvm.inline_asm "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;"
 // CHECK: llvm.inline_asm "prmt.b32
-// CHECK: llvm.inline_asm "mul.rn.bf16x2 $0, $1, $2;"
-// CHECK: nvvm.mma.sync
-// CHECK-NOT: nvgpu.ldmatrix
+// CHECK-NOT: bf16x2
+// CHECK: } {nvvm.minctasm = 12 : i32}
 // CHECK: gpu.launch async
 // CHECK-SAME: function(@int4_decode_quantized_sdpa_split_merge)
 // CHECK-NOT: gpu.launch
@@ -36,6 +40,43 @@ func.func @int4_decode(%q: tensor<1x32x1x128xbf16>,
             tensor<1x8x?x4xi8>),
         value(tensor<1x8x?x64xi8>, tensor<1x8x?x128xf32>,
               tensor<1x8x?x128xi8>, tensor<1x8x?x128xi8>)
+      -> tensor<1x32x1x128xbf16>
+  return %o : tensor<1x32x1x128xbf16>
+}
+
+// -----
+
+// Checks the INT4 decode of 16 query rows per key/value head (more than the
+// transposed kernel takes): the one-warp kernel with query rows in the mma
+// rows decodes the codes into bf16 operands: codes into the mantissa of
+// bf16 128 (0x43004300), value codes of two keys side by side by prmt, the
+// group arithmetic on bf16x2 pairs.
+// CHECK-LABEL: func.func @int4_decode_16_rows(
+// CHECK: gpu.launch async
+// CHECK-SAME: module(@int4_decode_16_rows_quantized_sdpa_decode_kernels) function(@int4_decode_16_rows_quantized_sdpa_decode)
+// CHECK: nvgpu.device_async_copy {{.*}} : memref<1x2x?x64xi8> to memref<{{[0-9]+}}xi8, #gpu.address_space<workgroup>>
+// CHECK: arith.ori %{{.+}}, %c1124090624_i32 : i32
+// CHECK: llvm.inline_asm "fma.rn.bf16x2 $0, $1, $2, $3;"
+// CHECK: nvvm.mma.sync
+// CHECK: llvm.inline_asm "prmt.b32
+// CHECK: llvm.inline_asm "mul.rn.bf16x2 $0, $1, $2;"
+// CHECK: nvvm.mma.sync
+// CHECK-NOT: nvgpu.ldmatrix
+// CHECK: gpu.launch async
+// CHECK-SAME: function(@int4_decode_16_rows_quantized_sdpa_split_merge)
+func.func @int4_decode_16_rows(%q: tensor<1x32x1x128xbf16>,
+    %kc: tensor<1x2x?x64xi8>, %ks: tensor<1x2x?x4xf32>,
+    %kst: tensor<1x2x?x4xi8>, %kz: tensor<1x2x?x4xi8>,
+    %vc: tensor<1x2x?x64xi8>, %vs: tensor<1x2x?x128xf32>,
+    %vst: tensor<1x2x?x128xi8>, %vz: tensor<1x2x?x128xi8>)
+    -> tensor<1x32x1x128xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(32)
+      : tensor<1x32x1x128xbf16>,
+        key(tensor<1x2x?x64xi8>, tensor<1x2x?x4xf32>, tensor<1x2x?x4xi8>,
+            tensor<1x2x?x4xi8>),
+        value(tensor<1x2x?x64xi8>, tensor<1x2x?x128xf32>,
+              tensor<1x2x?x128xi8>, tensor<1x2x?x128xi8>)
       -> tensor<1x32x1x128xbf16>
   return %o : tensor<1x32x1x128xbf16>
 }
