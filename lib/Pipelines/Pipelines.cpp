@@ -81,6 +81,7 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   gpuOptions.decodeStages = options.decodeStages;
   gpuOptions.prefillStages = options.prefillStages;
   gpuOptions.prefillRowTiles = options.prefillRowTiles;
+  gpuOptions.int4DecodeBlocksPerSM = options.int4DecodeBlocksPerSM;
   pm.addPass(createConvertAttnToGPU(gpuOptions));
   pm.addPass(createCanonicalizerPass());
 

@@ -28,6 +28,8 @@ struct SdpaGpuOptions {
   /// 16-row query tiles per warp of the prefill kernel (1 or 2): two reuse
   /// every K/V fragment twice but re-read Q from shared memory.
   int64_t prefillRowTiles = 2;
+  /// Blocks per SM the INT4 decode kernel's registers leave room for.
+  int64_t int4DecodeBlocksPerSM = 12;
 };
 
 /// Whether attn.sdpa takes the tensor-core kernel (f16/bf16, head dims

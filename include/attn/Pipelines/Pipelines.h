@@ -60,6 +60,11 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       *this, "prefill-row-tiles",
       llvm::cl::desc("16-row query tiles per warp in the prefill kernel"),
       llvm::cl::init(2)};
+  PassOptions::Option<int64_t> int4DecodeBlocksPerSM{
+      *this, "int4-decode-blocks-per-sm",
+      llvm::cl::desc("Blocks per SM the INT4 decode kernel's registers "
+                     "leave room for"),
+      llvm::cl::init(12)};
 };
 
 /// Builds the pipeline from a module with attn ops on tensors to the LLVM

@@ -45,10 +45,12 @@ struct ConvertAttnToGPUPass
     ModuleOp module = getOperation();
     if (numSMs <= 0 || decodeStages < 2 || decodeStages > 4 ||
         prefillStages < 2 || prefillStages > 4 || prefillRowTiles < 1 ||
-        prefillRowTiles > 2) {
+        prefillRowTiles > 2 || int4DecodeBlocksPerSM < 1 ||
+        int4DecodeBlocksPerSM > 32) {
       module.emitError() << "convert-attn-to-gpu: num-sms must be positive, "
-                            "decode-stages/prefill-stages in [2, 4] and "
-                            "prefill-row-tiles 1 or 2";
+                            "decode-stages/prefill-stages in [2, 4], "
+                            "prefill-row-tiles 1 or 2 and "
+                            "int4-decode-blocks-per-sm in [1, 32]";
       return signalPassFailure();
     }
     bool unsupported = false;
@@ -87,6 +89,7 @@ struct ConvertAttnToGPUPass
     options.decodeStages = decodeStages;
     options.prefillStages = prefillStages;
     options.prefillRowTiles = prefillRowTiles;
+    options.int4DecodeBlocksPerSM = int4DecodeBlocksPerSM;
     RewritePatternSet patterns(&getContext());
     populateSdpaToGPUPatterns(patterns, options);
     populateSparqToGPUPatterns(patterns);

@@ -154,25 +154,54 @@ static void copyWholeRowsAsync(GpuBuilder &gb, Value tid, int64_t threads,
   int64_t chunksPerRow = width / chunkElements;
   int64_t chunks = rows * chunksPerRow;
   Value always = arith::ConstantOp::create(b, b.getBoolAttr(true));
+  // Offsets that cannot wrap: LLVM folds their constant parts into the
+  // copies' immediates.
+  auto addExact = [&](Value x, int64_t constant) {
+    return arith::AddIOp::create(b, x, gb.idx(constant),
+                                 arith::IntegerOverflowFlags::nsw |
+                                     arith::IntegerOverflowFlags::nuw)
+        .getResult();
+  };
+  // The thread's chunk of pass k is tid + k * threads, at source offset
+  // (tid + k * threads) * chunkElements. When whole passes cover whole
+  // rows, its column and (with a swizzle of period 8 rows) its placement in
+  // the row repeat every pass, so the destination advances by a constant
+  // too.
+  int64_t rowsPerPass = threads / chunksPerRow;
+  bool constantStride = threads % chunksPerRow == 0 &&
+                        (!chunkSwizzle || rowsPerPass % 8 == 0);
+  Value sourceStart = gb.add(base, gb.mul(tid, gb.idx(chunkElements)));
+  Value destStart;
+  if (constantStride) {
+    Value row = gb.divIdx(tid, chunksPerRow);
+    Value chunk = gb.remIdx(tid, chunksPerRow);
+    if (chunkSwizzle)
+      chunk = gb.xorIdx(chunk, chunkSwizzle(row));
+    destStart = gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)),
+                                        gb.mul(chunk, gb.idx(chunkElements))));
+  }
   for (int64_t first = 0; first < chunks; first += threads) {
-    Value c = gb.add(tid, gb.idx(first));
     auto copyOne = [&] {
-      Value row = gb.divIdx(c, chunksPerRow);
-      Value chunk = gb.remIdx(c, chunksPerRow);
-      Value offset = gb.add(gb.mul(row, gb.idx(width)),
-                            gb.mul(chunk, gb.idx(chunkElements)));
-      Value placed = offset;
-      if (chunkSwizzle)
-        placed = gb.add(
-            gb.mul(row, gb.idx(width)),
-            gb.mul(gb.xorIdx(chunk, chunkSwizzle(row)), gb.idx(chunkElements)));
-      gb.copyAsync(smem, gb.add(smemBase, placed), flat, gb.add(base, offset),
-                   chunkElements, always);
+      Value source = addExact(sourceStart, first * chunkElements);
+      Value dest;
+      if (constantStride) {
+        dest = addExact(destStart, (first / threads) * rowsPerPass * width);
+      } else {
+        Value c = gb.add(tid, gb.idx(first));
+        Value row = gb.divIdx(c, chunksPerRow);
+        Value chunk = gb.remIdx(c, chunksPerRow);
+        if (chunkSwizzle)
+          chunk = gb.xorIdx(chunk, chunkSwizzle(row));
+        dest = gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)),
+                                       gb.mul(chunk, gb.idx(chunkElements))));
+      }
+      gb.copyAsync(smem, dest, flat, source, chunkElements, always);
     };
     if (first + threads <= chunks)
       copyOne();
     else
-      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, c, gb.idx(chunks)), copyOne);
+      gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, tid, gb.idx(chunks - first)),
+                copyOne);
   }
 }
 

@@ -131,6 +131,7 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
       prefill.rowTiles = 1;
     // The INT4 decode kernel takes up to 8 rows where it applies.
     QuantizedDecodeConfig quantizedDecode;
+    quantizedDecode.blocksPerSM = options.int4DecodeBlocksPerSM;
     bool int4Decode = quantizedDecodeApplies(plan, quantizedDecode);
     // Checked before any IR is built: a failing pattern leaves none behind.
     if (tensorCores &&

@@ -1,8 +1,9 @@
 // RUN: attn-opt %s --convert-attn-to-gpu --split-input-file -verify-diagnostics
 // RUN: not attn-opt %s --convert-attn-to-gpu="prefill-row-tiles=3" 2>&1 | FileCheck %s --check-prefix=OPTIONS
 // RUN: not attn-opt %s --convert-attn-to-gpu="decode-stages=1" 2>&1 | FileCheck %s --check-prefix=OPTIONS
+// RUN: not attn-opt %s --convert-attn-to-gpu="int4-decode-blocks-per-sm=0" 2>&1 | FileCheck %s --check-prefix=OPTIONS
 
-// OPTIONS: convert-attn-to-gpu: num-sms must be positive, decode-stages/prefill-stages in [2, 4] and prefill-row-tiles 1 or 2
+// OPTIONS: convert-attn-to-gpu: num-sms must be positive, decode-stages/prefill-stages in [2, 4], prefill-row-tiles 1 or 2 and int4-decode-blocks-per-sm in [1, 32]
 
 // Checks that attn ops without GPU kernels are reported by name: the
 // elementwise attn.poly_exp on a tensor (inside attention ops it is the
