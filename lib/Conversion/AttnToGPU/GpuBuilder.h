@@ -422,11 +422,14 @@ void emitQuantizedDecodeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 void emitSimtAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                              const SdpaGpuPlan &plan);
 
-/// Threads per block of the split-KV merge kernel: up to 8 per output dim
-/// (up to 256 dims per pass).
-int64_t splitMergeThreads(const SdpaGpuPlan &plan);
-/// Emits the split-KV merge kernel (ALGORITHMS.md §2). Grid: (B * Hq * Lq);
-/// block: splitMergeThreads(plan) threads.
+/// The split-KV merge kernel's blocks: kSplitMergeThreads threads over
+/// kSplitMergeDims output dims (kSplitMergeThreads / kSplitMergeDims
+/// threads per dim, each taking its share of the splits).
+constexpr int64_t kSplitMergeThreads = 1024, kSplitMergeDims = 32;
+/// Blocks per query row of the split-KV merge kernel (grid y).
+int64_t splitMergeDimBlocks(const SdpaGpuPlan &plan);
+/// Emits the split-KV merge kernel (ALGORITHMS.md §2). Grid: (B * Hq * Lq,
+/// splitMergeDimBlocks(plan)); block: kSplitMergeThreads threads.
 void emitSplitMergeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
                           const SdpaGpuPlan &plan);
 
