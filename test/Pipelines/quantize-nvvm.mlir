@@ -17,7 +17,7 @@
 // PTX-DAG: cvt.rni.f32.f32
 // PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // PTX-DAG: min.u16x2
-// PTX-DAG: .minnctapersm 12
+// PTX-DAG: .minnctapersm 8
 // PTX-NOT: __nv_
 func.func @decode(%q: tensor<1x32x1x128xbf16>, %k: tensor<1x8x?x128xbf16>,
                   %v: tensor<1x8x?x128xbf16>) -> tensor<1x32x1x128xbf16> {

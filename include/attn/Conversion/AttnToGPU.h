@@ -29,7 +29,7 @@ struct SdpaGpuOptions {
   /// every K/V fragment twice but re-read Q from shared memory.
   int64_t prefillRowTiles = 2;
   /// Blocks per SM the INT4 decode kernel's registers leave room for.
-  int64_t int4DecodeBlocksPerSM = 12;
+  int64_t int4DecodeBlocksPerSM = 8;
 };
 
 /// Whether attn.sdpa takes the tensor-core kernel (f16/bf16, head dims

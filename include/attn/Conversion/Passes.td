@@ -248,7 +248,7 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
            /*default=*/"2",
            "16-row query tiles per warp in the prefill kernel (1 or 2)">,
     Option<"int4DecodeBlocksPerSM", "int4-decode-blocks-per-sm", "int64_t",
-           /*default=*/"12",
+           /*default=*/"8",
            "Launch bound of the INT4 decode kernel of attn.quantized_sdpa: "
            "its registers leave room for this many one-warp blocks per SM "
            "(1 to 32)">,

@@ -64,7 +64,7 @@ struct LowerToNVVMOptions : public PassPipelineOptions<LowerToNVVMOptions> {
       *this, "int4-decode-blocks-per-sm",
       llvm::cl::desc("Blocks per SM the INT4 decode kernel's registers "
                      "leave room for"),
-      llvm::cl::init(12)};
+      llvm::cl::init(8)};
 };
 
 /// Builds the pipeline from a module with attn ops on tensors to the LLVM

@@ -1,7 +1,7 @@
 // RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
 
 // Checks the INT4 decode kernel (4 query rows per key/value head): launch
-// bounds for 12 blocks per SM; cp.async of the packed codes and the group
+// bounds for 8 blocks per SM; cp.async of the packed codes and the group
 // scales (no float copy of K or V); key codes read by ldmatrix as b16;
 // code pairs decoded by one multiply-add into f16 patterns clamped by
 // max/min.u16x2; the weights transposed by movmatrix into the B operand of
@@ -22,7 +22,7 @@
 // CHECK: llvm.inline_asm "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;"
 // CHECK: llvm.inline_asm "prmt.b32
 // CHECK-NOT: bf16x2
-// CHECK: } {nvvm.minctasm = 12 : i32}
+// CHECK: } {nvvm.minctasm = 8 : i32}
 // CHECK: gpu.launch async
 // CHECK-SAME: function(@int4_decode_quantized_sdpa_split_merge)
 // CHECK-NOT: gpu.launch
