@@ -558,7 +558,7 @@ def quantized_correctness(kernels, only=""):
     shapes = {  # (B, Hq, Hkv, D, Dv, dtype), then (Lq, Lk) pairs
         "quantized_int4": ((1, 32, 8, 128, 128, bf16),
                            ((1, 1), (1, 100), (1, 5000), (2, 3000), (3, 700),
-                            (40, 333))),
+                            (40, 333), (1, 3000, "edge"), (2, 700, "edge"))),
         "quantized_prefill": ((2, 32, 32, 128, 128, bf16),
                               ((1, 64), (8, 300), (100, 100), (300, 1000))),
         "quantized_int2_lse": ((2, 8, 2, 64, 32, f16),
@@ -578,8 +578,8 @@ def quantized_correctness(kernels, only=""):
         if only not in name:
             continue
         bits, group, _, _, _, _ = QUANTIZED[name]
-        for lq, lk in lengths:
-            label = f"Lq={lq} Lk={lk}"
+        for lq, lk, *edge in lengths:
+            label = f"Lq={lq} Lk={lk}" + (" edge parameters" if edge else "")
             try:
                 q = torch.randn(b, hq, lq, d, device="cuda", dtype=dtype)
                 k = torch.randn(b, hkv, lk, d)
@@ -588,6 +588,21 @@ def quantized_correctness(kernels, only=""):
                             quantize_numpy(k.numpy(), 3, group, bits)]
                 v_layout = [torch.from_numpy(a).cuda().contiguous() for a in
                             quantize_numpy(v.numpy(), 2, group, bits)]
+                if edge:
+                    # Codes and parameters attn.quantize never writes: any
+                    # code, and for an eighth of the groups any step
+                    # (negative ones too) and zero points down to -128, so
+                    # that both clamps of q8' act.
+                    for layout in (k_layout, v_layout):
+                        layout[0].copy_(torch.randint_like(
+                            layout[0], -128, 128))
+                        odd = torch.rand(layout[2].shape, device="cuda") < 1 / 8
+                        layout[2].copy_(torch.where(
+                            odd, torch.randint_like(layout[2], -128, 128),
+                            layout[2]))
+                        layout[3].copy_(torch.where(
+                            odd, torch.randint_like(layout[3], -128, -100),
+                            layout[3]))
                 out = poisoned((b, hq, lq, dv), dtype)
                 outputs = [out]
                 with_lse = name.endswith("_lse")
