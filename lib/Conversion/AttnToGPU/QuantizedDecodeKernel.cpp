@@ -15,8 +15,10 @@
 // half the f16 bit pattern of 256 + (c s2 + z + 127): f16 counts quarters
 // from 256 to 512, and the halves stay in [0, 2^16) for any i8 step and
 // zero point, so they never carry into each other. `max.u16x2` and
-// `min.u16x2` with the patterns of 256 and 510 clamp q8' to [-127, 127].
-// The operand is thus 383 + q8' exactly. Each group's product takes the
+// `min.u16x2` with the patterns of 256 and 510 clamp q8' to [-127, 127];
+// the first runs only in tiles whose steps or zero points can reach below
+// -127 (never attn.quantize's: a warp vote per tile picks one of two
+// bodies). The operand is thus 383 + q8' exactly. Each group's product takes the
 // 383 back out with the other operand's sums over the group (the query's
 // over its dims, the weights' over its keys: an mma.sync on a matrix of
 // ones, so that the sums round as the products do) and is then multiplied
