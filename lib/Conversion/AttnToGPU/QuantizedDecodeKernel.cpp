@@ -18,8 +18,8 @@
 // `min.u16x2` with the patterns of 256 and 510 clamp q8' to [-127, 127];
 // the first runs only in tiles whose steps or zero points can reach below
 // -127 (never attn.quantize's: a warp vote per tile picks one of two
-// bodies). The operand is thus 383 + q8' exactly. Each group's product takes the
-// 383 back out with the other operand's sums over the group (the query's
+// bodies). The operand is thus 383 + q8' exactly. Each group's product takes
+// the 383 back out with the other operand's sums over the group (the query's
 // over its dims, the weights' over its keys: an mma.sync on a matrix of
 // ones, so that the sums round as the products do) and is then multiplied
 // by the group scale s1: scales never touch the elements.
