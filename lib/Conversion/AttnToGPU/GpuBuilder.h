@@ -395,9 +395,9 @@ void emitMmaAttentionKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 /// that up to kQuantizedDecodeRows query rows per key/value head fill the
 /// n-dim of mma.sync.
 struct QuantizedDecodeConfig {
-  int64_t keyTile = 64;     // keys per stage, a multiple of 16
-  int64_t stages = 2;       // stages in flight (>= 2)
-  int64_t blocksPerSM = 8;  // launch bound: the registers of this many
+  int64_t keyTile = 64;    // keys per stage, a multiple of 16
+  int64_t stages = 2;      // stages in flight (>= 2)
+  int64_t blocksPerSM = 8; // launch bound: the registers of this many
   /// Dynamic shared memory: the stages and one tile's decode parameters.
   int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
 };

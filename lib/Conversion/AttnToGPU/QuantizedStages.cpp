@@ -168,8 +168,8 @@ static void copyWholeRowsAsync(GpuBuilder &gb, Value tid, int64_t threads,
   // the row repeat every pass, so the destination advances by a constant
   // too.
   int64_t rowsPerPass = threads / chunksPerRow;
-  bool constantStride = threads % chunksPerRow == 0 &&
-                        (!chunkSwizzle || rowsPerPass % 8 == 0);
+  bool constantStride =
+      threads % chunksPerRow == 0 && (!chunkSwizzle || rowsPerPass % 8 == 0);
   Value sourceStart = gb.add(base, gb.mul(tid, gb.idx(chunkElements)));
   Value destStart;
   if (constantStride) {

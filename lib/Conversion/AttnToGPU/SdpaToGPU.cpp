@@ -274,10 +274,10 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     Value mergeRows = gb.select(
         split, gb.mul(gb.mul(batch, gb.idx(plan.queryHeads)), queryLen),
         gb.idx(0));
-    gpu::LaunchOp merge = launchKernel(
-        b, prefix + kind + "_split_merge",
-        {mergeRows, gb.idx(splitMergeDimBlocks(plan)), gb.idx(1)},
-        kSplitMergeThreads, 0, token);
+    gpu::LaunchOp merge =
+        launchKernel(b, prefix + kind + "_split_merge",
+                     {mergeRows, gb.idx(splitMergeDimBlocks(plan)), gb.idx(1)},
+                     kSplitMergeThreads, 0, token);
     emitKernelBody(b, merge, [&] { emitSplitMergeKernel(b, merge, plan); });
 
     for (Value partial : {plan.partialOutput, plan.partialLse})
