@@ -57,6 +57,16 @@ constexpr float kOperandOffset = 383.0f;
 /// The f16 pair (1, 1).
 constexpr int32_t kOnesPair = 0x3C003C00;
 
+/// `values`, accumulators that alternate between the lane's rows 2t and
+/// 2t + 1, times their row's entry of `factors`.
+SmallVector<Value> timesRowFactors(GpuBuilder &gb, ArrayRef<Value> values,
+                                   ArrayRef<Value> factors) {
+  SmallVector<Value> scaled;
+  for (auto [i, v] : llvm::enumerate(values))
+    scaled.push_back(gb.fmul(v, factors[i & 1]));
+  return scaled;
+}
+
 class QuantizedDecodeEmitter {
 public:
   QuantizedDecodeEmitter(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
@@ -536,13 +546,7 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
     flat.append(step);
   SmallVector<Type> f32s(flat.size(), b.getF32Type());
   flat = gb.ifElseYield(
-      unmasked, f32s,
-      [&] {
-        SmallVector<Value> scaled;
-        for (auto [i, score] : llvm::enumerate(flat))
-          scaled.push_back(gb.fmul(score, rowFactor[i & 1]));
-        return scaled;
-      },
+      unmasked, f32s, [&] { return timesRowFactors(gb, flat, rowFactor); },
       [&] {
         SmallVector<Value> masked;
         for (auto [i, score] : llvm::enumerate(flat)) {
@@ -598,13 +602,7 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
       gb.cmp(arith::CmpIPredicate::ne, gb.ballot(maxMoved), gb.i32(0));
   SmallVector<Type> outTypes(out.size(), b.getF32Type());
   out = gb.ifElseYield(
-      anyMoved, outTypes,
-      [&] {
-        SmallVector<Value> scaled;
-        for (auto [i, o] : llvm::enumerate(out))
-          scaled.push_back(gb.fmul(o, alpha[i & 1]));
-        return scaled;
-      },
+      anyMoved, outTypes, [&] { return timesRowFactors(gb, out, alpha); },
       [&] { return out; });
 
   // O^T += V^T P^T, one value group span at a time.

@@ -170,31 +170,24 @@ static void copyWholeRowsAsync(GpuBuilder &gb, Value tid, int64_t threads,
   int64_t rowsPerPass = threads / chunksPerRow;
   bool constantStride =
       threads % chunksPerRow == 0 && (!chunkSwizzle || rowsPerPass % 8 == 0);
-  Value sourceStart = gb.add(base, gb.mul(tid, gb.idx(chunkElements)));
-  Value destStart;
-  if (constantStride) {
-    Value row = gb.divIdx(tid, chunksPerRow);
-    Value chunk = gb.remIdx(tid, chunksPerRow);
+  // Where chunk c of the tile lands in shared memory.
+  auto placed = [&](Value c) {
+    Value row = gb.divIdx(c, chunksPerRow);
+    Value chunk = gb.remIdx(c, chunksPerRow);
     if (chunkSwizzle)
       chunk = gb.xorIdx(chunk, chunkSwizzle(row));
-    destStart = gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)),
-                                        gb.mul(chunk, gb.idx(chunkElements))));
-  }
+    return gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)),
+                                   gb.mul(chunk, gb.idx(chunkElements))));
+  };
+  Value sourceStart = gb.add(base, gb.mul(tid, gb.idx(chunkElements)));
+  Value destStart = constantStride ? placed(tid) : Value();
   for (int64_t first = 0; first < chunks; first += threads) {
     auto copyOne = [&] {
       Value source = addExact(sourceStart, first * chunkElements);
-      Value dest;
-      if (constantStride) {
-        dest = addExact(destStart, (first / threads) * rowsPerPass * width);
-      } else {
-        Value c = gb.add(tid, gb.idx(first));
-        Value row = gb.divIdx(c, chunksPerRow);
-        Value chunk = gb.remIdx(c, chunksPerRow);
-        if (chunkSwizzle)
-          chunk = gb.xorIdx(chunk, chunkSwizzle(row));
-        dest = gb.add(smemBase, gb.add(gb.mul(row, gb.idx(width)),
-                                       gb.mul(chunk, gb.idx(chunkElements))));
-      }
+      Value dest =
+          constantStride
+              ? addExact(destStart, (first / threads) * rowsPerPass * width)
+              : placed(gb.add(tid, gb.idx(first)));
       gb.copyAsync(smem, dest, flat, source, chunkElements, always);
     };
     if (first + threads <= chunks)
