@@ -152,6 +152,14 @@ Value GpuBuilder::prmt(Value a, Value b, Value selector) {
   return ptxI32(this->b, "prmt.b32 $0, $1, $2, $3;", {a, b, selector});
 }
 
+Value GpuBuilder::u16x2Op(StringRef op, Value x, Value y) {
+  return ptxI32(b, (op + ".u16x2 $0, $1, $2;").str(), {x, y});
+}
+
+Value GpuBuilder::movmatrixTrans(Value x) {
+  return ptxI32(b, "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;", {x});
+}
+
 Value GpuBuilder::decodeInt4Pair(Type elementType, Value word, Value step,
                                  Value zero, Value scale) {
   bool bf16 = elementType.isBF16();

@@ -245,6 +245,11 @@ public:
   Value packedOp(Type elementType, StringRef op, ValueRange args);
   /// prmt.b32: four bytes picked from the eight of (a, b) by `selector`.
   Value prmt(Value a, Value b, Value selector);
+  /// `op` ("min", "max") on two pairs of u16 in i32 registers (sm_90).
+  Value u16x2Op(StringRef op, Value x, Value y);
+  /// movmatrix.trans: the warp's 8x8 b16 tile (lane l holds row l / 4,
+  /// columns 2 (l % 4) and 2 (l % 4) + 1) transposed, in the same layout.
+  Value movmatrixTrans(Value x);
   /// Two INT4 codes at bits 0-3 and 16-19 of `word` (other bits ignored)
   /// decoded to a pair of `elementType`: clamp(code * step + zero, -127,
   /// 127) * scale, with step, zero and scale given as pairs. The codes go

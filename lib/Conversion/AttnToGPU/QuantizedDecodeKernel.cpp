@@ -40,7 +40,6 @@
 
 #include "GpuBuilder.h"
 
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
 using namespace mlir;
@@ -106,8 +105,6 @@ private:
   SmallVector<Value> processTile(Value tile, ValueRange carried, bool lowClamp);
   void storeResults(ValueRange carried);
 
-  Value movmatrixTrans(Value x);
-  Value pairMinMax(StringRef op, Value x, int64_t bound);
   Value loadVector(Value buffer, Value at, int64_t n, Type type);
   /// Query row of the lane's accumulator row `half` (2t + half).
   Value accumulatorRow(int64_t half) {
@@ -150,35 +147,12 @@ private:
 
 } // namespace
 
-Value QuantizedDecodeEmitter::movmatrixTrans(Value x) {
-  return LLVM::InlineAsmOp::create(
-             b, b.getI32Type(), ValueRange{x},
-             "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;", "=r,r",
-             /*has_side_effects=*/false, /*is_align_stack=*/false,
-             LLVM::tailcallkind::TailCallKind::None,
-             /*asm_dialect=*/LLVM::AsmDialectAttr(),
-             /*operand_attrs=*/ArrayAttr())
-      .getResult(0);
-}
-
-Value QuantizedDecodeEmitter::pairMinMax(StringRef op, Value x, int64_t bound) {
-  return LLVM::InlineAsmOp::create(
-             b, b.getI32Type(), ValueRange{x, gb.i32(bound)},
-             (op + ".u16x2 $0, $1, $2;").str(), "=r,r,r",
-             /*has_side_effects=*/false, /*is_align_stack=*/false,
-             LLVM::tailcallkind::TailCallKind::None,
-             /*asm_dialect=*/LLVM::AsmDialectAttr(),
-             /*operand_attrs=*/ArrayAttr())
-      .getResult(0);
-}
-
 Value QuantizedDecodeEmitter::loadVector(Value buffer, Value at, int64_t n,
                                          Type type) {
   int64_t bytes = n * type.getIntOrFloatBitWidth() / 8;
-  Value v = vector::LoadOp::create(
+  return vector::LoadOp::create(
       b, VectorType::get({n}, type), buffer, at, /*nontemporal=*/false,
       llvm::Align(std::min<int64_t>(bytes & -bytes, 16)));
-  return v;
 }
 
 Value QuantizedDecodeEmitter::decodePair(Value word, int64_t j,
@@ -190,8 +164,8 @@ Value QuantizedDecodeEmitter::decodePair(Value word, int64_t j,
   Value pattern = arith::AddIOp::create(
       b, arith::MulIOp::create(b, codes, multiplier), offset);
   if (lowClamp)
-    pattern = pairMinMax("max", pattern, kOperandLow);
-  return pairMinMax("min", pattern, kOperandHigh);
+    pattern = gb.u16x2Op("max", pattern, gb.i32(kOperandLow));
+  return gb.u16x2Op("min", pattern, gb.i32(kOperandHigh));
 }
 
 void QuantizedDecodeEmitter::loadQuery() {
@@ -368,9 +342,8 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
   // Decode parameters and scales of the lane's two keys.
   SmallVector<Value> multipliers[2], offsets[2], scales[2];
   for (int64_t half = 0; half < 2; ++half) {
-    Value row = gb.add(gb.add(gb.idx(16 * step + 8 * half), keyRowLo),
-                       gb.mul(stage, gb.idx(config.keyTile)));
     Value tileRow = gb.add(gb.idx(16 * step + 8 * half), keyRowLo);
+    Value row = gb.add(tileRow, gb.mul(stage, gb.idx(config.keyTile)));
     Value entries =
         loadVector(keyPrepared, gb.mul(tileRow, gb.idx(2 * keyGroups)),
                    2 * keyGroups, i32);
@@ -439,8 +412,8 @@ void QuantizedDecodeEmitter::accumulateValues(
   SmallVector<SmallVector<Value>> bFrags;
   for (int64_t s = firstStep; s < firstStep + steps; ++s) {
     const SmallVector<Value> &p = weights[s];
-    bFrags.push_back({movmatrixTrans(gb.packPair(f16, p[0], p[1])),
-                      movmatrixTrans(gb.packPair(f16, p[2], p[3]))});
+    bFrags.push_back({gb.movmatrixTrans(gb.packPair(f16, p[0], p[1])),
+                      gb.movmatrixTrans(gb.packPair(f16, p[2], p[3]))});
     weightSums =
         gb.mma(f16, {ones, ones, ones, ones}, bFrags.back(), weightSums);
   }
@@ -538,7 +511,7 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
   Value maskEnd = keyEnd;
   if (plan.causal)
     maskEnd = gb.minIdx(maskEnd,
-                        gb.add(gb.sub(plan.keyLen, plan.queryLen), gb.idx(1)));
+                        gb.causalKeyEnd(gb.idx(0), plan.queryLen, plan.keyLen));
   Value unmasked = gb.cmp(arith::CmpIPredicate::sle,
                           gb.add(tileStart, gb.idx(config.keyTile)), maskEnd);
   SmallVector<Value> flat;

@@ -13,6 +13,15 @@
 using namespace mlir;
 using namespace mlir::attn;
 
+/// The widest cp.async chunk (16, 8 or 4 bytes) that divides a row of
+/// `rowBytes`, or less than 4 when none does.
+static int64_t chunkBytesOfRow(int64_t rowBytes) {
+  int64_t chunkBytes = 16;
+  while (chunkBytes >= 4 && rowBytes % chunkBytes)
+    chunkBytes /= 2;
+  return chunkBytes;
+}
+
 void mlir::attn::copyRowsAsync(
     GpuBuilder &gb, Value tid, int64_t threads, Value smem, Value smemBase,
     int64_t rows, int64_t width, Value src,
@@ -21,10 +30,7 @@ void mlir::attn::copyRowsAsync(
   ImplicitLocOpBuilder &b = gb.b;
   Type elementType = cast<MemRefType>(smem.getType()).getElementType();
   int64_t elementBytes = elementType.getIntOrFloatBitWidth() / 8;
-  int64_t rowBytes = width * elementBytes;
-  int64_t chunkBytes = 16;
-  while (chunkBytes >= 4 && rowBytes % chunkBytes)
-    chunkBytes /= 2;
+  int64_t chunkBytes = chunkBytesOfRow(width * elementBytes);
   assert((!chunkSwizzle || chunkBytes == 16) && "swizzles whole chunks");
   if (chunkBytes < 4) {
     gb.forEach(tid, gb.idx(rows * width), gb.idx(threads), [&](Value i) {
@@ -139,10 +145,7 @@ static void copyWholeRowsAsync(GpuBuilder &gb, Value tid, int64_t threads,
   Value flat = memref::CollapseShapeOp::create(b, src, all);
   Value base = gb.mul(firstRow, gb.idx(width));
   int64_t elementBytes = srcType.getElementTypeBitWidth() / 8;
-  int64_t rowBytes = width * elementBytes;
-  int64_t chunkBytes = 16;
-  while (chunkBytes >= 4 && rowBytes % chunkBytes)
-    chunkBytes /= 2;
+  int64_t chunkBytes = chunkBytesOfRow(width * elementBytes);
   if (chunkBytes < 4) {
     gb.forEach(tid, gb.idx(rows * width), gb.idx(threads), [&](Value i) {
       Value v = memref::LoadOp::create(b, flat, gb.add(base, i));
@@ -224,13 +227,12 @@ void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
   };
   int64_t keyGroups = q.keyGroups(plan.headDim);
   int64_t keyRowBytes = q.rowBytes(plan.headDim);
-  if (swizzleKeyCodes) {
-    copyKeyRows(keyCodes, q.keyCodes, keyRowBytes, [&](Value row) {
-      return keyCodeSwizzle(gb, keyRowBytes / 16, row);
-    });
-  } else {
-    copyKeyRows(keyCodes, q.keyCodes, keyRowBytes);
-  }
+  auto swizzle = [&](Value row) {
+    return keyCodeSwizzle(gb, keyRowBytes / 16, row);
+  };
+  copyKeyRows(keyCodes, q.keyCodes, keyRowBytes,
+              swizzleKeyCodes ? llvm::function_ref<Value(Value)>(swizzle)
+                              : nullptr);
   copyKeyRows(valueCodes, q.valueCodes, q.rowBytes(plan.valueDim));
   copyKeyRows(keyScale, q.keyScale, keyGroups);
   if (q.bits != 8) {

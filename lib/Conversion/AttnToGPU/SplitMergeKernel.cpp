@@ -3,10 +3,10 @@
 // Combines the partial results of the key/value splits of each query row
 // (ALGORITHMS.md §2): with m the largest partial log-sum-exp,
 // O = sum_s exp(lse_s - m) O_s / sum_s exp(lse_s - m) and
-// lse = m + log(sum_s exp(lse_s - m)). One block per query row; its
-// grid's y covers the output dims kSplitMergeDims at a time; its threads
-// are groups of one thread per dim, group p taking the splits p, p + P,
-// ..., four loads in flight per thread, and the groups' sums meet in shared
+// lse = m + log(sum_s exp(lse_s - m)). One block per query row and
+// kSplitMergeDims output dims (grid y over the dims); its threads are
+// groups of one thread per dim, group p taking the splits p, p + P, ...,
+// four loads in flight per thread, and the groups' sums meet in shared
 // memory.
 //
 //===----------------------------------------------------------------------===//
