@@ -460,6 +460,38 @@ Value BlockOps::reduce(Value x, bool isMax) {
   return result;
 }
 
+SmallVector<Value> mlir::attn::stagedTileLoop(
+    GpuBuilder &gb, int64_t stages, Value numTiles, ValueRange init,
+    llvm::function_ref<void(Value)> load,
+    llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body,
+    llvm::function_ref<void()> afterFirstLoads) {
+  ImplicitLocOpBuilder &b = gb.b;
+  // The first stages - 1 tiles in flight, one commit group each.
+  for (int64_t s = 0; s + 1 < stages; ++s) {
+    Value tile = gb.idx(s);
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, tile, numTiles),
+              [&] { load(tile); });
+    NVVM::CpAsyncCommitGroupOp::create(b);
+  }
+  if (afterFirstLoads)
+    afterFirstLoads();
+  return gb.forCarrying(
+      gb.idx(0), numTiles, gb.idx(1), init,
+      [&](Value tile, ValueRange carried) {
+        Value ahead = gb.add(tile, gb.idx(stages - 1));
+        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, ahead, numTiles),
+                  [&] { load(ahead); });
+        NVVM::CpAsyncCommitGroupOp::create(b);
+        // Groups complete in order: all but the newest stages - 1 are done,
+        // so this tile has landed.
+        NVVM::CpAsyncWaitGroupOp::create(b, stages - 1);
+        gpu::BarrierOp::create(b);
+        SmallVector<Value> next = body(tile, carried);
+        gpu::BarrierOp::create(b);
+        return next;
+      });
+}
+
 gpu::LaunchOp mlir::attn::launchKernel(ImplicitLocOpBuilder &b,
                                        const std::string &name,
                                        ArrayRef<Value> grid, int64_t threads,

@@ -329,6 +329,19 @@ struct QuantizedStages {
   Value keyCodePairs;
 };
 
+/// The cp.async tile loop of the attention kernels over tiles [0,
+/// numTiles): `load(tile)` issues a tile's copies into stage tile % stages;
+/// the first stages - 1 tiles are in flight before the loop (then
+/// `afterFirstLoads` runs, if given) and each iteration issues one more.
+/// `body(tile, carried)` runs once its tile has landed (after a block
+/// barrier) and is followed by a barrier, so that the next iteration may
+/// refill its stage. Returns the carried values after the last tile.
+SmallVector<Value>
+stagedTileLoop(GpuBuilder &gb, int64_t stages, Value numTiles, ValueRange init,
+               llvm::function_ref<void(Value)> load,
+               llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body,
+               llvm::function_ref<void()> afterFirstLoads = nullptr);
+
 /// Reductions and scans over the threads of one block (x dimension only).
 /// Every thread of the block must call each of them: they synchronize.
 class BlockOps {

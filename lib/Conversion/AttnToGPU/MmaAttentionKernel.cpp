@@ -1178,29 +1178,11 @@ void MmaKernelEmitter::emit() {
   valueOffsets = std::make_unique<SwizzledOffsets>(
       gb, rowOfAFragment, chunkOfAFragment, plan.valueDim / 8);
 
-  // Prologue: the first stages - 1 tiles in flight, one commit group each.
-  for (int64_t s = 0; s + 1 < config.stages; ++s) {
-    Value tile = gb.idx(s);
-    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, tile, numTiles),
-              [&] { loadKeyValueTile(tile); });
-    NVVM::CpAsyncCommitGroupOp::create(b);
-  }
-
-  SmallVector<Value> result = gb.forCarrying(
-      gb.idx(0), numTiles, gb.idx(1), init,
+  SmallVector<Value> result = stagedTileLoop(
+      gb, config.stages, numTiles, init,
+      [&](Value tile) { loadKeyValueTile(tile); },
       [&](Value tile, ValueRange carried) {
-        Value ahead = gb.add(tile, gb.idx(config.stages - 1));
-        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, ahead, numTiles),
-                  [&] { loadKeyValueTile(ahead); });
-        NVVM::CpAsyncCommitGroupOp::create(b);
-        // Groups complete in order: all but the newest stages - 1 are done,
-        // so this tile has landed.
-        NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
-        gpu::BarrierOp::create(b);
-        SmallVector<Value> next = processTile(tile, carried);
-        // The next iteration refills this tile's stage.
-        gpu::BarrierOp::create(b);
-        return next;
+        return processTile(tile, carried);
       });
   storeResults(result);
 }

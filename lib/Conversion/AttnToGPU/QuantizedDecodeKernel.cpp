@@ -40,7 +40,6 @@
 
 #include "GpuBuilder.h"
 
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -678,38 +677,24 @@ void QuantizedDecodeEmitter::emit() {
                        kvHead);
         });
   };
-  for (int64_t s = 0; s + 1 < config.stages; ++s) {
-    Value tile = gb.idx(s);
-    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, tile, numTiles),
-              [&] { loadTile(tile); });
-    NVVM::CpAsyncCommitGroupOp::create(b);
-  }
-
-  loadQuery();
   SmallVector<Value> init = {gb.negInf(), gb.negInf(), gb.f32(0), gb.f32(0)};
   for (int64_t i = 0; i < 4 * valueTiles; ++i)
     init.push_back(gb.f32(0));
-  SmallVector<Value> result = gb.forCarrying(
-      gb.idx(0), numTiles, gb.idx(1), init,
+  SmallVector<Value> result = stagedTileLoop(
+      gb, config.stages, numTiles, init, loadTile,
       [&](Value tile, ValueRange carried) {
-        Value ahead = gb.add(tile, gb.idx(config.stages - 1));
-        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, ahead, numTiles),
-                  [&] { loadTile(ahead); });
-        NVVM::CpAsyncCommitGroupOp::create(b);
-        NVVM::CpAsyncWaitGroupOp::create(b, config.stages - 1);
-        gpu::BarrierOp::create(b);
+        // The prepared parameters are rewritten each tile, after the
+        // previous tile's closing barrier.
         Value lowClamp = prepareParameters(gb.remIdx(tile, config.stages));
         gpu::BarrierOp::create(b);
         SmallVector<Type> types(carried.getTypes());
-        SmallVector<Value> next = gb.ifElseYield(
+        return gb.ifElseYield(
             lowClamp, types,
             [&] { return processTile(tile, carried, /*lowClamp=*/true); },
             [&] { return processTile(tile, carried, /*lowClamp=*/false); });
-        // The next iteration refills this tile's stage and the prepared
-        // parameters.
-        gpu::BarrierOp::create(b);
-        return next;
-      });
+      },
+      // The query's loads overlap the first tiles' copies.
+      [&] { loadQuery(); });
   storeResults(result);
 }
 
