@@ -277,6 +277,16 @@ def OffloadToGPU : Pass<"attn-offload-to-gpu", "ModuleOp"> {
       each thread takes one element. Index arithmetic is 32-bit below 2^31
       iterations, with a 64-bit launch for larger spaces (the unused one
       gets an empty grid);
+    - loads and stores whose last index is the innermost induction variable
+      (the rows of the glue's gathers, copies and merges) move as vectors of
+      up to 16 bytes (W elements, W <= 8 dividing the static innermost
+      extent) when the host finds each of their buffers aligned for it: a
+      unit innermost stride, the other strides multiples of W, the first
+      element at a multiple of W elements. Each thread then takes W
+      consecutive elements (W copies of the body, each such access one
+      vector access), with its own pair of launches (`_vec_i32`,
+      `_vec_i64`); the scalar launches get an empty grid, and the reverse
+      when a buffer is not aligned;
     - `memref.alloc` becomes `gpu.alloc` (and its `memref.dealloc`
       `gpu.dealloc`) unless only host code reads and writes the buffer (the
       shape operands of `memref.reshape`); a `memref.get_global` that
@@ -307,7 +317,17 @@ def OffloadToGPU : Pass<"attn-offload-to-gpu", "ModuleOp"> {
       ...
     }
     %l2 = gpu.launch async [%l] ... // the i64 variant, grid 0 here
-    gpu.wait [%l2]
+    // The vector form (the store of %t; %src is read element by element),
+    // grid 0 unless %t is aligned for vectors of 8:
+    %l3 = gpu.launch async [%l2] ... {
+      // thread t: row t / 8, dims 8 (t % 8) + [0, 8)
+      %x0 = memref.load %src[%j0, %i] : memref<64x?xbf16>
+      ...
+      %v = vector.from_elements %x0, ..., %x7 : vector<8xbf16>
+      vector.store %v, %t[%i, %j0] {alignment = 16} : memref<?x64xbf16>, vector<8xbf16>
+    }
+    %l4 = gpu.launch async [%l3] ... // its i64 variant
+    gpu.wait [%l4]
     ```
   }];
   let dependentDialects = [
@@ -316,6 +336,7 @@ def OffloadToGPU : Pass<"attn-offload-to-gpu", "ModuleOp"> {
     "::mlir::LLVM::LLVMDialect",
     "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
   ];
 }
 

@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -84,10 +85,14 @@ void copyToLoop(memref::CopyOp copy) {
   ImplicitLocOpBuilder b(copy.getLoc(), copy);
   GpuBuilder gb(b);
   Value target = copy.getTarget();
-  SmallVector<Value> lower, steps;
-  SmallVector<Value> upper = gb.dimSizes(target);
-  for (size_t d = 0; d < upper.size(); ++d) {
+  auto type = cast<MemRefType>(target.getType());
+  SmallVector<Value> lower, upper, steps;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
     lower.push_back(gb.idx(0));
+    // Static sizes as constants: the loop kernel plans on static extents.
+    upper.push_back(type.isDynamicDim(d)
+                        ? memref::DimOp::create(b, target, d).getResult()
+                        : gb.idx(type.getDimSize(d)));
     steps.push_back(gb.idx(1));
   }
   scf::ParallelOp::create(
@@ -104,7 +109,7 @@ void copyToLoop(memref::CopyOp copy) {
 /// with the sizes the host loads from the shape operand (the upstream GPU
 /// host lowering has no pattern for the reshape).
 void reshapeToCast(memref::ReshapeOp reshape) {
-  auto resultType = cast<MemRefType>(reshape.getResult().getType());
+  auto resultType = llvm::cast<MemRefType>(reshape.getResult().getType());
   ImplicitLocOpBuilder b(reshape.getLoc(), reshape);
   GpuBuilder gb(b);
   SmallVector<int64_t> strides = resultType.getStridesAndOffset().first;
@@ -140,6 +145,14 @@ void reshapeToCast(memref::ReshapeOp reshape) {
 /// Index arithmetic is 32-bit when the iteration space allows (a second
 /// launch in 64 bits takes over above 2^31 elements; the other gets an empty
 /// grid).
+///
+/// Loads and stores indexed by the innermost induction variable itself
+/// (rows of Q, K, V, outputs: the glue's gathers, copies and merges) are
+/// moved as vectors of up to 16 bytes when the host finds every such
+/// buffer aligned for them: each thread then takes W consecutive elements
+/// (W copies of the body, one vector access per such load or store), so
+/// that each thread has 4 to 8 times the bytes in flight. Otherwise the
+/// scalar kernels above run.
 class LoopKernel {
 public:
   LoopKernel(scf::ParallelOp loop, std::string name)
@@ -152,6 +165,7 @@ public:
           gb.ceilDiv(gb.sub(loop.getUpperBound()[d], loop.getLowerBound()[d]),
                      loop.getStep()[d]));
     std::optional<int64_t> inner = staticExtent(rank - 1);
+    planVectorAccesses(inner);
     if (inner && *inner % 32 == 0) {
       perLane = kMaxElementsPerLane;
       while ((*inner / 32) % perLane)
@@ -170,24 +184,122 @@ public:
     Value needsI64 =
         gb.cmp(arith::CmpIPredicate::uge, total, gb.idx(int64_t(1) << 31));
 
+    Value vectorsFit = vectorWidth ? vectorAccessesAligned() : Value();
+    Value scalarBlocks = blocks;
+    if (vectorsFit)
+      scalarBlocks = gb.select(vectorsFit, gb.idx(0), blocks);
+
     auto tokenType = gpu::AsyncTokenType::get(b.getContext());
     Value token =
         gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
-    for (bool narrow : {true, false}) {
-      Value grid = gb.select(narrow ? fitsI32 : needsI64, blocks, gb.idx(0));
-      gpu::LaunchOp launch =
-          launchKernel(b, name + (narrow ? "_i32" : "_i64"),
-                       {grid, gb.idx(1), gb.idx(1)}, kLoopThreads, 0, token);
-      emitKernelBody(b, launch, [&] {
-        emitBody(launch, narrow ? b.getI32Type() : b.getI64Type());
+    auto launchBoth = [&](StringRef suffix, Value gridBlocks,
+                          function_ref<void(gpu::LaunchOp, Type)> body) {
+      for (bool narrow : {true, false}) {
+        Value grid =
+            gb.select(narrow ? fitsI32 : needsI64, gridBlocks, gb.idx(0));
+        gpu::LaunchOp launch = launchKernel(
+            b, (Twine(name) + suffix + (narrow ? "_i32" : "_i64")).str(),
+            {grid, gb.idx(1), gb.idx(1)}, kLoopThreads, 0, token);
+        emitKernelBody(b, launch, [&] {
+          body(launch, narrow ? b.getI32Type() : b.getI64Type());
+        });
+        mathToPtx(launch);
+      }
+    };
+    launchBoth("", scalarBlocks, [&](gpu::LaunchOp launch, Type type) {
+      emitBody(launch, type);
+    });
+    if (vectorsFit) {
+      Value vectorBlocks = gb.select(
+          vectorsFit,
+          gb.ceilDiv(gb.divIdx(total, vectorWidth), gb.idx(kLoopThreads)),
+          gb.idx(0));
+      launchBoth("_vec", vectorBlocks, [&](gpu::LaunchOp launch, Type type) {
+        emitVectorBody(launch, type);
       });
-      mathToPtx(launch);
     }
     gpu::WaitOp::create(b, Type(), token);
     loop.erase();
   }
 
 private:
+  /// The memref and indices of a memref.load or memref.store (null
+  /// otherwise).
+  static std::pair<Value, OperandRange> accessOf(Operation *op) {
+    if (auto load = dyn_cast<memref::LoadOp>(op))
+      return {load.getMemRef(), load.getIndices()};
+    if (auto store = dyn_cast<memref::StoreOp>(op))
+      return {store.getMemRef(), store.getIndices()};
+    return {Value(), OperandRange(op->operand_end(), op->operand_end())};
+  }
+
+  /// Finds the body's loads and stores whose last index is the innermost
+  /// induction variable (on buffers defined outside the loop, of 1- to
+  /// 8-byte elements) and the vector width W for them: 16 bytes of the
+  /// widest element, at most kMaxElementsPerLane, dividing the innermost
+  /// extent (which starts at 0 with step 1).
+  void planVectorAccesses(std::optional<int64_t> inner) {
+    std::optional<int64_t> lower =
+        getConstantIntValue(loop.getLowerBound().back());
+    std::optional<int64_t> step = getConstantIntValue(loop.getStep().back());
+    if (!inner || lower != 0 || step != 1)
+      return;
+    Value iv = loop.getInductionVars().back();
+    int64_t widestBytes = 0;
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      auto [memref, indices] = accessOf(&op);
+      if (!memref || indices.empty() || indices.back() != iv ||
+          !loop.isDefinedOutsideOfLoop(memref))
+        continue;
+      Type element = llvm::cast<MemRefType>(memref.getType()).getElementType();
+      if (!element.isIntOrFloat())
+        continue;
+      int64_t bits = element.getIntOrFloatBitWidth();
+      if (bits < 8 || bits > 64 || !llvm::isPowerOf2_64(bits))
+        continue;
+      contiguousAccesses.push_back(&op);
+      widestBytes = std::max(widestBytes, bits / 8);
+    }
+    if (contiguousAccesses.empty())
+      return;
+    int64_t width = std::min(16 / widestBytes, kMaxElementsPerLane);
+    while (width > 1 && *inner % width)
+      width /= 2;
+    if (width > 1)
+      vectorWidth = width;
+    else
+      contiguousAccesses.clear();
+  }
+
+  /// Host check that every buffer of a vector access allows it: a unit
+  /// innermost stride, the other strides multiples of W, and its first
+  /// element aligned to W elements.
+  Value vectorAccessesAligned() {
+    Value fits = arith::ConstantIntOp::create(b, b.getI1Type(), 1);
+    auto isMultiple = [&](Value x, int64_t d) {
+      return gb.cmp(arith::CmpIPredicate::eq, gb.remIdx(x, d), gb.idx(0));
+    };
+    llvm::SmallDenseSet<Value> checked;
+    for (Operation *op : contiguousAccesses) {
+      Value memref = accessOf(op).first;
+      if (!checked.insert(memref).second)
+        continue;
+      int64_t bytes =
+          llvm::cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
+      auto metadata = memref::ExtractStridedMetadataOp::create(b, memref);
+      ValueRange strides = metadata.getStrides();
+      fits = gb.andI(
+          fits, gb.cmp(arith::CmpIPredicate::eq, strides.back(), gb.idx(1)));
+      for (Value stride : strides.drop_back())
+        fits = gb.andI(fits, isMultiple(stride, vectorWidth));
+      Value address =
+          gb.add(memref::ExtractAlignedPointerAsIndexOp::create(b, memref),
+                 gb.mul(metadata.getOffset(), gb.idx(bytes)));
+      fits = gb.andI(fits, isMultiple(address, vectorWidth * bytes));
+    }
+    return fits;
+  }
+
   std::optional<int64_t> staticExtent(int64_t d) {
     std::optional<int64_t> lower = getConstantIntValue(loop.getLowerBound()[d]);
     std::optional<int64_t> upper = getConstantIntValue(loop.getUpperBound()[d]);
@@ -218,7 +330,11 @@ private:
   /// iterations of a parallel loop are independent, and interleaved every
   /// copy's loads issue before any copy's stores, which the backend could
   /// not reorder (it cannot tell the buffers apart).
-  void cloneBodies(ArrayRef<SmallVector<Value>> positionSets) {
+  /// With `vectorized`, the copies are consecutive positions of the
+  /// innermost dim, the first a multiple of W, and each access of
+  /// contiguousAccesses is one vector access for all of them.
+  void cloneBodies(ArrayRef<SmallVector<Value>> positionSets,
+                   bool vectorized = false) {
     SmallVector<IRMapping> mappings(positionSets.size());
     for (auto [mapping, positions] : llvm::zip(mappings, positionSets))
       for (auto [d, position] : llvm::enumerate(positions)) {
@@ -227,9 +343,77 @@ private:
                    gb.mul(cast(position, b.getIndexType()), loop.getStep()[d]));
         mapping.map(loop.getInductionVars()[d], iv);
       }
-    for (Operation &op : loop.getBody()->without_terminator())
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      if (vectorized && llvm::is_contained(contiguousAccesses, &op)) {
+        cloneAsVector(op, mappings);
+        continue;
+      }
       for (IRMapping &mapping : mappings)
         b.clone(op, mapping);
+    }
+  }
+
+  /// One vector load or store of W elements for the W copies of `op`
+  /// (their indices differ in the last one only, by 0 to W - 1).
+  void cloneAsVector(Operation &op, MutableArrayRef<IRMapping> mappings) {
+    auto [memref, indices] = accessOf(&op);
+    Value view = unitStrideView(memref);
+    auto element = llvm::cast<MemRefType>(memref.getType()).getElementType();
+    auto type = VectorType::get({vectorWidth}, element);
+    llvm::Align align(vectorWidth * element.getIntOrFloatBitWidth() / 8);
+    SmallVector<Value> at = llvm::map_to_vector(indices, [&](Value index) {
+      return mappings[0].lookupOrDefault(index);
+    });
+    if (auto load = dyn_cast<memref::LoadOp>(op)) {
+      Value vector = vector::LoadOp::create(b, type, view, at,
+                                            /*nontemporal=*/false, align);
+      for (auto [e, mapping] : llvm::enumerate(mappings))
+        mapping.map(load.getResult(),
+                    vector::ExtractOp::create(b, vector, int64_t(e)));
+      return;
+    }
+    Value stored = llvm::cast<memref::StoreOp>(op).getValueToStore();
+    SmallVector<Value> elements =
+        llvm::map_to_vector(mappings, [&](IRMapping &mapping) {
+          return mapping.lookupOrDefault(stored);
+        });
+    vector::StoreOp::create(
+        b, vector::FromElementsOp::create(b, type, elements), view, at,
+        /*nontemporal=*/false, align);
+  }
+
+  /// `memref` with a static unit innermost stride, as vector.load and
+  /// vector.store require (the host checked that it is 1).
+  Value unitStrideView(Value memref) {
+    auto type = llvm::cast<MemRefType>(memref.getType());
+    auto [strides, offset] = type.getStridesAndOffset();
+    if (strides.back() == 1)
+      return memref;
+    Value &view = unitStrideViews[memref];
+    if (view)
+      return view;
+    strides.back() = 1;
+    auto viewType =
+        MemRefType::get(type.getShape(), type.getElementType(),
+                        StridedLayoutAttr::get(b.getContext(), offset, strides),
+                        type.getMemorySpace());
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&kernelEntry->front());
+    auto metadata = memref::ExtractStridedMetadataOp::create(b, memref);
+    // Static in the type: attributes; dynamic: the descriptor's values.
+    auto fold = [&](int64_t known, Value actual) -> OpFoldResult {
+      return ShapedType::isDynamic(known) ? OpFoldResult(actual)
+                                          : b.getIndexAttr(known);
+    };
+    SmallVector<OpFoldResult> sizes, viewStrides;
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      sizes.push_back(fold(type.getDimSize(d), metadata.getSizes()[d]));
+      viewStrides.push_back(fold(strides[d], metadata.getStrides()[d]));
+    }
+    view = memref::ReinterpretCastOp::create(b, viewType, memref,
+                                             fold(offset, metadata.getOffset()),
+                                             sizes, viewStrides);
+    return view;
   }
 
   /// The math ops of the glue (f32: the polynomial exp and log, the
@@ -308,6 +492,41 @@ private:
     });
   }
 
+  /// The vector form: thread t of the grid takes elements [W s, W s + W)
+  /// of row r of the innermost dim, for t = r * (extent / W) + s.
+  void emitVectorBody(gpu::LaunchOp launch, Type type) {
+    int64_t rank = extents.size();
+    kernelEntry = &launch.getBody();
+    unitStrideViews.clear();
+    auto constant = [&](int64_t v) -> Value {
+      return arith::ConstantIntOp::create(b, type, v);
+    };
+    int64_t slotsPerRow = *staticExtent(rank - 1) / vectorWidth;
+    Value linear = arith::AddIOp::create(
+        b,
+        arith::MulIOp::create(b, cast(launch.getBlockIds().x, type),
+                              constant(kLoopThreads)),
+        cast(launch.getThreadIds().x, type));
+    Value slots = constant(slotsPerRow);
+    for (Value extent : ArrayRef<Value>(extents).drop_back())
+      slots = arith::MulIOp::create(b, slots, cast(extent, type));
+    gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, linear, slots), [&] {
+      SmallVector<Value> positions(rank);
+      if (rank > 1)
+        delinearize(arith::DivUIOp::create(b, linear, constant(slotsPerRow)), 0,
+                    rank - 2, type, positions);
+      Value first = arith::MulIOp::create(
+          b, arith::RemUIOp::create(b, linear, constant(slotsPerRow)),
+          constant(vectorWidth));
+      SmallVector<SmallVector<Value>> positionSets;
+      for (int64_t e = 0; e < vectorWidth; ++e) {
+        positions[rank - 1] = arith::AddIOp::create(b, first, constant(e));
+        positionSets.push_back(positions);
+      }
+      cloneBodies(positionSets, /*vectorized=*/true);
+    });
+  }
+
   scf::ParallelOp loop;
   ImplicitLocOpBuilder b;
   GpuBuilder gb;
@@ -316,6 +535,14 @@ private:
   // Elements of the innermost dim per lane (0: one thread per element) and
   // warps per row of it.
   int64_t perLane = 0, warpsPerRow = 0;
+  // The vector form: the accesses moved as vectors and their width W (0:
+  // none).
+  SmallVector<Operation *> contiguousAccesses;
+  int64_t vectorWidth = 0;
+  // Per vector kernel: its body region and the unit-stride views of its
+  // buffers.
+  Region *kernelEntry = nullptr;
+  DenseMap<Value, Value> unitStrideViews;
 };
 
 /// gpu.launch_func reads and writes its memref arguments, and whatever
@@ -487,7 +714,7 @@ struct OffloadToGPUPass : attn::impl::OffloadToGPUBase<OffloadToGPUPass> {
         return WalkResult::advance();
       Value memref = isa<memref::LoadOp>(op)
                          ? cast<memref::LoadOp>(op).getMemRef()
-                         : cast<memref::StoreOp>(op).getMemRef();
+                         : llvm::cast<memref::StoreOp>(op).getMemRef();
       Value buffer = viewSource(memref);
       bool onDevice =
           isDeviceArgument(buffer) || buffer.getDefiningOp<gpu::AllocOp>();
