@@ -224,7 +224,11 @@ private:
       Value src,
       llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value, Value)>
           source);
-  SmallVector<Value> processTile(Value tile, ValueRange carried);
+  /// One tile of the key loop. Without `masked` the tile is known to hold
+  /// only keys every row of the block sees (before keyEnd and, under
+  /// causal masking, before every row's diagonal; no mask operand), so its
+  /// scores skip the mask and the softmax scale folds into the exponent.
+  SmallVector<Value> processTile(Value tile, ValueRange carried, bool masked);
   /// S = Q K^T on mma.sync s8, one group of the head dims at a time: its
   /// i32 sums times s1_Q s1_K (the keys' scales in stage `codeStage`).
   void accumulateInt8Scores(
@@ -254,6 +258,8 @@ private:
   // Per-thread values.
   Value lane, warp, kvHead, batch, split, firstRow, rows;
   Value firstKey, keyEnd;
+  // The last key that every row of the block sees (null: none known).
+  Value lastKeySeenByAll;
   Value querySmem, keySmem, valueSmem;
   // Stages of a quantized cache (attn.quantize's layout, flat per stage).
   std::optional<QuantizedStages> codeStages;
@@ -855,8 +861,8 @@ void MmaKernelEmitter::accumulateInt8Scores(
   }
 }
 
-SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
-                                                 ValueRange carried) {
+SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
+                                                 bool masked) {
   const int64_t keyTile = plan.keyTile;
   const int64_t headSteps = plan.headDim / 16;
   const int64_t valueTiles = plan.valueDim / 8;
@@ -914,12 +920,20 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
   }
 
   // Scale into the log2 domain and mask: keys past keyEnd, under causal
-  // masking keys past each row's diagonal, and the mask operand's.
+  // masking keys past each row's diagonal, and the mask operand's. A tile
+  // without masking with a positive scale takes the scale inside the
+  // exponent instead, one fma per score: the row maximum of the raw scores
+  // times the scale is the maximum of the scaled ones.
   Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
   Value negInf = gb.negInf();
+  const bool scaleInExponent = !masked && plan.scale > 0;
   Value column0 = gb.add(tileStart, gb.mul(gb.remIdx(lane, 4), gb.idx(2)));
   Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
-  for (int64_t mt = 0; mt < rowTiles; ++mt) {
+  for (int64_t mt = 0; mt < rowTiles && !masked && !scaleInExponent; ++mt)
+    for (auto &nTile : scores[mt])
+      for (Value &score : nTile)
+        score = gb.fmul(score, scaleLog2);
+  for (int64_t mt = 0; mt < rowTiles && masked; ++mt) {
     SmallVector<Value> lastVisible, rowQuery, rowHead;
     for (int64_t half = 0; half < 2; ++half) {
       // Rows past the last (of a partial block) read the last row's mask.
@@ -963,19 +977,27 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile,
         tileMax = gb.fmax(tileMax, gb.fmax(scores[mt][nt][2 * half],
                                            scores[mt][nt][2 * half + 1]));
       tileMax = gb.warpMax(tileMax, {1, 2});
+      if (scaleInExponent)
+        tileMax = gb.fmul(tileMax, scaleLog2);
       Value oldMax = state.max(mt, half);
       Value newMax = gb.fmax(oldMax, tileMax);
-      // A row with nothing visible yet subtracts 0 instead of -inf.
-      Value base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf),
-                             zero, newMax);
+      // A row with nothing visible yet subtracts 0 instead of -inf (a tile
+      // without masking has a finite maximum).
+      Value base =
+          masked ? gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf),
+                             zero, newMax)
+                 : newMax;
       // The running rescale is exact: a polynomial factor per new max would
       // compound its fit error.
       alpha[half] = gb.exp2(gb.fsub(oldMax, base));
       Value rowSum = zero;
       for (int64_t nt = 0; nt < keyTile / 8; ++nt)
         for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
+          Value scaled = scores[mt][nt][e];
+          if (scaleInExponent)
+            scaled = gb.fmul(scaled, scaleLog2);
           scores[mt][nt][e] =
-              gb.softmaxExp2(gb.fsub(scores[mt][nt][e], base), plan.softmaxExp);
+              gb.softmaxExp2(gb.fsub(scaled, base), plan.softmaxExp);
           if (plan.weightScale() != 1.0f)
             scores[mt][nt][e] = gb.roundEven(
                 gb.fmul(scores[mt][nt][e], gb.f32(plan.weightScale())));
@@ -1095,7 +1117,13 @@ void MmaKernelEmitter::emit() {
   laneGroup = gb.divIdx(lane, 4);
   laneQuarter = gb.remIdx(lane, 4);
   const int64_t rowBlock = config.rowBlock();
-  firstRow = gb.mul(launch.getBlockIds().x, gb.idx(rowBlock));
+  // Under causal masking later row blocks see more keys: the grid starts
+  // them first, so that the shortest blocks fill the last wave.
+  Value rowBlockIdx = launch.getBlockIds().x;
+  if (plan.causal)
+    rowBlockIdx =
+        gb.sub(gb.sub(launch.getGridSize().x, gb.idx(1)), rowBlockIdx);
+  firstRow = gb.mul(rowBlockIdx, gb.idx(rowBlock));
   createSharedMemoryViews();
   // Created here so that the offsets they cache dominate every copy.
   for (int64_t dims : {plan.headDim, plan.valueDim})
@@ -1109,12 +1137,14 @@ void MmaKernelEmitter::emit() {
   Value splitKeys = gb.mul(plan.tilesPerSplit, keyTile);
   firstKey = gb.mul(split, splitKeys);
   Value visibleEnd = plan.keyLen;
+  Value lastRow =
+      gb.sub(gb.minIdx(gb.add(firstRow, gb.idx(rowBlock)), rows), gb.idx(1));
+  // Whether the block's rows are queries of one head (else the first
+  // query is 0 and the last Lq - 1).
+  Value sameGroup =
+      gb.cmp(arith::CmpIPredicate::eq, gb.divIdx(firstRow, plan.queryLen),
+             gb.divIdx(lastRow, plan.queryLen));
   if (plan.causal) {
-    Value lastRow =
-        gb.sub(gb.minIdx(gb.add(firstRow, gb.idx(rowBlock)), rows), gb.idx(1));
-    Value sameGroup =
-        gb.cmp(arith::CmpIPredicate::eq, gb.divIdx(firstRow, plan.queryLen),
-               gb.divIdx(lastRow, plan.queryLen));
     Value lastQuery = gb.select(sameGroup, gb.remIdx(lastRow, plan.queryLen),
                                 gb.sub(plan.queryLen, gb.idx(1)));
     visibleEnd =
@@ -1178,11 +1208,35 @@ void MmaKernelEmitter::emit() {
   valueOffsets = std::make_unique<SwizzledOffsets>(
       gb, rowOfAFragment, chunkOfAFragment, plan.valueDim / 8);
 
+  // Tiles that every row of the block sees whole skip the masking: all
+  // but the last (past keyEnd) and, under causal masking, those that reach
+  // the block's first diagonal.
+  if (!plan.mask) {
+    lastKeySeenByAll = gb.sub(keyEnd, gb.idx(1));
+    if (plan.causal) {
+      Value firstQuery =
+          gb.select(sameGroup, gb.remIdx(firstRow, plan.queryLen), gb.idx(0));
+      lastKeySeenByAll =
+          gb.minIdx(lastKeySeenByAll,
+                    gb.add(firstQuery, gb.sub(plan.keyLen, plan.queryLen)));
+    }
+  }
   SmallVector<Value> result = stagedTileLoop(
       gb, config.stages, numTiles, init,
       [&](Value tile) { loadKeyValueTile(tile); },
-      [&](Value tile, ValueRange carried) {
-        return processTile(tile, carried);
+      [&](Value tile, ValueRange carried) -> SmallVector<Value> {
+        if (!lastKeySeenByAll)
+          return processTile(tile, carried, /*masked=*/true);
+        Value tileLast =
+            gb.add(firstKey,
+                   gb.sub(gb.mul(gb.add(tile, gb.idx(1)), gb.idx(plan.keyTile)),
+                          gb.idx(1)));
+        Value whole =
+            gb.cmp(arith::CmpIPredicate::sle, tileLast, lastKeySeenByAll);
+        return gb.ifElseYield(
+            whole, carried.getTypes(),
+            [&] { return processTile(tile, carried, /*masked=*/false); },
+            [&] { return processTile(tile, carried, /*masked=*/true); });
       });
   storeResults(result);
 }
