@@ -50,6 +50,33 @@ func.func @prefill(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>,
 
 // -----
 
+// Checks the two bodies of the prefill kernel's key loop under causal
+// masking: a tile whose last key every row of the block sees (sle against
+// the block's bound) skips the causal compares and the guard for rows with
+// nothing visible yet; the other body has both. Row blocks run in reverse
+// grid order (grid size - 1 - block id), the longest first.
+// CHECK-LABEL: func.func @prefill_tiles(
+// CHECK: gpu.launch async {{.*}} blocks({{[^)]*}}) in (%[[GRIDX:[^ ]*]] = {{.*}} function(@prefill_tiles_sdpa_prefill)
+// CHECK: %[[LASTBLOCK:.*]] = arith.subi %[[GRIDX]], %c1
+// CHECK: arith.subi %[[LASTBLOCK]], %{{.*}} : index
+// CHECK: scf.for
+// CHECK: %[[WHOLE:.*]] = arith.cmpi sle, %{{.*}}, %{{.*}} : index
+// CHECK: scf.if %[[WHOLE]] -> (f32,
+// CHECK-NOT: arith.cmpi sle
+// CHECK-NOT: arith.cmpf oeq
+// CHECK: } else {
+// CHECK: arith.cmpi sle
+// CHECK: arith.cmpf oeq
+// CHECK: scf.yield
+func.func @prefill_tiles(%q: tensor<?x4x?x64xf16>, %k: tensor<?x4x?x64xf16>,
+                         %v: tensor<?x4x?x64xf16>) -> tensor<?x4x?x64xf16> {
+  %o = attn.sdpa %q, %k, %v causal : tensor<?x4x?x64xf16>,
+      tensor<?x4x?x64xf16>, tensor<?x4x?x64xf16> -> tensor<?x4x?x64xf16>
+  return %o : tensor<?x4x?x64xf16>
+}
+
+// -----
+
 // Checks that f32 (and head dims that are not multiples of 16) take the
 // CUDA-core kernel: warp shuffles, no mma, and the lse is written.
 // CHECK-LABEL: func.func @simt(
