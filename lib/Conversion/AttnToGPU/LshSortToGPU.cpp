@@ -5,10 +5,12 @@
 // - lsh_hash: one warp per row (D a multiple of 32; else one thread)
 //   computes the P dot products with the projections, the code and its
 //   Gray-coded sort key;
-// - lsh_sort: one warp per row set runs a counting sort of the keys in
-//   shared memory (histogram, exclusive scan, stable placement). Lanes with
-//   equal keys find each other with match.any, so 32 rows are placed per
-//   step in their original order: O(N + 2^P) per row set, no comparisons.
+// - lsh_sort: one block per row set runs a counting sort of the keys in
+//   shared memory (histogram, exclusive scan, stable placement). Each warp
+//   takes a contiguous chunk of the rows with its own counters; lanes with
+//   equal keys find each other with match.any, so each warp places 32 rows
+//   per step in their original order: O(N + 2^P) per row set, no
+//   comparisons.
 //
 //===----------------------------------------------------------------------===//
 
@@ -155,46 +157,35 @@ void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   });
 }
 
-void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
-                    const LshSortPlan &plan) {
+/// Warps of the sort kernel for 2^P keys: up to 16, while their counters
+/// (one set per warp and the key totals) fit in 48 KiB of shared memory.
+static int64_t sortWarps(int64_t numProjs) {
+  int64_t numKeys = int64_t(1) << numProjs, warps = 16;
+  while (warps > 1 && (warps + 1) * numKeys * 4 > 48 * 1024)
+    warps /= 2;
+  return warps;
+}
+
+/// Exclusive scan of `numKeys` i32 counters in shared memory by one warp:
+/// lane l owns counters [l * per, (l + 1) * per).
+static void scanCountersByWarp(GpuBuilder &gb, Value counters, Value lane,
+                               int64_t numKeys) {
   ImplicitLocOpBuilder &b = gb.b;
-  Type i32 = b.getI32Type();
-  int64_t numKeys = int64_t(1) << plan.numProjs;
-  SharedMemory shared(gb, launch);
-  Value counts = shared.buffer({numKeys}, i32);
-  shared.finish();
-  Value lane = launch.getThreadIds().x;
   Value laneI32 = gb.toI32(lane);
-  Value base = gb.mul(launch.getBlockIds().x, plan.rowLen);
-  auto barrier = [&] { gpu::BarrierOp::create(b); };
-
-  gb.forEach(lane, gb.idx(numKeys), gb.idx(32), [&](Value key) {
-    memref::StoreOp::create(b, gb.i32(0), counts, key);
-  });
-  barrier();
-  gb.forEach(lane, plan.rowLen, gb.idx(32), [&](Value i) {
-    Value key = memref::LoadOp::create(b, plan.codes, gb.add(base, i));
-    memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi, gb.i32(1),
-                                counts, ValueRange{gb.toIndex(key)});
-  });
-  barrier();
-
-  // Exclusive scan: lane l owns counters [l * per, (l + 1) * per).
   int64_t perLane = llvm::divideCeil(numKeys, 32);
   Value firstKey = gb.mul(lane, gb.idx(perLane));
-  auto ownedKey = [&](int64_t j) {
-    Value key = gb.add(firstKey, gb.idx(j));
-    return std::make_pair(
-        key, gb.cmp(arith::CmpIPredicate::ult, key, gb.idx(numKeys)));
-  };
+  SmallVector<Value> keys, owned, counts;
   Value laneTotal = gb.i32(0);
   for (int64_t j = 0; j < perLane; ++j) {
-    Value key, owned;
-    std::tie(key, owned) = ownedKey(j);
-    Value count = memref::LoadOp::create(
-        b, counts, ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))});
-    laneTotal =
-        arith::AddIOp::create(b, laneTotal, gb.select(owned, count, gb.i32(0)));
+    Value key = gb.add(firstKey, gb.idx(j));
+    owned.push_back(gb.cmp(arith::CmpIPredicate::ult, key, gb.idx(numKeys)));
+    keys.push_back(key);
+    counts.push_back(gb.select(
+        owned.back(),
+        memref::LoadOp::create(b, counters,
+                               ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))}),
+        gb.i32(0)));
+    laneTotal = arith::AddIOp::create(b, laneTotal, counts.back());
   }
   Value inclusive = laneTotal;
   for (int64_t d = 1; d < 32; d *= 2) {
@@ -206,20 +197,84 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
     inclusive =
         arith::AddIOp::create(b, inclusive, gb.select(take, from, gb.i32(0)));
   }
-  barrier();
+  // Each lane writes only the counters it read.
   Value start = arith::SubIOp::create(b, inclusive, laneTotal);
   for (int64_t j = 0; j < perLane; ++j) {
-    Value key, owned;
-    std::tie(key, owned) = ownedKey(j);
-    Value count = memref::LoadOp::create(
-        b, counts, ValueRange{gb.minIdx(key, gb.idx(numKeys - 1))});
-    gb.ifThen(owned, [&] { memref::StoreOp::create(b, start, counts, key); });
-    start = arith::AddIOp::create(b, start, gb.select(owned, count, gb.i32(0)));
+    gb.ifThen(owned[j],
+              [&] { memref::StoreOp::create(b, start, counters, keys[j]); });
+    start = arith::AddIOp::create(b, start, counts[j]);
   }
+}
+
+/// A stable counting sort of one row set per block. Warp w takes the w-th
+/// contiguous chunk of the rows and has its own set of 2^P counters: after
+/// the chunk histograms, each counter becomes the first slot of its key's
+/// rows in its chunk (all rows of smaller keys, then the key's rows in
+/// earlier chunks), and each warp places its chunk 32 rows per step.
+void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
+                    const LshSortPlan &plan) {
+  ImplicitLocOpBuilder &b = gb.b;
+  Type i32 = b.getI32Type();
+  const int64_t numKeys = int64_t(1) << plan.numProjs;
+  const int64_t warps = sortWarps(plan.numProjs), threads = 32 * warps;
+  SharedMemory shared(gb, launch);
+  Value counts = shared.buffer({warps * numKeys}, i32);
+  Value totals = shared.buffer({numKeys}, i32);
+  shared.finish();
+  Value tid = launch.getThreadIds().x;
+  Value lane = gb.remIdx(tid, 32), warp = gb.divIdx(tid, 32);
+  Value base = gb.mul(launch.getBlockIds().x, plan.rowLen);
+  Value warpCounts = gb.mul(warp, gb.idx(numKeys));
+  auto barrier = [&] { gpu::BarrierOp::create(b); };
+  Value chunkLen = gb.ceilDiv(plan.rowLen, gb.idx(warps));
+  Value chunkStart = gb.minIdx(gb.mul(warp, chunkLen), plan.rowLen);
+  Value chunkEnd = gb.minIdx(gb.add(chunkStart, chunkLen), plan.rowLen);
+  auto keyAt = [&](Value row) {
+    return gb.toIndex(memref::LoadOp::create(b, plan.codes, gb.add(base, row)));
+  };
+
+  gb.forEach(tid, gb.idx(warps * numKeys), gb.idx(threads), [&](Value i) {
+    memref::StoreOp::create(b, gb.i32(0), counts, i);
+  });
+  barrier();
+  gb.forEach(gb.add(chunkStart, lane), chunkEnd, gb.idx(32), [&](Value i) {
+    memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi, gb.i32(1),
+                                counts,
+                                ValueRange{gb.add(warpCounts, keyAt(i))});
+  });
+  barrier();
+  // Per key: the counts of earlier chunks, and the key's total.
+  gb.forEach(tid, gb.idx(numKeys), gb.idx(threads), [&](Value key) {
+    Value running = gb.i32(0);
+    for (int64_t w = 0; w < warps; ++w) {
+      Value at = gb.add(gb.idx(w * numKeys), key);
+      Value count = memref::LoadOp::create(b, counts, at);
+      memref::StoreOp::create(b, running, counts, at);
+      running = arith::AddIOp::create(b, running, count);
+    }
+    memref::StoreOp::create(b, running, totals, key);
+  });
+  barrier();
+  gb.ifThen(gb.cmp(arith::CmpIPredicate::eq, warp, gb.idx(0)),
+            [&] { scanCountersByWarp(gb, totals, lane, numKeys); });
+  barrier();
+  gb.forEach(tid, gb.idx(numKeys), gb.idx(threads), [&](Value key) {
+    Value first = memref::LoadOp::create(b, totals, key);
+    for (int64_t w = 0; w < warps; ++w) {
+      Value at = gb.add(gb.idx(w * numKeys), key);
+      memref::StoreOp::create(
+          b,
+          arith::AddIOp::create(b, memref::LoadOp::create(b, counts, at),
+                                first),
+          counts, at);
+    }
+  });
   barrier();
 
-  // Stable placement, 32 rows per step: a row's position is its key's next
-  // free slot plus the rows of equal key in lower lanes.
+  // Stable placement, 32 rows per step and warp (every warp takes the same
+  // number of steps, so the block's barriers order each warp's reads of
+  // its counters before their updates): a row's position is its key's
+  // next free slot plus the rows of equal key in lower lanes.
   Type resultType =
       cast<MemRefType>(plan.permutation.getType()).getElementType();
   auto toResult = [&](Value position) -> Value {
@@ -229,9 +284,9 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   };
   Value lowerLanes = NVVM::LaneMaskLtOp::create(b, i32);
   Value lastRow = gb.maxIdx(gb.sub(plan.rowLen, gb.idx(1)), gb.idx(0));
-  gb.forEach(gb.idx(0), plan.rowLen, gb.idx(32), [&](Value step) {
-    Value i = gb.add(step, lane);
-    Value valid = gb.cmp(arith::CmpIPredicate::ult, i, plan.rowLen);
+  gb.forEach(gb.idx(0), chunkLen, gb.idx(32), [&](Value step) {
+    Value i = gb.add(chunkStart, gb.add(step, lane));
+    Value valid = gb.cmp(arith::CmpIPredicate::ult, i, chunkEnd);
     Value code = memref::LoadOp::create(b, plan.codes,
                                         gb.add(base, gb.minIdx(i, lastRow)));
     // Lanes past the end share a key no row has.
@@ -239,14 +294,15 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
     Value peers = NVVM::MatchSyncOp::create(b, i32, gb.i32(-1), key,
                                             NVVM::MatchSyncKind::any);
     Value before = gb.popc(arith::AndIOp::create(b, peers, lowerLanes));
-    Value keyIdx = gb.toIndex(gb.select(valid, code, gb.i32(0)));
-    Value first = memref::LoadOp::create(b, counts, keyIdx);
+    Value counter =
+        gb.add(warpCounts, gb.toIndex(gb.select(valid, code, gb.i32(0))));
+    Value first = memref::LoadOp::create(b, counts, counter);
     barrier();
     Value leader =
         gb.andI(valid, gb.cmp(arith::CmpIPredicate::eq, before, gb.i32(0)));
     gb.ifThen(leader, [&] {
       memref::StoreOp::create(
-          b, arith::AddIOp::create(b, first, gb.popc(peers)), counts, keyIdx);
+          b, arith::AddIOp::create(b, first, gb.popc(peers)), counts, counter);
     });
     barrier();
     gb.ifThen(valid, [&] {
@@ -322,8 +378,9 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
       else
         emitHashKernel(gb, hash, plan);
     });
-    gpu::LaunchOp sort = launchKernel(
-        b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)}, 32, 0, token);
+    gpu::LaunchOp sort =
+        launchKernel(b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)},
+                     32 * sortWarps(plan.numProjs), 0, token);
     emitKernelBody(b, sort, [&] { emitSortKernel(gb, sort, plan); });
     freeScratch(b, plan.codes, token);
     gpu::WaitOp::create(b, Type(), token);

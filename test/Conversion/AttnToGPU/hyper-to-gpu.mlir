@@ -2,9 +2,12 @@
 
 // Checks the GPU sortLSH: a hash kernel (one warp per row of the flat
 // [rows, D] view, two elements per lane, the dot products summed by
-// shuffles) writes the sort keys to manually freed scratch; a one-warp counting sort per row set builds the
-// 2^7 counters in shared memory with atomics and places rows stably with
-// match.any and the lanes-below mask, writing the permutation and rank.
+// shuffles) writes the sort keys to manually freed scratch; a counting
+// sort per row set (a block of 16 warps, each with its own 2^7 counters for
+// its chunk of the rows, and the 2^7 key totals: 8704 bytes of shared
+// memory) builds the histograms with atomics, scans the totals on one warp
+// and places rows stably with match.any and the lanes-below mask, writing
+// the permutation and rank.
 // CHECK-LABEL: func.func @sort(
 // CHECK: memref.collapse_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] : memref<2x4x?x64xbf16> into memref<?x64xbf16>
 // CHECK: gpu.alloc async {{.*}} {bufferization.manual_deallocation} : memref<?xi32>
@@ -12,10 +15,12 @@
 // CHECK: vector.load {{.*}} : memref<?x64xbf16>, vector<2xbf16>
 // CHECK: gpu.shuffle xor
 // CHECK: arith.xori
-// CHECK: gpu.launch async {{.*}} in (%{{.*}} = %c32, {{.*}} dynamic_shared_memory_size %c512_i32 module(@sort_lsh_sort_kernels) function(@sort_lsh_sort)
+// CHECK: gpu.launch async {{.*}} in (%{{.*}} = %c512, {{.*}} dynamic_shared_memory_size %c8704_i32 module(@sort_lsh_sort_kernels) function(@sort_lsh_sort)
 // CHECK: gpu.dynamic_shared_memory
+// CHECK: memref.view {{.*}} to memref<2048xi32, #gpu.address_space<workgroup>>
 // CHECK: memref.view {{.*}} to memref<128xi32, #gpu.address_space<workgroup>>
 // CHECK: memref.atomic_rmw addi
+// CHECK: gpu.shuffle idx
 // CHECK: nvvm.read.ptx.sreg.lanemask.lt
 // CHECK: nvvm.match.sync any
 // CHECK: gpu.dealloc async {{.*}} {bufferization.manual_deallocation}
