@@ -177,7 +177,8 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     dims that are multiples of 32: coalesced loads, the lane's projections
     in registers, shuffled sums; else one thread per row) writing each
     row's Gray-coded key to scratch, and `@f_lsh_sort`, a counting sort per
-    row set by one warp (2^P counters in shared memory, stable placement
+    row set by one block of up to 16 warps (each warp a contiguous chunk of
+    the rows with its own 2^P counters in shared memory, stable placement
     of 32 rows per step with `match.any`). More than 12 projections are
     reported as errors.
 
