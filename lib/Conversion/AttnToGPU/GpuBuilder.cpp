@@ -492,6 +492,14 @@ SmallVector<Value> mlir::attn::stagedTileLoop(
       });
 }
 
+AttentionBlock AttentionBlock::of(GpuBuilder &gb, gpu::LaunchOp launch,
+                                  const SdpaGpuPlan &plan) {
+  Value z = launch.getBlockIds().z;
+  return {launch.getBlockIds().y, gb.divIdx(z, plan.splits),
+          gb.remIdx(z, plan.splits),
+          gb.mul(gb.idx(plan.groupSize()), plan.queryLen)};
+}
+
 gpu::LaunchOp mlir::attn::launchKernel(ImplicitLocOpBuilder &b,
                                        const std::string &name,
                                        ArrayRef<Value> grid, int64_t threads,

@@ -401,6 +401,18 @@ void emitKernelBody(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 /// Prefix of kernel names: "<function>_" for ops inside a function.
 std::string kernelPrefix(Operation *op);
 
+/// Where a block of an attention kernel works, on the grid (row blocks of
+/// one key/value head, Hkv, B * splits), and the query rows of a key/value
+/// head (its GQA group times Lq, head-major).
+struct AttentionBlock {
+  Value kvHead, batch, split, rows;
+  static AttentionBlock of(GpuBuilder &gb, gpu::LaunchOp launch,
+                           const SdpaGpuPlan &plan);
+  std::tuple<Value, Value, Value, Value> values() const {
+    return {kvHead, batch, split, rows};
+  }
+};
+
 /// Emits the tensor-core attention kernel into the body of `launch`.
 /// Grid: (row blocks of the query rows of one key/value head, Hkv,
 /// B * splits); block: 32 * config.warps threads.

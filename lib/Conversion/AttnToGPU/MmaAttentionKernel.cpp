@@ -229,6 +229,11 @@ private:
   /// causal masking, before every row's diagonal; no mask operand), so its
   /// scores skip the mask and the softmax scale folds into the exponent.
   SmallVector<Value> processTile(Value tile, ValueRange carried, bool masked);
+  /// Scores [row tile][n-tile][4] of the tile from key `tileStart` into the
+  /// log2 domain, -inf where masked: keys past keyEnd, under causal masking
+  /// keys past each row's diagonal, and the mask operand's.
+  void scaleAndMaskScores(SmallVector<SmallVector<SmallVector<Value>>> &scores,
+                          Value tileStart);
   /// S = Q K^T on mma.sync s8, one group of the head dims at a time: its
   /// i32 sums times s1_Q s1_K (the keys' scales in stage `codeStage`).
   void accumulateInt8Scores(
@@ -258,8 +263,6 @@ private:
   // Per-thread values.
   Value lane, warp, kvHead, batch, split, firstRow, rows;
   Value firstKey, keyEnd;
-  // The last key that every row of the block sees (null: none known).
-  Value lastKeySeenByAll;
   Value querySmem, keySmem, valueSmem;
   // Stages of a quantized cache (attn.quantize's layout, flat per stage).
   std::optional<QuantizedStages> codeStages;
@@ -861,6 +864,46 @@ void MmaKernelEmitter::accumulateInt8Scores(
   }
 }
 
+void MmaKernelEmitter::scaleAndMaskScores(
+    SmallVector<SmallVector<SmallVector<Value>>> &scores, Value tileStart) {
+  Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
+  Value negInf = gb.negInf();
+  Value column0 = gb.add(tileStart, gb.mul(gb.remIdx(lane, 4), gb.idx(2)));
+  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
+    SmallVector<Value> lastVisible, rowQuery, rowHead;
+    for (int64_t half = 0; half < 2; ++half) {
+      // Rows past the last (of a partial block) read the last row's mask.
+      Value row = gb.minIdx(threadRow(mt, half), gb.sub(rows, gb.idx(1)));
+      Value queryIdx = gb.remIdx(row, plan.queryLen);
+      rowQuery.push_back(queryIdx);
+      rowHead.push_back(gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
+                               gb.divIdx(row, plan.queryLen)));
+      lastVisible.push_back(
+          gb.add(queryIdx, gb.sub(plan.keyLen, plan.queryLen)));
+    }
+    for (int64_t nt = 0; nt < plan.keyTile / 8; ++nt) {
+      for (int64_t e = 0; e < 4; ++e) {
+        Value key = gb.add(column0, gb.idx(nt * 8 + (e & 1)));
+        Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
+        if (plan.causal)
+          visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
+                                            lastVisible[e / 2]));
+        Value score = gb.fmul(scores[mt][nt][e], scaleLog2);
+        if (plan.mask) {
+          Value term = loadMaskTerm(gb, plan, batch, rowHead[e / 2],
+                                    rowQuery[e / 2], gb.minIdx(key, lastKey));
+          if (term.getType().isInteger(1))
+            visible = gb.andI(visible, term);
+          else
+            score = gb.fadd(score, term);
+        }
+        scores[mt][nt][e] = gb.select(visible, score, negInf);
+      }
+    }
+  }
+}
+
 SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
                                                  bool masked) {
   const int64_t keyTile = plan.keyTile;
@@ -919,52 +962,20 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
     }
   }
 
-  // Scale into the log2 domain and mask: keys past keyEnd, under causal
-  // masking keys past each row's diagonal, and the mask operand's. A tile
-  // without masking with a positive scale takes the scale inside the
-  // exponent instead, one fma per score: the row maximum of the raw scores
-  // times the scale is the maximum of the scaled ones.
+  // Scores into the log2 domain. A tile without masking with a positive
+  // scale takes the scale inside the exponent instead, one fma per score:
+  // the row maximum of the raw scores times the scale is the maximum of the
+  // scaled ones.
   Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
   Value negInf = gb.negInf();
   const bool scaleInExponent = !masked && plan.scale > 0;
-  Value column0 = gb.add(tileStart, gb.mul(gb.remIdx(lane, 4), gb.idx(2)));
-  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
-  for (int64_t mt = 0; mt < rowTiles && !masked && !scaleInExponent; ++mt)
-    for (auto &nTile : scores[mt])
-      for (Value &score : nTile)
-        score = gb.fmul(score, scaleLog2);
-  for (int64_t mt = 0; mt < rowTiles && masked; ++mt) {
-    SmallVector<Value> lastVisible, rowQuery, rowHead;
-    for (int64_t half = 0; half < 2; ++half) {
-      // Rows past the last (of a partial block) read the last row's mask.
-      Value row = gb.minIdx(threadRow(mt, half), gb.sub(rows, gb.idx(1)));
-      Value queryIdx = gb.remIdx(row, plan.queryLen);
-      rowQuery.push_back(queryIdx);
-      rowHead.push_back(gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
-                               gb.divIdx(row, plan.queryLen)));
-      lastVisible.push_back(
-          gb.add(queryIdx, gb.sub(plan.keyLen, plan.queryLen)));
-    }
-    for (int64_t nt = 0; nt < keyTile / 8; ++nt) {
-      for (int64_t e = 0; e < 4; ++e) {
-        Value key = gb.add(column0, gb.idx(nt * 8 + (e & 1)));
-        Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
-        if (plan.causal)
-          visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
-                                            lastVisible[e / 2]));
-        Value score = gb.fmul(scores[mt][nt][e], scaleLog2);
-        if (plan.mask) {
-          Value term = loadMaskTerm(gb, plan, batch, rowHead[e / 2],
-                                    rowQuery[e / 2], gb.minIdx(key, lastKey));
-          if (term.getType().isInteger(1))
-            visible = gb.andI(visible, term);
-          else
-            score = gb.fadd(score, term);
-        }
-        scores[mt][nt][e] = gb.select(visible, score, negInf);
-      }
-    }
-  }
+  if (masked)
+    scaleAndMaskScores(scores, tileStart);
+  else if (!scaleInExponent)
+    for (auto &rowTile : scores)
+      for (auto &nTile : rowTile)
+        for (Value &score : nTile)
+          score = gb.fmul(score, scaleLog2);
 
   // Online softmax on the fragments; each lane holds two rows of each row
   // tile.
@@ -1110,10 +1121,8 @@ void MmaKernelEmitter::emit() {
   Value tid = launch.getThreadIds().x;
   lane = gb.remIdx(tid, 32);
   warp = gb.divIdx(tid, 32);
-  kvHead = launch.getBlockIds().y;
-  batch = gb.divIdx(launch.getBlockIds().z, plan.splits);
-  split = gb.remIdx(launch.getBlockIds().z, plan.splits);
-  rows = gb.mul(gb.idx(plan.groupSize()), plan.queryLen);
+  std::tie(kvHead, batch, split, rows) =
+      AttentionBlock::of(gb, launch, plan).values();
   laneGroup = gb.divIdx(lane, 4);
   laneQuarter = gb.remIdx(lane, 4);
   const int64_t rowBlock = config.rowBlock();
@@ -1210,7 +1219,9 @@ void MmaKernelEmitter::emit() {
 
   // Tiles that every row of the block sees whole skip the masking: all
   // but the last (past keyEnd) and, under causal masking, those that reach
-  // the block's first diagonal.
+  // the block's first diagonal. The last key every row sees (null: none
+  // known).
+  Value lastKeySeenByAll;
   if (!plan.mask) {
     lastKeySeenByAll = gb.sub(keyEnd, gb.idx(1));
     if (plan.causal) {

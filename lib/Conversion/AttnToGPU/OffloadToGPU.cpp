@@ -79,6 +79,16 @@ Value viewSource(Value value) {
   return value;
 }
 
+/// The memref and indices of a memref.load or memref.store (null
+/// otherwise).
+std::pair<Value, OperandRange> accessOf(Operation *op) {
+  if (auto load = dyn_cast<memref::LoadOp>(op))
+    return {load.getMemRef(), load.getIndices()};
+  if (auto store = dyn_cast<memref::StoreOp>(op))
+    return {store.getMemRef(), store.getIndices()};
+  return {Value(), OperandRange(op->operand_end(), op->operand_end())};
+}
+
 /// memref.copy -> a parallel loop of loads and stores (then a kernel):
 /// device-to-device copies of any layout.
 void copyToLoop(memref::CopyOp copy) {
@@ -109,7 +119,7 @@ void copyToLoop(memref::CopyOp copy) {
 /// with the sizes the host loads from the shape operand (the upstream GPU
 /// host lowering has no pattern for the reshape).
 void reshapeToCast(memref::ReshapeOp reshape) {
-  auto resultType = llvm::cast<MemRefType>(reshape.getResult().getType());
+  auto resultType = cast<MemRefType>(reshape.getResult().getType());
   ImplicitLocOpBuilder b(reshape.getLoc(), reshape);
   GpuBuilder gb(b);
   SmallVector<int64_t> strides = resultType.getStridesAndOffset().first;
@@ -223,16 +233,6 @@ public:
   }
 
 private:
-  /// The memref and indices of a memref.load or memref.store (null
-  /// otherwise).
-  static std::pair<Value, OperandRange> accessOf(Operation *op) {
-    if (auto load = dyn_cast<memref::LoadOp>(op))
-      return {load.getMemRef(), load.getIndices()};
-    if (auto store = dyn_cast<memref::StoreOp>(op))
-      return {store.getMemRef(), store.getIndices()};
-    return {Value(), OperandRange(op->operand_end(), op->operand_end())};
-  }
-
   /// Finds the body's loads and stores whose last index is the innermost
   /// induction variable (on buffers defined outside the loop, of 1- to
   /// 8-byte elements) and the vector width W for them: 16 bytes of the
@@ -251,7 +251,11 @@ private:
       if (!memref || indices.empty() || indices.back() != iv ||
           !loop.isDefinedOutsideOfLoop(memref))
         continue;
-      Type element = llvm::cast<MemRefType>(memref.getType()).getElementType();
+      auto type = cast<MemRefType>(memref.getType());
+      int64_t innerStride = type.getStridesAndOffset().first.back();
+      if (!ShapedType::isDynamic(innerStride) && innerStride != 1)
+        continue;
+      Type element = type.getElementType();
       if (!element.isIntOrFloat())
         continue;
       int64_t bits = element.getIntOrFloatBitWidth();
@@ -285,7 +289,7 @@ private:
       if (!checked.insert(memref).second)
         continue;
       int64_t bytes =
-          llvm::cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
+          cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
       auto metadata = memref::ExtractStridedMetadataOp::create(b, memref);
       ValueRange strides = metadata.getStrides();
       fits = gb.andI(
@@ -309,7 +313,7 @@ private:
     return llvm::divideCeil(std::max<int64_t>(*upper - *lower, 0), *step);
   }
 
-  Value cast(Value v, Type type) {
+  Value castTo(Value v, Type type) {
     return arith::IndexCastUIOp::create(b, type, v);
   }
 
@@ -318,7 +322,7 @@ private:
   void delinearize(Value linear, int64_t first, int64_t last, Type type,
                    SmallVectorImpl<Value> &positions) {
     for (int64_t d = last; d > first; --d) {
-      Value extent = cast(extents[d], type);
+      Value extent = castTo(extents[d], type);
       positions[d] = arith::RemUIOp::create(b, linear, extent);
       linear = arith::DivUIOp::create(b, linear, extent);
     }
@@ -338,9 +342,9 @@ private:
     SmallVector<IRMapping> mappings(positionSets.size());
     for (auto [mapping, positions] : llvm::zip(mappings, positionSets))
       for (auto [d, position] : llvm::enumerate(positions)) {
-        Value iv =
-            gb.add(loop.getLowerBound()[d],
-                   gb.mul(cast(position, b.getIndexType()), loop.getStep()[d]));
+        Value iv = gb.add(
+            loop.getLowerBound()[d],
+            gb.mul(castTo(position, b.getIndexType()), loop.getStep()[d]));
         mapping.map(loop.getInductionVars()[d], iv);
       }
     for (Operation &op : loop.getBody()->without_terminator()) {
@@ -357,8 +361,8 @@ private:
   /// (their indices differ in the last one only, by 0 to W - 1).
   void cloneAsVector(Operation &op, MutableArrayRef<IRMapping> mappings) {
     auto [memref, indices] = accessOf(&op);
-    Value view = unitStrideView(memref);
-    auto element = llvm::cast<MemRefType>(memref.getType()).getElementType();
+    Value view = unitStrideViews.lookup(memref);
+    auto element = cast<MemRefType>(memref.getType()).getElementType();
     auto type = VectorType::get({vectorWidth}, element);
     llvm::Align align(vectorWidth * element.getIntOrFloatBitWidth() / 8);
     SmallVector<Value> at = llvm::map_to_vector(indices, [&](Value index) {
@@ -372,7 +376,7 @@ private:
                     vector::ExtractOp::create(b, vector, int64_t(e)));
       return;
     }
-    Value stored = llvm::cast<memref::StoreOp>(op).getValueToStore();
+    Value stored = cast<memref::StoreOp>(op).getValueToStore();
     SmallVector<Value> elements =
         llvm::map_to_vector(mappings, [&](IRMapping &mapping) {
           return mapping.lookupOrDefault(stored);
@@ -385,20 +389,15 @@ private:
   /// `memref` with a static unit innermost stride, as vector.load and
   /// vector.store require (the host checked that it is 1).
   Value unitStrideView(Value memref) {
-    auto type = llvm::cast<MemRefType>(memref.getType());
+    auto type = cast<MemRefType>(memref.getType());
     auto [strides, offset] = type.getStridesAndOffset();
     if (strides.back() == 1)
       return memref;
-    Value &view = unitStrideViews[memref];
-    if (view)
-      return view;
     strides.back() = 1;
     auto viewType =
         MemRefType::get(type.getShape(), type.getElementType(),
                         StridedLayoutAttr::get(b.getContext(), offset, strides),
                         type.getMemorySpace());
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&kernelEntry->front());
     auto metadata = memref::ExtractStridedMetadataOp::create(b, memref);
     // Static in the type: attributes; dynamic: the descriptor's values.
     auto fold = [&](int64_t known, Value actual) -> OpFoldResult {
@@ -410,10 +409,9 @@ private:
       sizes.push_back(fold(type.getDimSize(d), metadata.getSizes()[d]));
       viewStrides.push_back(fold(strides[d], metadata.getStrides()[d]));
     }
-    view = memref::ReinterpretCastOp::create(b, viewType, memref,
+    return memref::ReinterpretCastOp::create(b, viewType, memref,
                                              fold(offset, metadata.getOffset()),
                                              sizes, viewStrides);
-    return view;
   }
 
   /// The math ops of the glue (f32: the polynomial exp and log, the
@@ -452,15 +450,15 @@ private:
     auto constant = [&](int64_t v) -> Value {
       return arith::ConstantIntOp::create(b, type, v);
     };
-    Value tid = cast(launch.getThreadIds().x, type);
-    Value block = cast(launch.getBlockIds().x, type);
+    Value tid = castTo(launch.getThreadIds().x, type);
+    Value block = castTo(launch.getBlockIds().x, type);
     SmallVector<Value> positions(rank);
     if (!perLane) {
       Value linear = arith::AddIOp::create(
           b, arith::MulIOp::create(b, block, constant(kLoopThreads)), tid);
       Value total = constant(1);
       for (Value extent : extents)
-        total = arith::MulIOp::create(b, total, cast(extent, type));
+        total = arith::MulIOp::create(b, total, castTo(extent, type));
       gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, linear, total), [&] {
         delinearize(linear, 0, rank - 1, type, positions);
         cloneBodies({positions});
@@ -473,7 +471,7 @@ private:
         arith::DivUIOp::create(b, tid, constant(32)));
     Value rows = constant(1);
     for (Value extent : ArrayRef<Value>(extents).drop_back())
-      rows = arith::MulIOp::create(b, rows, cast(extent, type));
+      rows = arith::MulIOp::create(b, rows, castTo(extent, type));
     Value warps = arith::MulIOp::create(b, rows, constant(warpsPerRow));
     gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, warp, warps), [&] {
       Value row = arith::DivUIOp::create(b, warp, constant(warpsPerRow));
@@ -496,20 +494,24 @@ private:
   /// of row r of the innermost dim, for t = r * (extent / W) + s.
   void emitVectorBody(gpu::LaunchOp launch, Type type) {
     int64_t rank = extents.size();
-    kernelEntry = &launch.getBody();
     unitStrideViews.clear();
+    for (Operation *op : contiguousAccesses) {
+      Value memref = accessOf(op).first;
+      if (!unitStrideViews.count(memref))
+        unitStrideViews[memref] = unitStrideView(memref);
+    }
     auto constant = [&](int64_t v) -> Value {
       return arith::ConstantIntOp::create(b, type, v);
     };
     int64_t slotsPerRow = *staticExtent(rank - 1) / vectorWidth;
     Value linear = arith::AddIOp::create(
         b,
-        arith::MulIOp::create(b, cast(launch.getBlockIds().x, type),
+        arith::MulIOp::create(b, castTo(launch.getBlockIds().x, type),
                               constant(kLoopThreads)),
-        cast(launch.getThreadIds().x, type));
+        castTo(launch.getThreadIds().x, type));
     Value slots = constant(slotsPerRow);
     for (Value extent : ArrayRef<Value>(extents).drop_back())
-      slots = arith::MulIOp::create(b, slots, cast(extent, type));
+      slots = arith::MulIOp::create(b, slots, castTo(extent, type));
     gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, linear, slots), [&] {
       SmallVector<Value> positions(rank);
       if (rank > 1)
@@ -539,9 +541,8 @@ private:
   // none).
   SmallVector<Operation *> contiguousAccesses;
   int64_t vectorWidth = 0;
-  // Per vector kernel: its body region and the unit-stride views of its
+  // Per vector kernel: the unit-stride views of its vector-accessed
   // buffers.
-  Region *kernelEntry = nullptr;
   DenseMap<Value, Value> unitStrideViews;
 };
 
@@ -710,11 +711,9 @@ struct OffloadToGPUPass : attn::impl::OffloadToGPUBase<OffloadToGPUPass> {
              arg.getOwner() == &func.getBody().front();
     };
     WalkResult walk = func.walk([&](Operation *op) {
-      if (!isHostCode(op) || !isa<memref::LoadOp, memref::StoreOp>(op))
+      Value memref = accessOf(op).first;
+      if (!isHostCode(op) || !memref)
         return WalkResult::advance();
-      Value memref = isa<memref::LoadOp>(op)
-                         ? cast<memref::LoadOp>(op).getMemRef()
-                         : llvm::cast<memref::StoreOp>(op).getMemRef();
       Value buffer = viewSource(memref);
       bool onDevice =
           isDeviceArgument(buffer) || buffer.getDefiningOp<gpu::AllocOp>();

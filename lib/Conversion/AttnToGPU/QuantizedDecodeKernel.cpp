@@ -40,7 +40,6 @@
 
 #include "GpuBuilder.h"
 
-
 using namespace mlir;
 using namespace mlir::attn;
 
@@ -615,10 +614,8 @@ void QuantizedDecodeEmitter::emit() {
   lane = tid;
   laneGroup = gb.divIdx(lane, 4);
   laneQuarter = gb.remIdx(lane, 4);
-  kvHead = launch.getBlockIds().y;
-  batch = gb.divIdx(launch.getBlockIds().z, plan.splits);
-  split = gb.remIdx(launch.getBlockIds().z, plan.splits);
-  rows = gb.mul(gb.idx(plan.groupSize()), plan.queryLen);
+  std::tie(kvHead, batch, split, rows) =
+      AttentionBlock::of(gb, launch, plan).values();
 
   SharedMemory shared(gb, launch);
   stages.emplace(shared, plan, config.stages, config.keyTile,

@@ -22,10 +22,9 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
   Value tid = launch.getThreadIds().x;
   Value lane = gb.remIdx(tid, 32);
   Value warp = gb.divIdx(tid, 32);
-  Value kvHead = launch.getBlockIds().y;
-  Value batch = gb.divIdx(launch.getBlockIds().z, plan.splits);
-  Value split = gb.remIdx(launch.getBlockIds().z, plan.splits);
-  Value rows = gb.mul(gb.idx(plan.groupSize()), plan.queryLen);
+  Value kvHead, batch, split, rows;
+  std::tie(kvHead, batch, split, rows) =
+      AttentionBlock::of(gb, launch, plan).values();
   Value row =
       gb.add(gb.mul(launch.getBlockIds().x, gb.idx(kSimtRowsPerBlock)), warp);
 
