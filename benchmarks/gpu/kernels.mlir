@@ -220,6 +220,38 @@ func.func @quantized_prefill(%q: tensor<?x32x?x128xbf16>,
   return %o : tensor<?x32x?x128xbf16>
 }
 
+// TurboAttention's prefill on an INT8 cache: both products on INT8 tensor
+// cores (per-key scales, value groups of 128 keys), cubic polynomial,
+// causal. Timed against @prefill_causal.
+func.func @quantized_prefill_int8(%q: tensor<?x32x?x128xbf16>,
+    %kc: tensor<?x32x?x128xi8>, %ks: tensor<?x32x?x1xf32>,
+    %vc: tensor<?x32x?x128xi8>, %vs: tensor<?x32x?x128xf32>)
+    -> tensor<?x32x?x128xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(128) qk_int8 pv_int8 causal
+      {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<?x32x?x128xbf16>, key(tensor<?x32x?x128xi8>,
+        tensor<?x32x?x1xf32>), value(tensor<?x32x?x128xi8>,
+        tensor<?x32x?x128xf32>)
+      -> tensor<?x32x?x128xbf16>
+  return %o : tensor<?x32x?x128xbf16>
+}
+
+// The INT8 products in groups of 32 (four key groups per key, two value
+// groups per key tile), GQA, the exact exp2, the lse.
+func.func @quantized_int8_g32_lse(%q: tensor<?x8x?x128xf16>,
+    %kc: tensor<?x2x?x128xi8>, %ks: tensor<?x2x?x4xf32>,
+    %vc: tensor<?x2x?x256xi8>, %vs: tensor<?x2x?x256xf32>)
+    -> (tensor<?x8x?x256xf16>, tensor<?x8x?xf32>) {
+  %o, %lse = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(32) qk_int8 pv_int8
+      : tensor<?x8x?x128xf16>, key(tensor<?x2x?x128xi8>,
+        tensor<?x2x?x4xf32>), value(tensor<?x2x?x256xi8>,
+        tensor<?x2x?x256xf32>)
+      -> tensor<?x8x?x256xf16>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x256xf16>, tensor<?x8x?xf32>
+}
+
 // The INT4 decode kernel's other forms: f16 queries with qk_int8, the
 // cubic, causal masking and the lse; D = 64, Dv = 128, groups of 3 rows.
 func.func @quantized_int4_qk8_lse(%q: tensor<1x6x?x64xf16>,

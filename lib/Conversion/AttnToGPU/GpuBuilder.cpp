@@ -24,6 +24,15 @@ bool mlir::attn::quantizedDecodesInRegisters(const SdpaGpuPlan &plan,
          llvm::is_contained({64, 128, 256}, plan.valueDim);
 }
 
+bool MmaKernelConfig::int8Products(const SdpaGpuPlan &plan) const {
+  if (!int8QueryKey(plan))
+    return false;
+  const QuantizedKeyValues &q = *plan.quantized;
+  return q.bits == 8 && q.pvInt8 &&
+         (plan.keyTile % q.groupSize == 0 || q.groupSize % plan.keyTile == 0) &&
+         plan.headDim % 128 == 0 && plan.valueDim % 128 == 0;
+}
+
 int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
   // Buffers as SharedMemory hands them out: each 16-byte aligned.
   auto buffer = [](int64_t elements, int64_t elementBytes) {
@@ -37,7 +46,7 @@ int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
   int64_t bytes = buffer(rowBlock() * plan.headDim, qkBytes);
   if (int8)
     bytes += buffer(rowBlock() * plan.quantized->keyGroups(plan.headDim), 4);
-  if (!decodeInRegisters) {
+  if (!decodeInRegisters && !int8Products(plan)) {
     int64_t keyValueStages = plan.quantized ? 1 : stages;
     bytes +=
         buffer(keyValueStages * plan.keyTile * plan.headDim, qkBytes) +
@@ -175,27 +184,46 @@ Value GpuBuilder::decodeInt4Pair(Type elementType, Value word, Value step,
   return packedOp(elementType, "mul.rn", {q8, scale});
 }
 
-Value GpuBuilder::softmaxExp2(Value x, PolyExpAttr polyExp) {
+Value GpuBuilder::softmaxExp2(Value score, Value max, PolyExpAttr polyExp) {
   if (!polyExp)
-    return exp2(x);
-  // attn.poly_exp of x * ln 2, in the log2 domain: y = -min(x, 0), n =
-  // floor(y) (a truncation, y >= 0), 2^-n from the exponent bits times p(f).
+    return exp2(fsub(score, max));
+  // attn.poly_exp of (score - max) * ln 2, in the log2 domain, without a
+  // float/integer conversion: y = max - score clamped to [0, limit]; y +
+  // 2^23 rounded down is 2^23 + floor(y), whose bits are 0x4B000000 + n,
+  // so the bits of 2^-n p(f) are those of p less n << 23, which is those
+  // bits shifted left by 23 (the 0x4B000000 shifts out).
   SmallVector<float> coefficients =
       getPolyExpFitCoefficients(polyExp.getDegree());
-  int64_t limit = std::min<int64_t>(polyExp.getNMax().value_or(127), 127);
-  Value y = fsub(f32(0), arith::MinimumFOp::create(b, x, f32(0)));
-  Value limitF = f32(static_cast<float>(limit));
-  Value n = arith::FPToSIOp::create(b, b.getI32Type(),
-                                    arith::MinNumFOp::create(b, y, limitF));
-  Value f = fsub(y, arith::SIToFPOp::create(b, b.getF32Type(), n));
+  std::optional<int64_t> nMax = polyExp.getNMax();
+  // Without n_max nothing is dropped: y stops at 125, where 2^-125 p(f)
+  // (about 1e-38) is still a normal f32; an n_max above 125 acts as 125
+  // (what it would keep weighs below 3e-38).
+  float limit =
+      nMax ? static_cast<float>(std::min<int64_t>(*nMax, 125)) : 125.0f;
+  Value y = arith::MinNumFOp::create(
+      b, arith::MaxNumFOp::create(b, fsub(max, score), f32(0)), f32(limit));
+  Value biased = LLVM::InlineAsmOp::create(
+                     b, b.getF32Type(), ValueRange{y, f32(8388608.0f)},
+                     "add.rm.f32 $0, $1, $2;", "=f,f,f",
+                     /*has_side_effects=*/false, /*is_align_stack=*/false,
+                     LLVM::tailcallkind::TailCallKind::None,
+                     /*asm_dialect=*/LLVM::AsmDialectAttr(),
+                     /*operand_attrs=*/ArrayAttr())
+                     .getResult(0);
+  Value f = fsub(y, fsub(biased, f32(8388608.0f)));
   Value p = f32(coefficients.back());
   for (float c : llvm::reverse(ArrayRef(coefficients).drop_back()))
     p = fadd(fmul(p, f), f32(c));
-  Value bits =
-      arith::ShLIOp::create(b, arith::SubIOp::create(b, i32(127), n), i32(23));
-  Value power = arith::BitcastOp::create(b, b.getF32Type(), bits);
-  Value dropped = cmpF(arith::CmpFPredicate::OGE, y, limitF);
-  return select(dropped, f32(0), fmul(p, power));
+  Type i32Type = b.getI32Type();
+  Value bits = arith::SubIOp::create(
+      b, arith::BitcastOp::create(b, i32Type, p),
+      arith::ShLIOp::create(b, arith::BitcastOp::create(b, i32Type, biased),
+                            i32(23)));
+  Value weight = arith::BitcastOp::create(b, b.getF32Type(), bits);
+  if (!nMax)
+    return weight;
+  // n >= n_max: dropped (sparsification).
+  return select(cmpF(arith::CmpFPredicate::OGE, y, f32(limit)), f32(0), weight);
 }
 
 SmallVector<Value>

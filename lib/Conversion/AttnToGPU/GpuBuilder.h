@@ -135,10 +135,16 @@ struct MmaKernelConfig {
     return plan.quantized && plan.quantized->qkInt8 &&
            plan.quantized->groupSize % 32 == 0 && !decodeInRegisters;
   }
+  /// Whether both products run on INT8 tensor cores straight from the
+  /// cp.async stages, nothing decoded: an INT8 cache with qk_int8 and
+  /// pv_int8, groups of a multiple of 32 that divide a key tile or are
+  /// multiples of it, and D and Dv multiples of 128 (rows of whole 128-byte
+  /// lines, which the stages swizzle for ldmatrix).
+  bool int8Products(const SdpaGpuPlan &plan) const;
   /// Dynamic shared memory in bytes: the query block and `stages` key and
   /// value tiles (for a quantized cache, `stages` tiles of codes and
   /// scales and one decoded key and value tile, or none when it is decoded
-  /// in registers).
+  /// in registers or read by INT8 products).
   int64_t sharedMemoryBytes(const SdpaGpuPlan &plan) const;
 };
 
@@ -181,9 +187,10 @@ public:
   Value log2(Value x);
   arith::FastMathFlags contract() { return arith::FastMathFlags::contract; }
   Value sqrt(Value x);
-  /// 2^x (x <= 0, the log2 domain of the kernels' softmax): ex2.approx, or
-  /// attn.poly_exp's polynomial (TurboAttention) when `polyExp` is set.
-  Value softmaxExp2(Value x, PolyExpAttr polyExp);
+  /// 2^(score - max) (score <= max, the log2 domain of the kernels'
+  /// softmax): ex2.approx, or attn.poly_exp's polynomial (TurboAttention)
+  /// when `polyExp` is set.
+  Value softmaxExp2(Value score, Value max, PolyExpAttr polyExp);
 
   Value toI32(Value index) {
     return arith::IndexCastOp::create(b, b.getI32Type(), index);
@@ -299,10 +306,12 @@ void copyRowsAsync(
 /// steps and zero points, and the value group rows those keys touch, flat
 /// in attn.quantize's layout.
 struct QuantizedStages {
-  /// With `swizzleKeyCodes`, the key codes are i16 pairs of bytes whose
-  /// 16-byte chunks are swizzled by keyCodeSwizzle, for ldmatrix.
+  /// With `swizzleKeyCodes` (`swizzleValueCodes`), the key (value) codes
+  /// are also viewed as i16 pairs of bytes, and their 16-byte chunks are
+  /// swizzled by codeSwizzle, for ldmatrix.
   QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan, int64_t stages,
-                  int64_t keyTile, bool swizzleKeyCodes = false);
+                  int64_t keyTile, bool swizzleKeyCodes = false,
+                  bool swizzleValueCodes = false);
   /// Shared memory the stages take (each buffer 16-byte aligned).
   static int64_t bytes(const SdpaGpuPlan &plan, int64_t stages,
                        int64_t keyTile);
@@ -315,18 +324,19 @@ struct QuantizedStages {
             Value stage, Value tileStart, Value keyEnd, Value batch,
             Value kvHead, bool whole = false);
 
-  /// What chunk c of key code row `row` (of `chunks` 16-byte chunks) is
-  /// xor-ed with when swizzled: rows an 8-row ldmatrix reads at one chunk
-  /// land on distinct banks. Depends on row % 8 only.
-  static Value keyCodeSwizzle(GpuBuilder &gb, int64_t chunks, Value row);
+  /// What chunk c of code row `row` (of `chunks` 16-byte chunks) is xor-ed
+  /// with when swizzled: rows an 8-row ldmatrix reads at one chunk land on
+  /// distinct banks. Depends on row % 8 only; for rows of 8 chunks or more
+  /// it is row % 8.
+  static Value codeSwizzle(GpuBuilder &gb, int64_t chunks, Value row);
 
   int64_t stages, keyTile;
-  bool swizzleKeyCodes;
+  bool swizzleKeyCodes, swizzleValueCodes;
   // Step and zero buffers are null for bits = 8.
   Value keyCodes, keyScale, keyStep, keyZero;
   Value valueCodes, valueScale, valueStep, valueZero;
-  // With swizzleKeyCodes: keyCodes viewed as b16 elements.
-  Value keyCodePairs;
+  // The swizzled codes viewed as b16 elements (null when not swizzled).
+  Value keyCodePairs, valueCodePairs;
 };
 
 /// The cp.async tile loop of the attention kernels over tiles [0,

@@ -39,6 +39,11 @@ using namespace mlir::attn;
 
 namespace {
 
+/// 1.5 * 2^23: adding it to an f32 in (-2^22, 2^22) rounds it to an
+/// integer held in the low mantissa bits of the sum (bits below).
+constexpr float kRoundingBias = 12582912.0f;
+constexpr uint32_t kRoundingBiasBits = 0x4B400000;
+
 /// Swizzle mask of a tile row of `chunksPerRow` 16-byte chunks: the largest
 /// power of two up to 8 dividing it, minus one.
 int64_t swizzleMask(int64_t chunksPerRow) {
@@ -148,6 +153,7 @@ public:
                    const SdpaGpuPlan &plan, const MmaKernelConfig &config)
       : b(b), gb(b), launch(launch), plan(plan), config(config),
         int8(config.int8QueryKey(plan)),
+        int8Products(config.int8Products(plan)),
         qkChunks(plan.headDim / (int8 ? 16 : 8)) {}
 
   void emit();
@@ -234,12 +240,30 @@ private:
   /// keys past each row's diagonal, and the mask operand's.
   void scaleAndMaskScores(SmallVector<SmallVector<SmallVector<Value>>> &scores,
                           Value tileStart);
+  /// O += P V on mma.sync s8 (int8Products): the weights (round_half_even(p
+  /// * 127) in the low byte of `weights`, see processTile) and the value
+  /// codes of stage `stage`, each value group's i32 sums times its scales.
+  void accumulateInt8Values(
+      CarriedState &state,
+      const SmallVector<SmallVector<SmallVector<Value>>> &weights, Value stage);
   /// S = Q K^T on mma.sync s8, one group of the head dims at a time: its
   /// i32 sums times s1_Q s1_K (the keys' scales in stage `codeStage`).
   void accumulateInt8Scores(
       SmallVector<SmallVector<SmallVector<Value>>> &scores, Value keyStage,
       Value codeStage,
       const SmallVector<SmallVector<SmallVector<Value>>> &query);
+  /// Whether the query's INT8 scale joins the softmax scale in the row
+  /// factors (one key group: S = Q K^T then holds the key scales only).
+  bool queryScaleInRowFactor() const {
+    return int8 && plan.quantized->keyGroups(plan.headDim) == 1;
+  }
+  /// What takes the scores of the lane's `half` of row tile `rowTile` into
+  /// the log2 domain: the softmax scale times log2(e) (and the query's
+  /// scale, see queryScaleInRowFactor).
+  Value rowFactor(int64_t rowTile, int64_t half) {
+    return rowFactors.empty() ? gb.f32(plan.scale * M_LOG2E)
+                              : rowFactors[rowTile][half];
+  }
   void storeResults(ValueRange carried);
   /// Query row (of the key/value head's group) of this lane's `half` of
   /// row tile `rowTile`.
@@ -256,6 +280,9 @@ private:
   // (two per i16 element, so ldmatrix reads them), and the query's group
   // scales are kept beside them.
   const bool int8;
+  // Both products on mma.sync s8, read straight from the stages of an INT8
+  // cache (MmaKernelConfig::int8Products).
+  const bool int8Products;
   // 16-byte chunks per row of the query block and key tile.
   const int64_t qkChunks;
   Value queryScaleSmem;
@@ -274,6 +301,8 @@ private:
   Value laneGroup, laneQuarter;
   // Q fragments held for the whole loop (one row tile per warp only).
   SmallVector<SmallVector<SmallVector<Value>>> queryFrags;
+  // [row tile][half] factors of rowFactor when they differ by row.
+  SmallVector<SmallVector<Value>> rowFactors;
 };
 
 } // namespace
@@ -288,6 +317,14 @@ void MmaKernelEmitter::createSharedMemoryViews() {
     queryScaleSmem = shared.buffer(
         {config.rowBlock() * plan.quantized->keyGroups(plan.headDim)},
         b.getF32Type());
+  if (int8Products) {
+    // ldmatrix reads the stages' codes: nothing is decoded.
+    codeStages.emplace(shared, plan, config.stages, plan.keyTile,
+                       /*swizzleKeyCodes=*/true, /*swizzleValueCodes=*/true);
+    keySmem = codeStages->keyCodePairs;
+    shared.finish();
+    return;
+  }
   if (!config.decodeInRegisters) {
     // A quantized cache is decoded into a single key and value tile.
     int64_t tiles = plan.quantized ? 1 : config.stages;
@@ -795,6 +832,105 @@ MmaKernelEmitter::decodeValueSlots(const ValueStepCodes &step,
   return operands;
 }
 
+/// An i32 sum (|x| < 2^22) as f32 through the mantissa of 1.5 * 2^23,
+/// without the slower integer conversion.
+static Value smallI32ToF32(GpuBuilder &gb, Value sum) {
+  Value biased = arith::AddIOp::create(gb.b, sum, gb.i32(kRoundingBiasBits));
+  return gb.fsub(arith::BitcastOp::create(gb.b, gb.b.getF32Type(), biased),
+                 gb.f32(kRoundingBias));
+}
+
+void MmaKernelEmitter::accumulateInt8Values(
+    CarriedState &state,
+    const SmallVector<SmallVector<SmallVector<Value>>> &weights, Value stage) {
+  const QuantizedKeyValues &q = *plan.quantized;
+  const int64_t keyTile = plan.keyTile, valueDim = plan.valueDim;
+  const int64_t rowTiles = config.rowTiles;
+  // k-steps of 32 keys that share a value group (groups divide the tile or
+  // span whole tiles).
+  const int64_t stepsPerGroup = std::min(q.groupSize, keyTile) / 32;
+  Type i32 = b.getI32Type();
+  auto lowByteWord = [&](Value w) {
+    return arith::BitcastOp::create(b, i32, w).getResult();
+  };
+  // Four weights' low bytes packed into one register.
+  auto pack = [&](Value w0, Value w1, Value w2, Value w3) {
+    Value lo = gb.prmt(lowByteWord(w0), lowByteWord(w1), gb.i32(0x0040));
+    Value hi = gb.prmt(lowByteWord(w2), lowByteWord(w3), gb.i32(0x0040));
+    return gb.prmt(lo, hi, gb.i32(0x5410));
+  };
+  // The k order of a step of 32 keys is permuted alike in P and V: lane
+  // (g, t) holds keys 2t, 2t + 1 of the step's n-tiles 0 and 1 (a0, a1)
+  // and 2 and 3 (a2, a3) in its score fragments, which become k positions
+  // [4t, 4t + 4) and [16 + 4t, 16 + 4t + 4) of the A operand.
+  SmallVector<SmallVector<SmallVector<Value>>> pFrag(rowTiles);
+  for (int64_t mt = 0; mt < rowTiles; ++mt)
+    for (int64_t kk = 0; kk < keyTile / 32; ++kk) {
+      auto &w = weights[mt];
+      int64_t nt = 4 * kk;
+      pFrag[mt].push_back(
+          {pack(w[nt][0], w[nt][1], w[nt + 1][0], w[nt + 1][1]),
+           pack(w[nt][2], w[nt][3], w[nt + 1][2], w[nt + 1][3]),
+           pack(w[nt + 2][0], w[nt + 2][1], w[nt + 3][0], w[nt + 3][1]),
+           pack(w[nt + 2][2], w[nt + 2][3], w[nt + 3][2], w[nt + 3][3])});
+    }
+  Value valueStage = gb.mul(stage, gb.idx(keyTile * valueDim / 2));
+  int64_t groupRows = q.valueGroupRows(keyTile);
+  // The sums start from the bits of 1.5 * 2^23 and stay below 2^22 in
+  // magnitude (127 * 127 * 128), so they are f32 values as they are.
+  Value bias = gb.i32(kRoundingBiasBits);
+  for (int64_t dp = 0; dp < valueDim / 16; ++dp) {
+    for (int64_t first = 0; first < keyTile / 32; first += stepsPerGroup) {
+      // [row tile][even, odd dims][4] biased i32 sums of the group.
+      SmallVector<SmallVector<SmallVector<Value>>> sums(
+          rowTiles,
+          SmallVector<SmallVector<Value>>(2, SmallVector<Value>(4, bias)));
+      for (int64_t kk = first; kk < first + stepsPerGroup; ++kk) {
+        // Lane l addresses key 32 kk + l: matrices of keys [0, 8), [8,
+        // 16), [16, 24) and [24, 32) of the step at value dims [16 dp, 16
+        // dp + 16). Transposed, a register holds dims (2g, 2g + 1) of keys
+        // 2t and 2t + 1; prmt takes the even (odd) dims of keys 2t, 2t +
+        // 1, 2t + 8, 2t + 9 into b0 and of keys 16 + ... into b1: the
+        // B operands of the value n-tiles of dims 16 dp + 2 g (+ 1).
+        SmallVector<Value> r =
+            gb.ldmatrix(codeStages->valueCodePairs,
+                        gb.add(valueStage, valueOffsets->get(32 * kk, dp)), 4,
+                        /*transpose=*/true);
+        SmallVector<Value> even = {gb.prmt(r[0], r[1], gb.i32(0x6420)),
+                                   gb.prmt(r[2], r[3], gb.i32(0x6420))};
+        SmallVector<Value> odd = {gb.prmt(r[0], r[1], gb.i32(0x7531)),
+                                  gb.prmt(r[2], r[3], gb.i32(0x7531))};
+        for (int64_t mt = 0; mt < rowTiles; ++mt) {
+          sums[mt][0] = gb.mmaS8(pFrag[mt][kk], even, sums[mt][0]);
+          sums[mt][1] = gb.mmaS8(pFrag[mt][kk], odd, sums[mt][1]);
+        }
+      }
+      // The group's scales of the lane's dims 16 dp + 4 t + [0, 4).
+      int64_t groupRow = first * 32 / q.groupSize;
+      Value at = gb.add(
+          gb.mul(gb.add(gb.mul(stage, gb.idx(groupRows)), gb.idx(groupRow)),
+                 gb.idx(valueDim)),
+          gb.add(gb.idx(16 * dp), gb.mul(laneQuarter, gb.idx(4))));
+      Value scales = vector::LoadOp::create(
+          b, VectorType::get({4}, b.getF32Type()), codeStages->valueScale, at,
+          /*nontemporal=*/false, llvm::Align(16));
+      for (int64_t mt = 0; mt < rowTiles; ++mt)
+        for (int64_t parity = 0; parity < 2; ++parity)
+          for (int64_t e = 0; e < 4; ++e) {
+            // Column 2t (+ 1) of the even (odd) n-tile is dim 16 dp + 4t
+            // (+ 2) (+ 1).
+            Value scale =
+                vector::ExtractOp::create(b, scales, parity + 2 * (e & 1));
+            Value sum = gb.fsub(arith::BitcastOp::create(b, b.getF32Type(),
+                                                         sums[mt][parity][e]),
+                                gb.f32(kRoundingBias));
+            Value &acc = state.acc(mt, 2 * dp + parity, e);
+            acc = gb.fadd(acc, gb.fmul(sum, scale));
+          }
+    }
+  }
+}
+
 void MmaKernelEmitter::accumulateInt8Scores(
     SmallVector<SmallVector<SmallVector<Value>>> &scores, Value keyStage,
     Value codeStage,
@@ -802,15 +938,18 @@ void MmaKernelEmitter::accumulateInt8Scores(
   const QuantizedKeyValues &q = *plan.quantized;
   const int64_t groups = q.keyGroups(plan.headDim);
   const int64_t stepsPerGroup = q.groupSize / 32;
-  Type f32 = b.getF32Type();
-  Value zero = gb.i32(0);
+  // With the query scale in the row factors the sums start from the bits
+  // of 1.5 * 2^23 (below 2^22 in magnitude: 127 * 127 * D for D <= 256),
+  // which makes them f32 values as they are.
+  Value zero = queryScaleInRowFactor() ? gb.i32(kRoundingBiasBits) : gb.i32(0);
   Value keyScaleBase = gb.mul(codeStage, gb.idx(plan.keyTile * groups));
   Value warpRow =
       gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), gb.divIdx(lane, 4));
   Value column = gb.mul(gb.remIdx(lane, 4), gb.idx(2));
   // The lane's query rows' group scales: [row tile][half][group].
   SmallVector<SmallVector<SmallVector<Value>>> queryScales(config.rowTiles);
-  for (int64_t mt = 0; mt < config.rowTiles; ++mt)
+  for (int64_t mt = 0; mt < (queryScaleInRowFactor() ? 0 : config.rowTiles);
+       ++mt)
     for (int64_t half = 0; half < 2; ++half) {
       Value row = gb.add(warpRow, gb.idx(16 * mt + 8 * half));
       SmallVector<Value> perGroup;
@@ -819,13 +958,6 @@ void MmaKernelEmitter::accumulateInt8Scores(
             b, queryScaleSmem, gb.add(gb.mul(row, gb.idx(groups)), gb.idx(g))));
       queryScales[mt].push_back(perGroup);
     }
-  // An i32 sum (|x| < 2^22: 127 * 127 * G for G <= 256) to f32 through
-  // the mantissa of 1.5 * 2^23, without the slower integer conversion.
-  auto toF32 = [&](Value sum) {
-    Value biased = arith::AddIOp::create(b, sum, gb.i32(0x4B400000));
-    return gb.fsub(arith::BitcastOp::create(b, f32, biased),
-                   gb.f32(12582912.0f));
-  };
   for (int64_t np = 0; np < plan.keyTile / 16; ++np) {
     for (int64_t g = 0; g < groups; ++g) {
       // [row tile][n-tile of the pair][4] i32 sums of the group.
@@ -850,12 +982,26 @@ void MmaKernelEmitter::accumulateInt8Scores(
               b, codeStages->keyScale,
               gb.add(keyScaleBase,
                      gb.add(gb.mul(key, gb.idx(groups)), gb.idx(g))));
+          if (queryScaleInRowFactor()) {
+            // (sum - 1.5 * 2^23) * s1_K as one fma.
+            Value offset = gb.fmul(keyScale, gb.f32(-kRoundingBias));
+            for (int64_t mt = 0; mt < config.rowTiles; ++mt)
+              for (int64_t half = 0; half < 2; ++half) {
+                int64_t e = 2 * half + c;
+                scores[mt][nt][e] =
+                    gb.fadd(gb.fmul(arith::BitcastOp::create(b, b.getF32Type(),
+                                                             sums[mt][j][e]),
+                                    keyScale),
+                            offset);
+              }
+            continue;
+          }
           for (int64_t mt = 0; mt < config.rowTiles; ++mt)
             for (int64_t half = 0; half < 2; ++half) {
               int64_t e = 2 * half + c;
               scores[mt][nt][e] =
                   gb.fadd(scores[mt][nt][e],
-                          gb.fmul(toF32(sums[mt][j][e]),
+                          gb.fmul(smallI32ToF32(gb, sums[mt][j][e]),
                                   gb.fmul(queryScales[mt][half][g], keyScale)));
             }
         }
@@ -866,7 +1012,6 @@ void MmaKernelEmitter::accumulateInt8Scores(
 
 void MmaKernelEmitter::scaleAndMaskScores(
     SmallVector<SmallVector<SmallVector<Value>>> &scores, Value tileStart) {
-  Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
   Value negInf = gb.negInf();
   Value column0 = gb.add(tileStart, gb.mul(gb.remIdx(lane, 4), gb.idx(2)));
   Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
@@ -889,7 +1034,7 @@ void MmaKernelEmitter::scaleAndMaskScores(
         if (plan.causal)
           visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
                                             lastVisible[e / 2]));
-        Value score = gb.fmul(scores[mt][nt][e], scaleLog2);
+        Value score = gb.fmul(scores[mt][nt][e], rowFactor(mt, e / 2));
         if (plan.mask) {
           Value term = loadMaskTerm(gb, plan, batch, rowHead[e / 2],
                                     rowQuery[e / 2], gb.minIdx(key, lastKey));
@@ -916,7 +1061,7 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
   CarriedState state(carried, rowTiles, valueTiles);
   // The stage of the quantized codes (the decoded tiles have one).
   Value codeStage = stage;
-  if (plan.quantized && !config.decodeInRegisters) {
+  if (plan.quantized && !config.decodeInRegisters && !int8Products) {
     decodeQuantizedTile(stage, tileStart);
     gpu::BarrierOp::create(b);
     // The decoded tiles have a single stage.
@@ -966,16 +1111,15 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
   // scale takes the scale inside the exponent instead, one fma per score:
   // the row maximum of the raw scores times the scale is the maximum of the
   // scaled ones.
-  Value scaleLog2 = gb.f32(plan.scale * M_LOG2E);
   Value negInf = gb.negInf();
   const bool scaleInExponent = !masked && plan.scale > 0;
   if (masked)
     scaleAndMaskScores(scores, tileStart);
   else if (!scaleInExponent)
-    for (auto &rowTile : scores)
-      for (auto &nTile : rowTile)
-        for (Value &score : nTile)
-          score = gb.fmul(score, scaleLog2);
+    for (int64_t mt = 0; mt < rowTiles; ++mt)
+      for (auto &nTile : scores[mt])
+        for (int64_t e = 0; e < 4; ++e)
+          nTile[e] = gb.fmul(nTile[e], rowFactor(mt, e / 2));
 
   // Online softmax on the fragments; each lane holds two rows of each row
   // tile.
@@ -989,7 +1133,7 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
                                            scores[mt][nt][2 * half + 1]));
       tileMax = gb.warpMax(tileMax, {1, 2});
       if (scaleInExponent)
-        tileMax = gb.fmul(tileMax, scaleLog2);
+        tileMax = gb.fmul(tileMax, rowFactor(mt, half));
       Value oldMax = state.max(mt, half);
       Value newMax = gb.fmax(oldMax, tileMax);
       // A row with nothing visible yet subtracts 0 instead of -inf (a tile
@@ -1001,19 +1145,36 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
       // The running rescale is exact: a polynomial factor per new max would
       // compound its fit error.
       alpha[half] = gb.exp2(gb.fsub(oldMax, base));
-      Value rowSum = zero;
+      Value rowSum = zero, rowSumBits = gb.i32(0);
       for (int64_t nt = 0; nt < keyTile / 8; ++nt)
         for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
           Value scaled = scores[mt][nt][e];
           if (scaleInExponent)
-            scaled = gb.fmul(scaled, scaleLog2);
-          scores[mt][nt][e] =
-              gb.softmaxExp2(gb.fsub(scaled, base), plan.softmaxExp);
+            scaled = gb.fmul(scaled, rowFactor(mt, half));
+          Value p = gb.softmaxExp2(scaled, base, plan.softmaxExp);
+          if (int8Products) {
+            // p * 127 + 1.5 * 2^23 rounds to round_half_even(p * 127) in
+            // the low mantissa byte, which the P V product packs; the
+            // row sum adds the bit patterns in i32 (exact).
+            Value w = gb.fadd(gb.fmul(p, gb.f32(plan.weightScale())),
+                              gb.f32(kRoundingBias));
+            rowSumBits = arith::AddIOp::create(
+                b, rowSumBits, arith::BitcastOp::create(b, b.getI32Type(), w));
+            scores[mt][nt][e] = w;
+            continue;
+          }
           if (plan.weightScale() != 1.0f)
-            scores[mt][nt][e] = gb.roundEven(
-                gb.fmul(scores[mt][nt][e], gb.f32(plan.weightScale())));
-          rowSum = gb.fadd(rowSum, scores[mt][nt][e]);
+            p = gb.roundEven(gb.fmul(p, gb.f32(plan.weightScale())));
+          scores[mt][nt][e] = p;
+          rowSum = gb.fadd(rowSum, p);
         }
+      if (int8Products) {
+        // Less the bias of the keyTile / 4 weights the lane added.
+        Value biases = gb.i32(static_cast<int32_t>(
+            static_cast<uint32_t>(keyTile / 4) * kRoundingBiasBits));
+        rowSum = arith::SIToFPOp::create(
+            b, b.getF32Type(), arith::SubIOp::create(b, rowSumBits, biases));
+      }
       next.max(mt, half) = newMax;
       // The sum stays per lane; the quad adds it up once, at the end.
       next.sum(mt, half) =
@@ -1024,6 +1185,10 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
         next.acc(mt, dt, e) = gb.fmul(state.acc(mt, dt, e), alpha[e / 2]);
   }
 
+  if (int8Products) {
+    accumulateInt8Values(next, scores, stage);
+    return next.values;
+  }
   // O += P V: P's accumulator fragments of two key n-tiles form the A
   // operand of one k-step of 16 keys; each V fragment serves every row
   // tile.
@@ -1076,7 +1241,19 @@ void MmaKernelEmitter::storeResults(ValueRange carried) {
         Value group = gb.divIdx(p, plan.queryLen);
         Value queryIdx = gb.remIdx(p, plan.queryLen);
         Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
-        for (int64_t dt = 0; dt < plan.valueDim / 8; ++dt) {
+        // INT8 products: the lane's columns of the even and odd n-tiles of
+        // dims [16 dp, 16 dp + 16) are dims 16 dp + 4t + [0, 4).
+        for (int64_t dp = 0; dp < (int8Products ? plan.valueDim / 16 : 0);
+             ++dp) {
+          auto at = [&](int64_t parity, int64_t column) {
+            return state.acc(mt, 2 * dp + parity, 2 * half + column);
+          };
+          storeRowValues(gb, plan, batch, head, queryIdx, split,
+                         gb.add(gb.mul(dim0, gb.idx(2)), gb.idx(16 * dp)),
+                         {at(0, 0), at(1, 0), at(0, 1), at(1, 1)}, sum);
+        }
+        for (int64_t dt = 0; dt < (int8Products ? 0 : plan.valueDim / 8);
+             ++dt) {
           Value lo = state.acc(mt, dt, 2 * half);
           Value hi = state.acc(mt, dt, 2 * half + 1);
           if (!config.decodeInRegisters) {
@@ -1190,6 +1367,18 @@ void MmaKernelEmitter::emit() {
     quantizeQueryBlock();
     gpu::BarrierOp::create(b);
   }
+  if (queryScaleInRowFactor()) {
+    Value warpRow =
+        gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), laneGroup);
+    for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
+      rowFactors.emplace_back();
+      for (int64_t half = 0; half < 2; ++half) {
+        Value scale = memref::LoadOp::create(
+            b, queryScaleSmem, gb.add(warpRow, gb.idx(16 * mt + 8 * half)));
+        rowFactors[mt].push_back(gb.fmul(scale, gb.f32(plan.scale * M_LOG2E)));
+      }
+    }
+  }
   SmallVector<Value> init;
   for (int64_t mt = 0; mt < config.rowTiles; ++mt)
     init.append({gb.negInf(), gb.negInf()});
@@ -1214,8 +1403,14 @@ void MmaKernelEmitter::emit() {
   keyOffsets = std::make_unique<SwizzledOffsets>(
       gb, gb.add(gb.remIdx(lane, 8), gb.mul(gb.divIdx(lane, 16), gb.idx(8))),
       gb.remIdx(gb.divIdx(lane, 8), 2), qkChunks);
-  valueOffsets = std::make_unique<SwizzledOffsets>(
-      gb, rowOfAFragment, chunkOfAFragment, plan.valueDim / 8);
+  // INT8 products read the value codes transposed, lane l at key l of a
+  // 32-key step (see accumulateInt8Values).
+  valueOffsets = int8Products
+                     ? std::make_unique<SwizzledOffsets>(gb, lane, gb.idx(0),
+                                                         plan.valueDim / 16)
+                     : std::make_unique<SwizzledOffsets>(gb, rowOfAFragment,
+                                                         chunkOfAFragment,
+                                                         plan.valueDim / 8);
 
   // Tiles that every row of the block sees whole skip the masking: all
   // but the last (past keyEnd) and, under causal masking, those that reach

@@ -558,7 +558,7 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
     alpha[half] = gb.exp2(gb.fsub(oldMax, base));
     for (int64_t s = 0; s < steps; ++s)
       for (int64_t e = half; e < 4; e += 2) {
-        Value p = gb.softmaxExp2(gb.fsub(scores[s][e], base), plan.softmaxExp);
+        Value p = gb.softmaxExp2(scores[s][e], base, plan.softmaxExp);
         if (plan.weightScale() != 1.0f)
           p = gb.roundEven(gb.fmul(p, gb.f32(plan.weightScale())));
         scores[s][e] = p;
@@ -635,7 +635,7 @@ void QuantizedDecodeEmitter::emit() {
     Value r8 = gb.remIdx(lane, 8);
     Value physical =
         gb.add(gb.mul(gb.andIdx(r8, 1), gb.idx(4)), gb.divIdx(r8, 2));
-    Value swizzle = QuantizedStages::keyCodeSwizzle(gb, chunks, physical);
+    Value swizzle = QuantizedStages::codeSwizzle(gb, chunks, physical);
     for (int64_t call = 0; call * 4 < 2 * chunks; ++call) {
       Value k = gb.add(gb.idx(4 * call), gb.divIdx(lane, 8));
       Value half = gb.divIdx(k, chunks);

@@ -89,28 +89,34 @@ int64_t QuantizedStages::bytes(const SdpaGpuPlan &plan, int64_t stages,
 
 QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
                                  int64_t stages, int64_t keyTile,
-                                 bool swizzleKeyCodes)
-    : stages(stages), keyTile(keyTile), swizzleKeyCodes(swizzleKeyCodes) {
+                                 bool swizzleKeyCodes, bool swizzleValueCodes)
+    : stages(stages), keyTile(keyTile), swizzleKeyCodes(swizzleKeyCodes),
+      swizzleValueCodes(swizzleValueCodes) {
   const QuantizedKeyValues &q = *plan.quantized;
   MLIRContext *ctx = plan.elementType.getContext();
   Type i8 = IntegerType::get(ctx, 8), f32 = Float32Type::get(ctx);
   int64_t rows = stages * keyTile;
   int64_t keyGroups = rows * q.keyGroups(plan.headDim);
   int64_t valueGroups = stages * q.valueGroupRows(keyTile) * plan.valueDim;
-  keyCodes = shared.buffer({rows * q.rowBytes(plan.headDim)}, i8);
-  if (swizzleKeyCodes) {
-    // The same bytes as b16 elements, which ldmatrix reads.
-    auto view = keyCodes.getDefiningOp<memref::ViewOp>();
-    auto type = MemRefType::get(
-        {rows * q.rowBytes(plan.headDim) / 2}, IntegerType::get(ctx, 16),
-        MemRefLayoutAttrInterface(), view.getType().getMemorySpace());
+  // The same bytes as b16 elements, which ldmatrix reads.
+  auto pairsOf = [&](Value bytes, int64_t count) {
+    auto view = bytes.getDefiningOp<memref::ViewOp>();
+    auto type = MemRefType::get({count / 2}, IntegerType::get(ctx, 16),
+                                MemRefLayoutAttrInterface(),
+                                view.getType().getMemorySpace());
     OpBuilder builder(view->getContext());
     builder.setInsertionPointAfter(view);
-    keyCodePairs =
-        memref::ViewOp::create(builder, view.getLoc(), type, view.getSource(),
-                               view.getByteShift(), ValueRange{});
-  }
+    return memref::ViewOp::create(builder, view.getLoc(), type,
+                                  view.getSource(), view.getByteShift(),
+                                  ValueRange{})
+        .getResult();
+  };
+  keyCodes = shared.buffer({rows * q.rowBytes(plan.headDim)}, i8);
+  if (swizzleKeyCodes)
+    keyCodePairs = pairsOf(keyCodes, rows * q.rowBytes(plan.headDim));
   valueCodes = shared.buffer({rows * q.rowBytes(plan.valueDim)}, i8);
+  if (swizzleValueCodes)
+    valueCodePairs = pairsOf(valueCodes, rows * q.rowBytes(plan.valueDim));
   keyScale = shared.buffer({keyGroups}, f32);
   valueScale = shared.buffer({valueGroups}, f32);
   if (q.bits != 8) {
@@ -121,12 +127,13 @@ QuantizedStages::QuantizedStages(SharedMemory &shared, const SdpaGpuPlan &plan,
   }
 }
 
-Value QuantizedStages::keyCodeSwizzle(GpuBuilder &gb, int64_t chunks,
-                                      Value row) {
+Value QuantizedStages::codeSwizzle(GpuBuilder &gb, int64_t chunks, Value row) {
   // A 128-byte bank line holds 8 / chunks rows: rows that share one xor
-  // the lines' chunks differently.
+  // the lines' chunks differently. Rows of a line or more xor with row % 8.
   if (chunks == 1)
     return gb.idx(0);
+  if (chunks >= 8)
+    return gb.remIdx(row, 8);
   return gb.remIdx(gb.divIdx(row, 8 / chunks), chunks);
 }
 
@@ -226,14 +233,16 @@ void QuantizedStages::load(GpuBuilder &gb, const SdpaGpuPlan &plan, Value tid,
                     keyRow, swizzle);
   };
   int64_t keyGroups = q.keyGroups(plan.headDim);
-  int64_t keyRowBytes = q.rowBytes(plan.headDim);
-  auto swizzle = [&](Value row) {
-    return keyCodeSwizzle(gb, keyRowBytes / 16, row);
+  auto copyCodeRows = [&](Value smem, Value src, int64_t dims, bool swizzled) {
+    int64_t rowBytes = q.rowBytes(dims);
+    auto swizzle = [&](Value row) {
+      return codeSwizzle(gb, rowBytes / 16, row);
+    };
+    copyKeyRows(smem, src, rowBytes,
+                swizzled ? llvm::function_ref<Value(Value)>(swizzle) : nullptr);
   };
-  copyKeyRows(keyCodes, q.keyCodes, keyRowBytes,
-              swizzleKeyCodes ? llvm::function_ref<Value(Value)>(swizzle)
-                              : nullptr);
-  copyKeyRows(valueCodes, q.valueCodes, q.rowBytes(plan.valueDim));
+  copyCodeRows(keyCodes, q.keyCodes, plan.headDim, swizzleKeyCodes);
+  copyCodeRows(valueCodes, q.valueCodes, plan.valueDim, swizzleValueCodes);
   copyKeyRows(keyScale, q.keyScale, keyGroups);
   if (q.bits != 8) {
     copyKeyRows(keyStep, q.keyStep, keyGroups);

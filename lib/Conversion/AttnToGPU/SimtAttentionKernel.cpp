@@ -98,7 +98,7 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
           }
           // Exact rescale: see the tensor-core kernel.
           Value alpha = gb.exp2(gb.fsub(carried[0], base));
-          Value weight = gb.softmaxExp2(gb.fsub(score, base), plan.softmaxExp);
+          Value weight = gb.softmaxExp2(score, base, plan.softmaxExp);
           if (kept)
             weight = gb.select(kept, weight, gb.f32(0));
           SmallVector<Value> next = {

@@ -124,7 +124,7 @@ Value approximateWeight(GpuBuilder &gb, const SparqGpuPlan &plan,
   Value logit = memref::LoadOp::create(b, plan.logits,
                                        logitIndex(gb, plan, row.row, m, key));
   Value max = memref::LoadOp::create(b, globalMax, m);
-  Value weight = gb.softmaxExp2(gb.fsub(logit, max), plan.softmaxExp);
+  Value weight = gb.softmaxExp2(logit, max, plan.softmaxExp);
   return gb.fmul(weight, memref::LoadOp::create(b, globalInvSum, m));
 }
 
@@ -365,7 +365,7 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
       max = gb.fmax(max, logit);
     Value sum = gb.fmul(runningSum, gb.exp2(gb.fsub(runningMax, max)));
     for (Value logit : logits)
-      sum = gb.fadd(sum, gb.softmaxExp2(gb.fsub(logit, max), plan.softmaxExp));
+      sum = gb.fadd(sum, gb.softmaxExp2(logit, max, plan.softmaxExp));
     return SmallVector<Value>{max, sum};
   };
   // The same for each of the thread's heads; logits [k * headsPerThread + j]
@@ -1070,7 +1070,7 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
                       Value valid =
                           gb.cmp(arith::CmpIPredicate::ult, slot, count);
                       slot = gb.minIdx(slot, lastSlot);
-                      Value weight = gb.softmaxExp2(gb.fsub(score(slot), max),
+                      Value weight = gb.softmaxExp2(score(slot), max,
                                                     plan.softmaxExp);
                       gb.ifThen(valid, [&] {
                         memref::StoreOp::create(b, weight, weights,

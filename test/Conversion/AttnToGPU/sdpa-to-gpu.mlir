@@ -96,15 +96,21 @@ func.func @simt(%q: tensor<2x4x?x40xf32>, %k: tensor<2x2x?x40xf32>,
 // -----
 
 // Checks that softmax_exp puts TurboAttention's polynomial into the
-// tensor-core kernel's online softmax: 2^-n from the exponent bits times a
-// cubic, weights with n >= n_max dropped (the running rescale stays ex2).
+// tensor-core kernel's online softmax: floor(y) from y + 2^23 rounded down
+// (no conversion), 2^-n p(f) by subtracting n << 23 from the cubic's bits,
+// weights with n >= n_max dropped (the running rescale stays ex2).
 // CHECK-LABEL: func.func @poly(
 // CHECK: function(@poly_sdpa_prefill)
 // CHECK: ex2.approx
-// CHECK: arith.minnumf {{.*}}, %cst{{.*}} : f32
-// CHECK: arith.fptosi {{.*}} : f32 to i32
-// CHECK: arith.shli
-// CHECK: arith.bitcast {{.*}} : i32 to f32
+// CHECK: %[[Y:.*]] = arith.minnumf {{.*}}, %cst{{.*}} : f32
+// CHECK: %[[T:.*]] = llvm.inline_asm "add.rm.f32 $0, $1, $2;", "=f,f,f" %[[Y]]
+// CHECK-NOT: arith.fptosi
+// CHECK: %[[TBITS:.*]] = arith.bitcast %[[T]] : f32 to i32
+// CHECK: %[[N:.*]] = arith.shli %[[TBITS]], %{{.*}} : i32
+// CHECK: %[[BITS:.*]] = arith.subi %{{.*}}, %[[N]] : i32
+// CHECK: %[[W:.*]] = arith.bitcast %[[BITS]] : i32 to f32
+// CHECK: arith.cmpf oge, %[[Y]]
+// CHECK: arith.select {{.*}}, %[[W]]
 // CHECK: nvvm.mma.sync
 func.func @poly(%q: tensor<1x8x256x64xbf16>, %k: tensor<1x8x256x64xbf16>,
                 %v: tensor<1x8x256x64xbf16>) -> tensor<1x8x256x64xbf16> {

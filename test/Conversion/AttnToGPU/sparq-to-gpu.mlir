@@ -56,7 +56,7 @@ func.func @sparq_decode(%q: tensor<1x32x1x128xbf16>, %k: tensor<1x8x?x128xbf16>,
 // CHECK-LABEL: func.func @sparq_poly(
 // CHECK: function(@sparq_poly_sparq_scores)
 // CHECK-NOT: vector.load
-// CHECK: arith.fptosi
+// CHECK: "add.rm.f32 $0, $1, $2;"
 // CHECK: arith.shli
 // CHECK: arith.bitcast {{.*}} : i32 to f32
 // CHECK: function(@sparq_poly_sparq_attend)
