@@ -92,6 +92,21 @@ func.func @quantized_int8_lse(%q: tensor<2x8x?x64xf16>,
   return %o, %lse : tensor<2x8x?x64xf16>, tensor<2x8x?xf32>
 }
 
+// INT8 cache with both products on INT8 tensor cores and the cubic.
+func.func @quantized_int8_products(%q: tensor<1x8x?x128xbf16>,
+    %kc: tensor<1x8x?x128xi8>, %ks: tensor<1x8x?x1xf32>,
+    %vc: tensor<1x8x?x128xi8>, %vs: tensor<1x8x?x128xf32>)
+    -> tensor<1x8x?x128xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(128) qk_int8 pv_int8 causal
+      {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<1x8x?x128xbf16>, key(tensor<1x8x?x128xi8>,
+        tensor<1x8x?x1xf32>), value(tensor<1x8x?x128xi8>,
+        tensor<1x8x?x128xf32>)
+      -> tensor<1x8x?x128xbf16>
+  return %o : tensor<1x8x?x128xbf16>
+}
+
 func.func @quantized_int2(%q: tensor<1x4x?x64xf16>,
     %kc: tensor<1x2x?x16xi8>, %ks: tensor<1x2x?x4xf32>,
     %kst: tensor<1x2x?x4xi8>, %kz: tensor<1x2x?x4xi8>,

@@ -188,10 +188,12 @@ Value GpuBuilder::softmaxExp2(Value score, Value max, PolyExpAttr polyExp) {
   if (!polyExp)
     return exp2(fsub(score, max));
   // attn.poly_exp of (score - max) * ln 2, in the log2 domain, without a
-  // float/integer conversion: y = max - score clamped to [0, limit]; y +
-  // 2^23 rounded down is 2^23 + floor(y), whose bits are 0x4B000000 + n,
-  // so the bits of 2^-n p(f) are those of p less n << 23, which is those
-  // bits shifted left by 23 (the 0x4B000000 shifts out).
+  // float/integer conversion: y = max - score, at most `limit`; y + 1.5 *
+  // 2^23 rounded down is 1.5 * 2^23 + floor(y), whose bits are 0x4B400000
+  // + n, so the bits of 2^-n p(f) are those of p less n << 23, which is
+  // those bits shifted left by 23 (0x4B400000 shifts out). A y below 0 by
+  // rounding (a score at the maximum) gives n = -1 and f near 1: a weight
+  // near 1, no clamp needed.
   SmallVector<float> coefficients =
       getPolyExpFitCoefficients(polyExp.getDegree());
   std::optional<int64_t> nMax = polyExp.getNMax();
@@ -200,17 +202,17 @@ Value GpuBuilder::softmaxExp2(Value score, Value max, PolyExpAttr polyExp) {
   // (what it would keep weighs below 3e-38).
   float limit =
       nMax ? static_cast<float>(std::min<int64_t>(*nMax, 125)) : 125.0f;
-  Value y = arith::MinNumFOp::create(
-      b, arith::MaxNumFOp::create(b, fsub(max, score), f32(0)), f32(limit));
+  Value y = arith::MinNumFOp::create(b, fsub(max, score), f32(limit));
+  constexpr float kBias = 12582912.0f;
   Value biased = LLVM::InlineAsmOp::create(
-                     b, b.getF32Type(), ValueRange{y, f32(8388608.0f)},
+                     b, b.getF32Type(), ValueRange{y, f32(kBias)},
                      "add.rm.f32 $0, $1, $2;", "=f,f,f",
                      /*has_side_effects=*/false, /*is_align_stack=*/false,
                      LLVM::tailcallkind::TailCallKind::None,
                      /*asm_dialect=*/LLVM::AsmDialectAttr(),
                      /*operand_attrs=*/ArrayAttr())
                      .getResult(0);
-  Value f = fsub(y, fsub(biased, f32(8388608.0f)));
+  Value f = fsub(y, fsub(biased, f32(kBias)));
   Value p = f32(coefficients.back());
   for (float c : llvm::reverse(ArrayRef(coefficients).drop_back()))
     p = fadd(fmul(p, f), f32(c));

@@ -111,3 +111,45 @@ func.func @int8_prefill(%q: tensor<2x8x?x64xf16>,
       -> tensor<2x8x?x64xf16>, tensor<2x8x?xf32>
   return %o, %lse : tensor<2x8x?x64xf16>, tensor<2x8x?xf32>
 }
+
+// -----
+
+// Checks both products on INT8 tensor cores straight from the stages of an
+// INT8 cache (D = Dv = 128, one key group): key and value codes copied by
+// cp.async as they are (no decode through 2^23, no decoded tiles), Q K^T
+// on mma.sync s8 whose sums start from the bits of 1.5 * 2^23 (they are
+// f32 values as they are, the key scale applied by one fma), the
+// polynomial without conversions, the weights' low bytes packed by prmt,
+// the value codes read by ldmatrix.trans and split into even and odd dims
+// by prmt (0x6420 = 25632, 0x7531 = 30001) for P V on mma.sync s8, whose
+// group sums take the value scales from one 16-byte read.
+// CHECK-LABEL: func.func @int8_products(
+// CHECK: gpu.launch async {{.*}} function(@int8_products_quantized_sdpa_prefill)
+// CHECK-NOT: %c1258291200_i32
+// CHECK: nvgpu.device_async_copy {{.*}}, 16, {{.*}} : memref<2x2x?x128xi8> to memref<16384xi8, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_copy {{.*}}, 16, {{.*}} : memref<2x2x?x128xi8> to memref<16384xi8, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false} : memref<8192xi16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.mma.sync {{.*}} C[%c1262485504_i32, %c1262485504_i32, %c1262485504_i32, %c1262485504_i32] {{.*}} multiplicandAPtxType = #nvvm.mma_type<s8>, multiplicandBPtxType = #nvvm.mma_type<s8>
+// CHECK: llvm.inline_asm "add.rm.f32 $0, $1, $2;"
+// CHECK-NOT: arith.fptosi
+// CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;"
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<8192xi16, #gpu.address_space<workgroup>>
+// CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;", "=r,r,r,r" {{.*}}, %c25632_i32
+// CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;", "=r,r,r,r" {{.*}}, %c30001_i32
+// CHECK: nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<s8>, multiplicandBPtxType = #nvvm.mma_type<s8>
+// CHECK: vector.load {{.*}} : memref<512xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK-NOT: nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK: gpu.terminator
+func.func @int8_products(%q: tensor<2x4x?x128xbf16>,
+    %kc: tensor<2x2x?x128xi8>, %ks: tensor<2x2x?x1xf32>,
+    %vc: tensor<2x2x?x128xi8>, %vs: tensor<2x2x?x128xf32>)
+    -> tensor<2x4x?x128xbf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+      bits(8) group_size(128) qk_int8 pv_int8 causal
+      {softmax_exp = #attn.poly_exp<degree = 3>}
+      : tensor<2x4x?x128xbf16>, key(tensor<2x2x?x128xi8>,
+        tensor<2x2x?x1xf32>), value(tensor<2x2x?x128xi8>,
+        tensor<2x2x?x128xf32>)
+      -> tensor<2x4x?x128xbf16>
+  return %o : tensor<2x4x?x128xbf16>
+}
