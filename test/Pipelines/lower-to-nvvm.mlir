@@ -33,7 +33,7 @@
 // PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // PTX-DAG: ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // PTX-DAG: cp.async.cg.shared.global
-// PTX-DAG: cp.async.wait_group {{[[:space:]]*}}2;
+// PTX-DAG: cp.async.wait_group {{[[:space:]]*}}1;
 // PTX-DAG: ex2.approx.ftz.f32
 // PTX-DAG: shfl.sync.bfly.b32
 // PTX-NOT: __nv_

@@ -505,21 +505,25 @@ SmallVector<Value> mlir::attn::stagedTileLoop(
   }
   if (afterFirstLoads)
     afterFirstLoads();
-  return gb.forCarrying(
+  SmallVector<Value> results = gb.forCarrying(
       gb.idx(0), numTiles, gb.idx(1), init,
       [&](Value tile, ValueRange carried) {
+        // Groups complete in order: with the newest stages - 2 still in
+        // flight, this tile's copies are done.
+        NVVM::CpAsyncWaitGroupOp::create(b, stages - 2);
+        // One barrier per tile: past it every thread's copies of this tile
+        // have landed and every warp is done with the previous tile, whose
+        // stage the next load refills.
+        gpu::BarrierOp::create(b);
         Value ahead = gb.add(tile, gb.idx(stages - 1));
         gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, ahead, numTiles),
                   [&] { load(ahead); });
         NVVM::CpAsyncCommitGroupOp::create(b);
-        // Groups complete in order: all but the newest stages - 1 are done,
-        // so this tile has landed.
-        NVVM::CpAsyncWaitGroupOp::create(b, stages - 1);
-        gpu::BarrierOp::create(b);
-        SmallVector<Value> next = body(tile, carried);
-        gpu::BarrierOp::create(b);
-        return next;
+        return body(tile, carried);
       });
+  // The stages are free for whatever follows.
+  gpu::BarrierOp::create(b);
+  return results;
 }
 
 AttentionBlock AttentionBlock::of(GpuBuilder &gb, gpu::LaunchOp launch,

@@ -343,9 +343,10 @@ struct QuantizedStages {
 /// numTiles): `load(tile)` issues a tile's copies into stage tile % stages;
 /// the first stages - 1 tiles are in flight before the loop (then
 /// `afterFirstLoads` runs, if given) and each iteration issues one more.
-/// `body(tile, carried)` runs once its tile has landed (after a block
-/// barrier) and is followed by a barrier, so that the next iteration may
-/// refill its stage. Returns the carried values after the last tile.
+/// `body(tile, carried)` runs once its tile has landed, after the one
+/// block barrier of the iteration, which also lets the iteration refill the
+/// previous tile's stage (after the barrier, before the body). Returns the
+/// carried values after the last tile (after a barrier).
 SmallVector<Value>
 stagedTileLoop(GpuBuilder &gb, int64_t stages, Value numTiles, ValueRange init,
                llvm::function_ref<void(Value)> load,

@@ -1070,8 +1070,8 @@ void mlir::attn::emitSparqAttendKernel(ImplicitLocOpBuilder &b,
                       Value valid =
                           gb.cmp(arith::CmpIPredicate::ult, slot, count);
                       slot = gb.minIdx(slot, lastSlot);
-                      Value weight = gb.softmaxExp2(score(slot), max,
-                                                    plan.softmaxExp);
+                      Value weight =
+                          gb.softmaxExp2(score(slot), max, plan.softmaxExp);
                       gb.ifThen(valid, [&] {
                         memref::StoreOp::create(b, weight, weights,
                                                 ValueRange{h, slot});
