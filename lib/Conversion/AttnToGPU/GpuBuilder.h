@@ -82,8 +82,17 @@ struct QuantizedKeyValues {
   /// Rows of value group scales one tile of `keyTile` keys (starting at a
   /// multiple of keyTile) can touch.
   int64_t valueGroupRows(int64_t keyTile) const {
-    return keyTile % groupSize == 0 ? keyTile / groupSize
-                                    : (keyTile - 1) / groupSize + 2;
+    if (keyTile % groupSize == 0)
+      return keyTile / groupSize;
+    // A group of whole tiles: the tile lies in one.
+    if (groupSize % keyTile == 0)
+      return 1;
+    return (keyTile - 1) / groupSize + 2;
+  }
+  /// Whether a tile of `keyTile` keys touches whole value group rows: the
+  /// group size divides the tile or the tile the group size.
+  bool wholeValueGroups(int64_t keyTile) const {
+    return keyTile % groupSize == 0 || groupSize % keyTile == 0;
   }
 };
 

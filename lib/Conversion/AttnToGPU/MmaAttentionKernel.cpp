@@ -375,12 +375,22 @@ void MmaKernelEmitter::copyTile(
 }
 
 void MmaKernelEmitter::loadKeyValueTile(Value tile) {
-  if (plan.quantized)
-    return codeStages->load(
-        gb, plan, launch.getThreadIds().x, 32 * config.warps,
-        gb.remIdx(tile, config.stages),
-        gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile))), keyEnd, batch,
-        kvHead);
+  if (plan.quantized) {
+    Value stage = gb.remIdx(tile, config.stages);
+    Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile)));
+    auto load = [&](bool whole) {
+      codeStages->load(gb, plan, launch.getThreadIds().x, 32 * config.warps,
+                       stage, tileStart, keyEnd, batch, kvHead, whole);
+    };
+    if (!plan.quantized->wholeValueGroups(plan.keyTile))
+      return load(/*whole=*/false);
+    // Tiles before keyEnd (all but the last) copy without row checks.
+    gb.ifThenElse(gb.cmp(arith::CmpIPredicate::ule,
+                         gb.add(tileStart, gb.idx(plan.keyTile)), keyEnd),
+                  [&] { load(/*whole=*/true); },
+                  [&] { load(/*whole=*/false); });
+    return;
+  }
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile)));
   Value lastKey = gb.sub(plan.keyLen, gb.idx(1));

@@ -681,7 +681,8 @@ void QuantizedDecodeEmitter::emit() {
       gb, config.stages, numTiles, init, loadTile,
       [&](Value tile, ValueRange carried) {
         // The prepared parameters are rewritten each tile, after the
-        // previous tile's closing barrier.
+        // iteration's barrier (every lane is done with the previous
+        // tile's).
         Value lowClamp = prepareParameters(gb.remIdx(tile, config.stages));
         gpu::BarrierOp::create(b);
         SmallVector<Type> types(carried.getTypes());

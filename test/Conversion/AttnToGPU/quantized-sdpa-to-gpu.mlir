@@ -137,7 +137,7 @@ func.func @int8_prefill(%q: tensor<2x8x?x64xf16>,
 // CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;", "=r,r,r,r" {{.*}}, %c25632_i32
 // CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;", "=r,r,r,r" {{.*}}, %c30001_i32
 // CHECK: nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<s8>, multiplicandBPtxType = #nvvm.mma_type<s8>
-// CHECK: vector.load {{.*}} : memref<512xf32, #gpu.address_space<workgroup>>, vector<4xf32>
+// CHECK: vector.load {{.*}} : memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>, vector<4xf32>
 // CHECK-NOT: nvvm.shape<m = 16, n = 8, k = 16>
 // CHECK: gpu.terminator
 func.func @int8_products(%q: tensor<2x4x?x128xbf16>,
