@@ -171,7 +171,32 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     `Q K^T` runs on `mma.sync.m16n8k32` s8, one k-step per 32 dims, each
     group's i32 sum times `s1_Q * s1_K`; elsewhere `qk_int8` quantizes the
     query block and multiplies on f16/bf16 tensor cores. `pv_int8` rounds
-    the weights to INT8 levels; `P V` runs on f16/bf16 tensor cores.
+    the weights to INT8 levels; `P V` runs on f16/bf16 tensor cores. An
+    INT8 cache with `qk_int8` and `pv_int8` (groups of a multiple of 32
+    that divide the 64-key tile or are multiples of it, D and Dv multiples
+    of 128) decodes nothing: `ldmatrix` reads the stages' codes, `Q K^T`
+    and `P V` both run on `mma.sync.m16n8k32` s8 (the value codes through
+    `ldmatrix.trans` and `prmt` into even- and odd-dim n-tiles, the
+    weights' bytes packed by `prmt`), and the i32 sums become f32 through
+    the mantissa of 1.5 * 2^23.
+
+    ```mlir
+    // Before:
+    %o = attn.quantized_sdpa %q, key(%kc, %ks), value(%vc, %vs)
+        bits(8) group_size(128) qk_int8 pv_int8 causal
+        : tensor<?x32x?x128xbf16>, key(tensor<?x32x?x128xi8>,
+          tensor<?x32x?x1xf32>), value(tensor<?x32x?x128xi8>,
+          tensor<?x32x?x128xf32>) -> tensor<?x32x?x128xbf16>
+    // After (prefill kernel, in part):
+    %v = nvgpu.ldmatrix %values[%at] {numTiles = 4 : i32, transpose = true}
+        : memref<8192xi16, #gpu.address_space<workgroup>> -> vector<4x2xi16>
+    %even = llvm.inline_asm "prmt.b32 $0, $1, $2, $3;", "=r,r,r,r"
+        %v0, %v1, %c25632_i32 : (i32, i32, i32) -> i32
+    %pv = nvvm.mma.sync A[%p0, %p1, %p2, %p3] B[%even, %even1]
+        C[%c1262485504_i32, ...] {multiplicandAPtxType = #nvvm.mma_type<s8>,
+        multiplicandBPtxType = #nvvm.mma_type<s8>,
+        shape = #nvvm.shape<m = 16, n = 8, k = 32>, ...}
+    ```
 
     `attn.lsh_sort_bucket` becomes `@f_lsh_hash` (one warp per row for head
     dims that are multiples of 32: coalesced loads, the lane's projections
