@@ -109,14 +109,20 @@ def masked_scores(q, k, v, causal, scale=None):
     return s, v
 
 
+def row_max_weights(s, exp):
+    """The weights exp(s - row max) (row max 0 for rows with nothing
+    visible), the row max and the weights' row sum."""
+    row_max = s.amax(dim=-1, keepdim=True)
+    w = exp(s - torch.where(torch.isinf(row_max), 0, row_max))
+    return w, row_max, w.sum(dim=-1, keepdim=True)
+
+
 def reference(q, k, v, causal, scale=None, exp=None):
     """float32 attention of ALGORITHMS.md §1: GQA by head groups, causal
     aligned at the bottom right, rows with no visible key give 0 and -inf."""
     s, v = masked_scores(q, k, v, causal, scale)
     if exp is not None:  # weights exp(s - rowmax) / sum, with lse
-        row_max = s.amax(dim=-1, keepdim=True)
-        w = exp(s - torch.where(torch.isinf(row_max), 0, row_max))
-        total = w.sum(dim=-1, keepdim=True)
+        w, row_max, total = row_max_weights(s, exp)
         return w @ v / total, (row_max + total.log()).squeeze(-1)
     lse = torch.logsumexp(s, dim=-1)
     p = torch.exp(s - torch.where(torch.isinf(lse), 0, lse)[..., None])
@@ -131,9 +137,7 @@ def weight_rounding_noise(q, k, v, causal, exp=None, levels=127):
     w_j)^2). Weights rounded against a running maximum below the row's have
     smaller errors, so this is an upper estimate."""
     s, v = masked_scores(q, k, v, causal)
-    row_max = s.amax(dim=-1, keepdim=True)
-    w = (exp or torch.exp)(s - torch.where(torch.isinf(row_max), 0, row_max))
-    total = w.sum(dim=-1, keepdim=True)
+    w, _, total = row_max_weights(s, exp or torch.exp)
     o = w @ v / total.clamp(min=1e-30)
     seen = torch.isfinite(s).float()
     spread = (seen @ (v * v) - 2 * o * (seen @ v)

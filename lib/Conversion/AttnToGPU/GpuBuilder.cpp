@@ -28,8 +28,7 @@ bool MmaKernelConfig::int8Products(const SdpaGpuPlan &plan) const {
   if (!int8QueryKey(plan))
     return false;
   const QuantizedKeyValues &q = *plan.quantized;
-  return q.bits == 8 && q.pvInt8 &&
-         (plan.keyTile % q.groupSize == 0 || q.groupSize % plan.keyTile == 0) &&
+  return q.bits == 8 && q.pvInt8 && q.wholeValueGroups(plan.keyTile) &&
          plan.headDim % 128 == 0 && plan.valueDim % 128 == 0;
 }
 
@@ -75,11 +74,16 @@ Value GpuBuilder::andIdx(Value x, int64_t mask) {
 // The PTX instructions themselves: convert-gpu-to-nvvm would turn math.exp2,
 // math.sqrt and their llvm.intr forms into libdevice calls, which format=isa
 // (no CUDA toolkit) cannot link. ex2(-inf) = 0 and lg2(0) = -inf, as the
-// softmax needs.
-static Value ptxUnaryF32(ImplicitLocOpBuilder &b, StringRef instruction,
-                         Value x) {
+// softmax needs. `instruction` writes one f32 from the f32 `args`.
+static Value ptxF32(ImplicitLocOpBuilder &b, StringRef instruction,
+                    ValueRange args) {
+  std::string text = (instruction + " $0").str(), constraints = "=f";
+  for (size_t i = 0; i < args.size(); ++i) {
+    text += ", $" + std::to_string(i + 1);
+    constraints += ",f";
+  }
   return LLVM::InlineAsmOp::create(
-             b, b.getF32Type(), x, (instruction + " $0, $1;").str(), "=f,f",
+             b, b.getF32Type(), args, text + ";", constraints,
              /*has_side_effects=*/false, /*is_align_stack=*/false,
              LLVM::tailcallkind::TailCallKind::None,
              /*asm_dialect=*/LLVM::AsmDialectAttr(),
@@ -87,20 +91,12 @@ static Value ptxUnaryF32(ImplicitLocOpBuilder &b, StringRef instruction,
       .getResult(0);
 }
 
-Value GpuBuilder::exp2(Value x) {
-  return ptxUnaryF32(b, "ex2.approx.ftz.f32", x);
-}
-Value GpuBuilder::log2(Value x) {
-  return ptxUnaryF32(b, "lg2.approx.ftz.f32", x);
-}
-Value GpuBuilder::sqrt(Value x) { return ptxUnaryF32(b, "sqrt.rn.f32", x); }
-Value GpuBuilder::roundEven(Value x) {
-  return ptxUnaryF32(b, "cvt.rni.f32.f32", x);
-}
+Value GpuBuilder::exp2(Value x) { return ptxF32(b, "ex2.approx.ftz.f32", x); }
+Value GpuBuilder::log2(Value x) { return ptxF32(b, "lg2.approx.ftz.f32", x); }
+Value GpuBuilder::sqrt(Value x) { return ptxF32(b, "sqrt.rn.f32", x); }
+Value GpuBuilder::roundEven(Value x) { return ptxF32(b, "cvt.rni.f32.f32", x); }
 
-Value GpuBuilder::floorF(Value x) {
-  return ptxUnaryF32(b, "cvt.rmi.f32.f32", x);
-}
+Value GpuBuilder::floorF(Value x) { return ptxF32(b, "cvt.rmi.f32.f32", x); }
 
 Value GpuBuilder::absF(Value x) {
   Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
@@ -203,16 +199,8 @@ Value GpuBuilder::softmaxExp2(Value score, Value max, PolyExpAttr polyExp) {
   float limit =
       nMax ? static_cast<float>(std::min<int64_t>(*nMax, 125)) : 125.0f;
   Value y = arith::MinNumFOp::create(b, fsub(max, score), f32(limit));
-  constexpr float kBias = 12582912.0f;
-  Value biased = LLVM::InlineAsmOp::create(
-                     b, b.getF32Type(), ValueRange{y, f32(kBias)},
-                     "add.rm.f32 $0, $1, $2;", "=f,f,f",
-                     /*has_side_effects=*/false, /*is_align_stack=*/false,
-                     LLVM::tailcallkind::TailCallKind::None,
-                     /*asm_dialect=*/LLVM::AsmDialectAttr(),
-                     /*operand_attrs=*/ArrayAttr())
-                     .getResult(0);
-  Value f = fsub(y, fsub(biased, f32(kBias)));
+  Value biased = ptxF32(b, "add.rm.f32", {y, f32(kRoundingBias)});
+  Value f = fsub(y, fsub(biased, f32(kRoundingBias)));
   Value p = f32(coefficients.back());
   for (float c : llvm::reverse(ArrayRef(coefficients).drop_back()))
     p = fadd(fmul(p, f), f32(c));

@@ -126,6 +126,13 @@ struct SdpaGpuPlan : AttentionShape {
   }
 };
 
+/// 1.5 * 2^23: adding it to an f32 in (-2^22, 2^22) rounds that value to
+/// an integer held in the low mantissa bits of the sum, whose bit pattern
+/// is kRoundingBiasBits plus the integer (an i32 sum started from those
+/// bits is thus an f32 as it is).
+constexpr float kRoundingBias = 12582912.0f;
+constexpr uint32_t kRoundingBiasBits = 0x4B400000;
+
 /// Tiling of the tensor-core kernel.
 struct MmaKernelConfig {
   int64_t warps;        // warps per block

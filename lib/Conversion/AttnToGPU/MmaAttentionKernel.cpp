@@ -39,11 +39,6 @@ using namespace mlir::attn;
 
 namespace {
 
-/// 1.5 * 2^23: adding it to an f32 in (-2^22, 2^22) rounds it to an
-/// integer held in the low mantissa bits of the sum (bits below).
-constexpr float kRoundingBias = 12582912.0f;
-constexpr uint32_t kRoundingBiasBits = 0x4B400000;
-
 /// Swizzle mask of a tile row of `chunksPerRow` 16-byte chunks: the largest
 /// power of two up to 8 dividing it, minus one.
 int64_t swizzleMask(int64_t chunksPerRow) {
@@ -56,9 +51,10 @@ int64_t swizzleMask(int64_t chunksPerRow) {
 /// Element offsets into a swizzled tile whose rows hold `chunksPerRow`
 /// chunks of 8 elements, for the ldmatrix pattern: row = laneRow + rowConst
 /// and chunk = laneChunk + chunkConst, with laneChunk in {0, 1}, chunkConst
-/// even and rowConst a multiple of 8. The lane-dependent part takes one of
-/// at most four values (cached), so the offsets of a whole tile cost four
-/// registers and the rest folds into immediates.
+/// even (any when laneChunk is 0) and rowConst a multiple of 8. The
+/// lane-dependent part takes one of at most four values (cached), so the
+/// offsets of a whole tile cost four registers and the rest folds into
+/// immediates.
 class SwizzledOffsets {
 public:
   SwizzledOffsets(GpuBuilder &gb, Value laneRow, Value laneChunk,
@@ -951,7 +947,8 @@ void MmaKernelEmitter::accumulateInt8Scores(
   // With the query scale in the row factors the sums start from the bits
   // of 1.5 * 2^23 (below 2^22 in magnitude: 127 * 127 * D for D <= 256),
   // which makes them f32 values as they are.
-  Value zero = queryScaleInRowFactor() ? gb.i32(kRoundingBiasBits) : gb.i32(0);
+  Value initialSum =
+      queryScaleInRowFactor() ? gb.i32(kRoundingBiasBits) : gb.i32(0);
   Value keyScaleBase = gb.mul(codeStage, gb.idx(plan.keyTile * groups));
   Value warpRow =
       gb.add(gb.mul(warp, gb.idx(16 * config.rowTiles)), gb.divIdx(lane, 4));
@@ -972,8 +969,8 @@ void MmaKernelEmitter::accumulateInt8Scores(
     for (int64_t g = 0; g < groups; ++g) {
       // [row tile][n-tile of the pair][4] i32 sums of the group.
       SmallVector<SmallVector<SmallVector<Value>>> sums(
-          config.rowTiles,
-          SmallVector<SmallVector<Value>>(2, SmallVector<Value>(4, zero)));
+          config.rowTiles, SmallVector<SmallVector<Value>>(
+                               2, SmallVector<Value>(4, initialSum)));
       for (int64_t s = 0; s < stepsPerGroup; ++s) {
         int64_t ks = g * stepsPerGroup + s;
         SmallVector<Value> f = gb.ldmatrix(
@@ -1162,7 +1159,9 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
       // The running rescale is exact: a polynomial factor per new max would
       // compound its fit error.
       alpha[half] = gb.exp2(gb.fsub(oldMax, base));
-      Value rowSum = zero, rowSumBits = gb.i32(0);
+      Value rowSum = zero;
+      // With INT8 products: the weights' bit patterns, added in i32.
+      Value rowSumBits = int8Products ? gb.i32(0) : Value();
       for (int64_t nt = 0; nt < keyTile / 8; ++nt)
         for (int64_t e = 2 * half; e < 2 * half + 2; ++e) {
           Value scaled = scores[mt][nt][e];
