@@ -795,7 +795,9 @@ def poly_bench(kernels, reps):
 
 
 def profile(kernels, name):
-    """Kernel times of `name` at its largest benchmarked shape."""
+    """Kernel times of `name` at its largest benchmarked shape, or for
+    HyperAttention at the length given after a colon (hyper_causal_d64:32768)."""
+    name, _, length = name.partition(":")
     rnd = lambda *s: torch.randn(*s, device="cuda", dtype=torch.bfloat16)
     if name.startswith("sparq"):
         inputs = sparq_inputs(name, rnd(1, 32, 1, 128), rnd(1, 8, 131072, 128),
@@ -808,7 +810,7 @@ def profile(kernels, name):
         out = torch.empty_like(inputs[0])
     elif name.startswith("hyper_causal_d"):
         d = int(name[len("hyper_causal_d"):])
-        inputs = [rnd(1, 32, 32768, d) for _ in range(3)]
+        inputs = [rnd(1, 32, int(length or 32768), d) for _ in range(3)]
         out = torch.empty_like(inputs[0])
     else:
         raise SystemExit(f"no profile shape for {name}")
@@ -820,7 +822,7 @@ def profile(kernels, name):
         for _ in range(10):
             kernels.call(name, inputs, [out])
         torch.cuda.synchronize()
-    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40))
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=70))
     return 0
 
 

@@ -163,20 +163,32 @@ private:
   /// Rows of `source` [B, H, N, W] gathered straight into blocks, in one
   /// pass: [B * blocks, H, len, W], where `rowOf(b, block, h, i)` is the
   /// row (an integer) at position i of that block.
+  /// With `realRows`, row numbers from `realRows` on read as zero rows.
   Value gatherIntoBlocks(
       Value source, Value blocks, Value len,
-      llvm::function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> rowOf) {
+      llvm::function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> rowOf,
+      Value realRows = {}) {
     auto sourceType = cast<RankedTensorType>(source.getType());
     auto type = RankedTensorType::get(
         {kDyn, kDyn, sourceType.getDimSize(1), kDyn, sourceType.getDimSize(3)},
         sourceType.getElementType());
+    Value zero = arith::ConstantOp::create(
+        b, b.getZeroAttr(sourceType.getElementType()));
     Value gathered =
         tabulate(type, {dim(source, 0), blocks, len},
                  [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
                    Value row = arith::IndexCastUIOp::create(
                        nb, nb.getIndexType(), rowOf(nb, ivs.take_front(4)));
-                   return tensor::ExtractOp::create(
+                   if (!realRows)
+                     return tensor::ExtractOp::create(
+                         nb, source, ValueRange{ivs[0], ivs[2], row, ivs[4]});
+                   Value real = arith::CmpIOp::create(
+                       nb, arith::CmpIPredicate::ult, row, realRows);
+                   row = arith::SelectOp::create(
+                       nb, real, row, arith::ConstantIndexOp::create(nb, 0));
+                   Value value = tensor::ExtractOp::create(
                        nb, source, ValueRange{ivs[0], ivs[2], row, ivs[4]});
+                   return arith::SelectOp::create(nb, real, value, zero);
                  });
     return mergeDims(gathered, 0);
   }
@@ -576,19 +588,21 @@ private:
             arith::SubIOp::create(nb, row, walk.getResult(0))};
   }
 
-  /// The rows of `padded` ([B, H, n + 1, W], row n zero) laid out as the
-  /// segments of `rows` ([1, 1, segments, len] row numbers):
+  /// The rows of `t` ([B, H, n, W]) laid out as the segments of `rows`
+  /// ([1, 1, segments, len] row numbers, n for the zero padding row):
   /// [B * segments, H, len, W].
-  Value segmentRows(Value padded, Value rows) {
-    // One pass (a gather and a transpose would copy twice).
+  Value segmentRows(Value t, Value rows) {
+    // One pass: a gather and a transpose would copy twice, and a copy of
+    // `t` with the zero row appended once more per call.
     return gatherIntoBlocks(
-        padded, dim(rows, 2), dim(rows, 3),
+        t, dim(rows, 2), dim(rows, 3),
         [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
           Value zero = arith::ConstantIndexOp::create(nb, 0);
           return tensor::ExtractOp::create(
                      nb, rows, ValueRange{zero, zero, ivs[1], ivs[3]})
               .getResult();
-        });
+        },
+        /*realRows=*/dim(t, 2));
   }
 
   /// One row number table [1, 1, segments, len] of level `level`.
@@ -602,24 +616,6 @@ private:
               segmentOffset);
           Value row = rowAt(nb, n, level, segment, ivs[3]);
           return arith::IndexCastUIOp::create(nb, i32, row).getResult();
-        });
-  }
-
-  /// [B, H, n + 1, W]: `t` with a zero row appended (the padding row).
-  Value appendZeroRow(Value t, Value n) {
-    auto type = cast<RankedTensorType>(t.getType());
-    Value zero =
-        arith::ConstantOp::create(b, b.getZeroAttr(type.getElementType()));
-    return tabulate(
-        type, {dim(t, 0), arith::AddIOp::create(b, n, idx(1))},
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-          Value real =
-              arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, ivs[2], n);
-          SmallVector<Value> from(ivs);
-          from[2] = arith::SelectOp::create(
-              nb, real, ivs[2], arith::ConstantIndexOp::create(nb, 0));
-          Value value = tensor::ExtractOp::create(nb, t, from);
-          return arith::SelectOp::create(nb, real, value, zero);
         });
   }
 
@@ -665,9 +661,6 @@ private:
   std::pair<Value, Value> buildCausal(Value q, Value k, Value v) {
     Value n = dim(q, 2);
     Value minLen = idx(opts.minSeqLen);
-    Value paddedQ = appendZeroRow(q, n);
-    Value paddedK = appendZeroRow(k, n);
-    Value paddedV = appendZeroRow(v, n);
 
     // Depth: the first level whose segments are at most min-seq-len long.
     auto depthLoop = scf::WhileOp::create(
@@ -693,9 +686,9 @@ private:
     Value bottomSegments = arith::ShLIOp::create(b, idx(1), depth);
     Value bottomRows =
         levelRows(n, depth, bottomSegments, bottomLen, idx(0), idx(1));
-    auto [bottomOut, bottomLse] = attend(
-        segmentRows(paddedQ, bottomRows), segmentRows(paddedK, bottomRows),
-        segmentRows(paddedV, bottomRows), Value(), /*causal=*/true);
+    auto [bottomOut, bottomLse] =
+        attend(segmentRows(q, bottomRows), segmentRows(k, bottomRows),
+               segmentRows(v, bottomRows), Value(), /*causal=*/true);
     auto [out, lse] = unsegment(
         bottomOut, bottomLse, bottomSegments, n,
         [&](ImplicitLocOpBuilder &nb, Value row) -> std::pair<Value, Value> {
@@ -723,9 +716,9 @@ private:
               levelRows(n, child, numSegments, halfLen, idx(0), idx(2));
           Value secondHalves =
               levelRows(n, child, numSegments, halfLen, idx(1), idx(2));
-          Value offQ = segmentRows(paddedQ, secondHalves);
-          Value offK = segmentRows(paddedK, firstHalves);
-          Value offV = segmentRows(paddedV, firstHalves);
+          Value offQ = segmentRows(q, secondHalves);
+          Value offK = segmentRows(k, firstHalves);
+          Value offV = segmentRows(v, firstHalves);
           // The core is exact below min-seq-len queries (§4 step 1).
           Value exact = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
                                               halfLen, minLen);

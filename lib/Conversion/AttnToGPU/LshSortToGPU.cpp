@@ -118,6 +118,138 @@ void emitWarpHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   }
 }
 
+/// Rows of a tile of the tensor-core hash (the m-dim of mma.sync), and the
+/// tiles each warp takes: two give each warp independent mma chains and
+/// 8 KiB of rows in flight at D = 128.
+static constexpr int64_t kHashTileRows = 16;
+static constexpr int64_t kHashTilesPerWarp = 2;
+
+/// Whether rows are hashed on tensor cores: bf16 rows, D a static multiple
+/// of 32 up to 256, and at most 8 projections (one n-tile).
+bool hashesByTensorCores(const LshSortPlan &plan) {
+  auto elementType = cast<MemRefType>(plan.input.getType()).getElementType();
+  return hashesByWarps(plan) && elementType.isBF16() && plan.numProjs <= 8;
+}
+
+/// Tensor-core hash: the dot products of 16 rows with the P projections are
+/// one mma.sync m16n8k16 per 16 dims and part of R, which is split into
+/// three bf16 parts (hi + mid + lo carry its 24 bits, and each product of a
+/// bf16 row element with a part is exact in f32). The dims of each 32-dim
+/// step are permuted alike in A and B so that a lane's A operands are one
+/// 16-byte load per row: lane (g, t) loads dims 8t .. 8t + 7 of rows g and
+/// g + 8, and k-step h (0, 1) of the pair holds dims 8t + 4h .. 8t + 4h + 3
+/// in its slots 2t, 2t + 1, 2t + 8, 2t + 9. Lane (g, t) ends with the
+/// products of projections 2t and 2t + 1; the four lanes of a row OR their
+/// bits together.
+void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
+                       const LshSortPlan &plan) {
+  ImplicitLocOpBuilder &b = gb.b;
+  int64_t headDim = *plan.staticHeadDim;
+  Type bf16 = b.getBF16Type(), f32 = b.getF32Type(), i32 = b.getI32Type();
+  Value tid = launch.getThreadIds().x;
+  Value lane = gb.remIdx(tid, 32);
+  Value group = gb.divIdx(lane, 4), quad = gb.remIdx(lane, 4);
+  Value warp = gb.add(gb.mul(launch.getBlockIds().x, gb.idx(kHashThreads / 32)),
+                      gb.divIdx(tid, 32));
+
+  // B: projection g (0 past P) at the lane's permuted dims, in three parts.
+  auto rounded = [&](Value x) -> Value {
+    return arith::ExtFOp::create(
+        b, f32, arith::TruncFOp::create(b, bf16, x).getResult());
+  };
+  Value projValid =
+      gb.cmp(arith::CmpIPredicate::ult, group, gb.idx(plan.numProjs));
+  Value proj = gb.minIdx(group, gb.idx(plan.numProjs - 1));
+  int64_t kSteps = headDim / 16;
+  SmallVector<SmallVector<Value>> bParts[3];
+  for (int64_t ks = 0; ks < kSteps; ++ks) {
+    Value firstDim =
+        gb.add(gb.idx(32 * (ks / 2) + 4 * (ks % 2)), gb.mul(quad, gb.idx(8)));
+    SmallVector<Value> parts[3];
+    for (int64_t j = 0; j < 4; ++j) {
+      Value r = memref::LoadOp::create(
+          b, plan.projections, ValueRange{gb.add(firstDim, gb.idx(j)), proj});
+      r = gb.select(projValid, gb.toF32(r), gb.f32(0));
+      Value hi = rounded(r);
+      Value mid = rounded(gb.fsub(r, hi));
+      parts[0].push_back(hi);
+      parts[1].push_back(mid);
+      parts[2].push_back(gb.fsub(gb.fsub(r, hi), mid));
+    }
+    for (int64_t part = 0; part < 3; ++part)
+      bParts[part].push_back(
+          {gb.packPair(bf16, parts[part][0], parts[part][1]),
+           gb.packPair(bf16, parts[part][2], parts[part][3])});
+  }
+
+  // All rows of the warp's tiles are loaded before any product, so that
+  // their reads are in flight together. Rows past the end read the last
+  // row and are not stored.
+  Value lastRow = gb.sub(plan.rows, gb.idx(1));
+  auto rowWords = [&](Value row) {
+    SmallVector<Value> words;
+    Value clamped = gb.minIdx(row, lastRow);
+    for (int64_t step = 0; step < headDim / 32; ++step) {
+      Value dim = gb.add(gb.idx(32 * step), gb.mul(quad, gb.idx(8)));
+      Value chunk = vector::LoadOp::create(
+          b, VectorType::get({8}, bf16), plan.input, ValueRange{clamped, dim});
+      chunk = vector::BitCastOp::create(b, VectorType::get({4}, i32), chunk);
+      for (int64_t w = 0; w < 4; ++w)
+        words.push_back(vector::ExtractOp::create(b, chunk, w));
+    }
+    return words;
+  };
+  SmallVector<Value> rowsOf[kHashTilesPerWarp][2];
+  SmallVector<Value> tileRows;
+  for (int64_t tile = 0; tile < kHashTilesPerWarp; ++tile) {
+    Value firstRow =
+        gb.mul(gb.add(gb.mul(warp, gb.idx(kHashTilesPerWarp)), gb.idx(tile)),
+               gb.idx(kHashTileRows));
+    Value row = gb.add(firstRow, group);
+    tileRows.push_back(row);
+    rowsOf[tile][0] = rowWords(row);
+    rowsOf[tile][1] = rowWords(gb.add(row, gb.idx(8)));
+  }
+
+  for (int64_t tile = 0; tile < kHashTilesPerWarp; ++tile) {
+    SmallVector<Value> dots(4, gb.f32(0));
+    // One accumulator per part, summed smallest first.
+    for (int64_t part = 2; part >= 0; --part) {
+      SmallVector<Value> acc(4, gb.f32(0));
+      for (int64_t ks = 0; ks < kSteps; ++ks) {
+        int64_t word = 4 * (ks / 2) + 2 * (ks % 2);
+        SmallVector<Value> a = {rowsOf[tile][0][word], rowsOf[tile][1][word],
+                                rowsOf[tile][0][word + 1],
+                                rowsOf[tile][1][word + 1]};
+        acc = gb.mma(bf16, a, bParts[part][ks], acc);
+      }
+      for (int64_t i = 0; i < 4; ++i)
+        dots[i] = gb.fadd(dots[i], acc[i]);
+    }
+    // Bits 2t and 2t + 1 of rows g (dots 0, 1) and g + 8 (dots 2, 3).
+    Value shift = gb.toI32(gb.mul(quad, gb.idx(2)));
+    for (int64_t half = 0; half < 2; ++half) {
+      Value bits = gb.i32(0);
+      for (int64_t j = 0; j < 2; ++j) {
+        Value set =
+            gb.cmpF(arith::CmpFPredicate::OGT, dots[2 * half + j], gb.f32(0));
+        bits = gb.orI(bits, gb.select(set, gb.i32(int64_t(1) << j), gb.i32(0)));
+      }
+      Value code = arith::ShLIOp::create(b, bits, shift);
+      code = gb.orI(code, gb.shuffleXor(code, 1));
+      code = gb.orI(code, gb.shuffleXor(code, 2));
+      code = arith::XOrIOp::create(b, code,
+                                   arith::ShRUIOp::create(b, code, gb.i32(1)));
+      Value row = gb.add(tileRows[tile], gb.idx(8 * half));
+      Value stores =
+          gb.andI(gb.cmp(arith::CmpIPredicate::eq, quad, gb.idx(half)),
+                  gb.cmp(arith::CmpIPredicate::ult, row, plan.rows));
+      gb.ifThen(stores,
+                [&] { memref::StoreOp::create(b, code, plan.codes, row); });
+    }
+  }
+}
+
 /// Thread-per-row hash, for any D.
 void emitHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
                     const LshSortPlan &plan) {
@@ -365,15 +497,20 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
     Value token =
         gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
     plan.codes = allocScratch(b, b.getI32Type(), plan.rows, token);
+    bool byTensorCores = hashesByTensorCores(plan);
     bool byWarps = hashesByWarps(plan);
+    int64_t rowsPerWarp =
+        byTensorCores ? kHashTilesPerWarp * kHashTileRows : kRowsPerWarp;
     Value rowsPerBlock =
-        gb.idx(byWarps ? kHashThreads / 32 * kRowsPerWarp : kHashThreads);
+        gb.idx(byWarps ? kHashThreads / 32 * rowsPerWarp : kHashThreads);
     gpu::LaunchOp hash = launchKernel(
         b, prefix + "lsh_hash",
         {gb.ceilDiv(plan.rows, rowsPerBlock), gb.idx(1), gb.idx(1)},
         kHashThreads, 0, token);
     emitKernelBody(b, hash, [&] {
-      if (byWarps)
+      if (byTensorCores)
+        emitMmaHashKernel(gb, hash, plan);
+      else if (byWarps)
         emitWarpHashKernel(gb, hash, plan);
       else
         emitHashKernel(gb, hash, plan);

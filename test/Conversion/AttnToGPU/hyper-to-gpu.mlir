@@ -1,8 +1,10 @@
 // RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
 
-// Checks the GPU sortLSH: a hash kernel (one warp per row of the flat
-// [rows, D] view, two elements per lane, the dot products summed by
-// shuffles) writes the sort keys to manually freed scratch; a counting
+// Checks the GPU sortLSH: a hash kernel (bf16 rows of the flat [rows, D]
+// view on tensor cores: per lane one 16-byte load of each of two rows per
+// 32 dims, R in three bf16 parts, 64 / 16 k-steps per part, the four
+// lanes of a row OR their bits) writes the sort keys to manually freed
+// scratch; a counting
 // sort per row set (a block of 16 warps, each with its own 2^7 counters for
 // its chunk of the rows, and the 2^7 key totals: 8704 bytes of shared
 // memory) builds the histograms with atomics, scans the totals on one warp
@@ -12,7 +14,11 @@
 // CHECK: memref.collapse_shape %{{.*}} {{\[\[}}0, 1, 2], [3]] : memref<2x4x?x64xbf16> into memref<?x64xbf16>
 // CHECK: gpu.alloc async {{.*}} {bufferization.manual_deallocation} : memref<?xi32>
 // CHECK: gpu.launch async {{.*}} threads({{.*}}) in (%{{.*}} = %c128, {{.*}} module(@sort_lsh_hash_kernels) function(@sort_lsh_hash)
-// CHECK: vector.load {{.*}} : memref<?x64xbf16>, vector<2xbf16>
+// CHECK-COUNT-4: vector.load {{.*}} : memref<?x64xbf16>, vector<8xbf16>
+// CHECK-NOT: gpu.launch
+// CHECK-COUNT-12: nvvm.mma.sync {{.*}} {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>
+// CHECK: arith.cmpf ogt
+// CHECK: gpu.shuffle xor
 // CHECK: gpu.shuffle xor
 // CHECK: arith.xori
 // CHECK: gpu.launch async {{.*}} in (%{{.*}} = %c512, {{.*}} dynamic_shared_memory_size %c8704_i32 module(@sort_lsh_sort_kernels) function(@sort_lsh_sort)
@@ -30,6 +36,24 @@ func.func @sort(%x: tensor<2x4x?x64xbf16>, %r: tensor<64x7xf32>)
       : tensor<2x4x?x64xbf16>, tensor<64x7xf32>
       -> tensor<2x4x?xi32>, tensor<2x4x?xi32>
   return %p, %rk : tensor<2x4x?xi32>, tensor<2x4x?xi32>
+}
+
+// -----
+
+// Checks the hash of f16 rows (not on tensor cores): one warp per row, two
+// elements per lane, the dot products summed by shuffles.
+// CHECK-LABEL: func.func @sort_f16(
+// CHECK: gpu.launch async {{.*}} function(@sort_f16_lsh_hash)
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: vector.load {{.*}} : memref<?x64xf16>, vector<2xf16>
+// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: arith.xori
+// CHECK: gpu.launch async {{.*}} function(@sort_f16_lsh_sort)
+func.func @sort_f16(%x: tensor<4x?x64xf16>, %r: tensor<64x7xf32>)
+    -> tensor<4x?xi32> {
+  %p = attn.lsh_sort_bucket %x, %r
+      : tensor<4x?x64xf16>, tensor<64x7xf32> -> tensor<4x?xi32>
+  return %p : tensor<4x?xi32>
 }
 
 // -----
