@@ -750,7 +750,7 @@ private:
           }
           scf::YieldOp::create(b, branch.getResults());
         });
-    return {freshCopy(levels.getResult(0)), freshCopy(levels.getResult(1))};
+    return {levels.getResult(0), levels.getResult(1)};
   }
 
   /// `acc` and `accLse` ([B, H, n, *]) with the off-diagonal results
@@ -831,17 +831,6 @@ private:
           scf::YieldOp::create(nb, branch.getResults());
         });
     return loop.getResults();
-  }
-
-  /// A copy of `t` into a new tensor. scf.for results bufferize with a
-  /// strided layout; copying them here with a loop nest keeps the
-  /// identity-layout copy at function boundaries from becoming a call to
-  /// the runtime's memrefCopy.
-  Value freshCopy(Value t) {
-    return tabulate(cast<RankedTensorType>(t.getType()), dynDims(t),
-                    [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-                      return tensor::ExtractOp::create(nb, t, ivs);
-                    });
   }
 
   ImplicitLocOpBuilder &b;
