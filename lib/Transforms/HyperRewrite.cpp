@@ -804,9 +804,11 @@ private:
             auto merge =
                 MergeOp::create(nb, accRows.getType(), accRowsLse.getType(),
                                 accRows, accRowsLse, offRows, offRowsLse);
-            // linalg.copy into the slice, which bufferizes in place (an
-            // insert_slice of another tensor would become a memref.copy of
-            // a strided view: a runtime call on the CPU).
+            // linalg.copy into a slice of `into`, then inserted back: the
+            // pipelines' empty-tensor elimination makes the merge write
+            // into that slice, so the copy is a self-copy that folds away
+            // (and an insert_slice of another tensor would be a memref.copy
+            // of a strided view: a runtime call on the CPU).
             auto insert = [&](Value rows, Value into) {
               auto type = cast<RankedTensorType>(rows.getType());
               int64_t rank = type.getRank();
