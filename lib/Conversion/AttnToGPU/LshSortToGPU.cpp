@@ -118,13 +118,11 @@ void emitWarpHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   }
 }
 
-/// Rows of a tile of the tensor-core hash (the m-dim of mma.sync), the
-/// tiles each warp loads at once (independent mma chains, 8 KiB of rows in
-/// flight at D = 128), and the rounds of them each warp takes (which
-/// amortize the setup of R's fragments).
+/// Rows of a tile of the tensor-core hash (the m-dim of mma.sync), and the
+/// tiles each warp takes: two give each warp independent mma chains and
+/// 8 KiB of rows in flight at D = 128.
 static constexpr int64_t kHashTileRows = 16;
 static constexpr int64_t kHashTilesPerWarp = 2;
-static constexpr int64_t kHashRoundsPerWarp = 8;
 
 /// Whether rows are hashed on tensor cores: bf16 rows, D a static multiple
 /// of 32 up to 256, and at most 8 projections (one n-tile).
@@ -184,7 +182,7 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
            gb.packPair(bf16, parts[part][2], parts[part][3])});
   }
 
-  // All rows of a round's tiles are loaded before any product, so that
+  // All rows of the warp's tiles are loaded before any product, so that
   // their reads are in flight together. Rows past the end read the last
   // row and are not stored.
   Value lastRow = gb.sub(plan.rows, gb.idx(1));
@@ -201,62 +199,55 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
     }
     return words;
   };
-  // Rounds of kHashTilesPerWarp tiles from the warp's first row.
-  auto hashRound = [&](Value roundRow) {
-    SmallVector<Value> rowsOf[kHashTilesPerWarp][2];
-    SmallVector<Value> tileRows;
-    for (int64_t tile = 0; tile < kHashTilesPerWarp; ++tile) {
-      Value firstRow = gb.add(roundRow, gb.idx(tile * kHashTileRows));
-      Value row = gb.add(firstRow, group);
-      tileRows.push_back(row);
-      rowsOf[tile][0] = rowWords(row);
-      rowsOf[tile][1] = rowWords(gb.add(row, gb.idx(8)));
-    }
+  SmallVector<Value> rowsOf[kHashTilesPerWarp][2];
+  SmallVector<Value> tileRows;
+  for (int64_t tile = 0; tile < kHashTilesPerWarp; ++tile) {
+    Value firstRow =
+        gb.mul(gb.add(gb.mul(warp, gb.idx(kHashTilesPerWarp)), gb.idx(tile)),
+               gb.idx(kHashTileRows));
+    Value row = gb.add(firstRow, group);
+    tileRows.push_back(row);
+    rowsOf[tile][0] = rowWords(row);
+    rowsOf[tile][1] = rowWords(gb.add(row, gb.idx(8)));
+  }
 
-    for (int64_t tile = 0; tile < kHashTilesPerWarp; ++tile) {
-      SmallVector<Value> dots(4, gb.f32(0));
-      // One accumulator per part, summed smallest first.
-      for (int64_t part = 2; part >= 0; --part) {
-        SmallVector<Value> acc(4, gb.f32(0));
-        for (int64_t ks = 0; ks < kSteps; ++ks) {
-          int64_t word = 4 * (ks / 2) + 2 * (ks % 2);
-          SmallVector<Value> a = {rowsOf[tile][0][word], rowsOf[tile][1][word],
-                                  rowsOf[tile][0][word + 1],
-                                  rowsOf[tile][1][word + 1]};
-          acc = gb.mma(bf16, a, bParts[part][ks], acc);
-        }
-        for (int64_t i = 0; i < 4; ++i)
-          dots[i] = gb.fadd(dots[i], acc[i]);
+  for (int64_t tile = 0; tile < kHashTilesPerWarp; ++tile) {
+    SmallVector<Value> dots(4, gb.f32(0));
+    // One accumulator per part, summed smallest first.
+    for (int64_t part = 2; part >= 0; --part) {
+      SmallVector<Value> acc(4, gb.f32(0));
+      for (int64_t ks = 0; ks < kSteps; ++ks) {
+        int64_t word = 4 * (ks / 2) + 2 * (ks % 2);
+        SmallVector<Value> a = {rowsOf[tile][0][word], rowsOf[tile][1][word],
+                                rowsOf[tile][0][word + 1],
+                                rowsOf[tile][1][word + 1]};
+        acc = gb.mma(bf16, a, bParts[part][ks], acc);
       }
-      // Bits 2t and 2t + 1 of rows g (dots 0, 1) and g + 8 (dots 2, 3).
-      Value shift = gb.toI32(gb.mul(quad, gb.idx(2)));
-      for (int64_t half = 0; half < 2; ++half) {
-        Value bits = gb.i32(0);
-        for (int64_t j = 0; j < 2; ++j) {
-          Value set =
-              gb.cmpF(arith::CmpFPredicate::OGT, dots[2 * half + j], gb.f32(0));
-          bits =
-              gb.orI(bits, gb.select(set, gb.i32(int64_t(1) << j), gb.i32(0)));
-        }
-        Value code = arith::ShLIOp::create(b, bits, shift);
-        code = gb.orI(code, gb.shuffleXor(code, 1));
-        code = gb.orI(code, gb.shuffleXor(code, 2));
-        code = arith::XOrIOp::create(
-            b, code, arith::ShRUIOp::create(b, code, gb.i32(1)));
-        Value row = gb.add(tileRows[tile], gb.idx(8 * half));
-        Value stores =
-            gb.andI(gb.cmp(arith::CmpIPredicate::eq, quad, gb.idx(half)),
-                    gb.cmp(arith::CmpIPredicate::ult, row, plan.rows));
-        gb.ifThen(stores,
-                  [&] { memref::StoreOp::create(b, code, plan.codes, row); });
-      }
+      for (int64_t i = 0; i < 4; ++i)
+        dots[i] = gb.fadd(dots[i], acc[i]);
     }
-  };
-  int64_t rowsPerRound = kHashTilesPerWarp * kHashTileRows;
-  Value firstRow = gb.mul(warp, gb.idx(kHashRoundsPerWarp * rowsPerRound));
-  Value endRow = gb.minIdx(
-      plan.rows, gb.add(firstRow, gb.idx(kHashRoundsPerWarp * rowsPerRound)));
-  gb.forEach(firstRow, endRow, gb.idx(rowsPerRound), hashRound);
+    // Bits 2t and 2t + 1 of rows g (dots 0, 1) and g + 8 (dots 2, 3).
+    Value shift = gb.toI32(gb.mul(quad, gb.idx(2)));
+    for (int64_t half = 0; half < 2; ++half) {
+      Value bits = gb.i32(0);
+      for (int64_t j = 0; j < 2; ++j) {
+        Value set =
+            gb.cmpF(arith::CmpFPredicate::OGT, dots[2 * half + j], gb.f32(0));
+        bits = gb.orI(bits, gb.select(set, gb.i32(int64_t(1) << j), gb.i32(0)));
+      }
+      Value code = arith::ShLIOp::create(b, bits, shift);
+      code = gb.orI(code, gb.shuffleXor(code, 1));
+      code = gb.orI(code, gb.shuffleXor(code, 2));
+      code = arith::XOrIOp::create(b, code,
+                                   arith::ShRUIOp::create(b, code, gb.i32(1)));
+      Value row = gb.add(tileRows[tile], gb.idx(8 * half));
+      Value stores =
+          gb.andI(gb.cmp(arith::CmpIPredicate::eq, quad, gb.idx(half)),
+                  gb.cmp(arith::CmpIPredicate::ult, row, plan.rows));
+      gb.ifThen(stores,
+                [&] { memref::StoreOp::create(b, code, plan.codes, row); });
+    }
+  }
 }
 
 /// Thread-per-row hash, for any D.
@@ -509,8 +500,7 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
     bool byTensorCores = hashesByTensorCores(plan);
     bool byWarps = hashesByWarps(plan);
     int64_t rowsPerWarp =
-        byTensorCores ? kHashRoundsPerWarp * kHashTilesPerWarp * kHashTileRows
-                      : kRowsPerWarp;
+        byTensorCores ? kHashTilesPerWarp * kHashTileRows : kRowsPerWarp;
     Value rowsPerBlock =
         gb.idx(byWarps ? kHashThreads / 32 * rowsPerWarp : kHashThreads);
     gpu::LaunchOp hash = launchKernel(
