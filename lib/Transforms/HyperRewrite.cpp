@@ -172,8 +172,9 @@ private:
     auto type = RankedTensorType::get(
         {kDyn, kDyn, sourceType.getDimSize(1), kDyn, sourceType.getDimSize(3)},
         sourceType.getElementType());
-    Value zero = arith::ConstantOp::create(
-        b, b.getZeroAttr(sourceType.getElementType()));
+    Value zero = realRows ? arith::ConstantOp::create(
+                                b, b.getZeroAttr(sourceType.getElementType()))
+                          : Value();
     Value gathered =
         tabulate(type, {dim(source, 0), blocks, len},
                  [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {

@@ -329,6 +329,17 @@ Value GpuBuilder::packPair(Type elementType, Value lo, Value hi) {
       .getResult(0);
 }
 
+std::array<Value, 3> GpuBuilder::splitIntoBf16Parts(Value x) {
+  auto rounded = [&](Value v) -> Value {
+    return arith::ExtFOp::create(
+        b, b.getF32Type(),
+        arith::TruncFOp::create(b, b.getBF16Type(), v).getResult());
+  };
+  Value hi = rounded(x);
+  Value mid = rounded(fsub(x, hi));
+  return {hi, mid, fsub(fsub(x, hi), mid)};
+}
+
 void GpuBuilder::copyAsync(Value dst, ValueRange dstIndices, Value src,
                            ValueRange srcIndices, int64_t elements,
                            Value valid) {

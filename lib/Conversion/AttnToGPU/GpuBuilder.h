@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
+#include <array>
 #include <optional>
 #include <type_traits>
 
@@ -247,6 +248,9 @@ public:
                            ArrayRef<Value> acc);
   /// Two f32 values rounded to `elementType` and packed into an i32.
   Value packPair(Type elementType, Value lo, Value hi);
+  /// x (f32) as three bf16 values in f32 (hi, mid, lo) whose sum carries
+  /// its 24 bits, so that each product with a bf16 value is exact in f32.
+  std::array<Value, 3> splitIntoBf16Parts(Value x);
   /// cp.async of `elements` elements (4, 8 or 16 bytes); `valid` false
   /// zero-fills the destination.
   void copyAsync(Value dst, ValueRange dstIndices, Value src,

@@ -65,6 +65,13 @@ bool hashesByWarps(const LshSortPlan &plan) {
          *plan.staticHeadDim <= 256;
 }
 
+/// The Gray code of a row's projection bits, its sort key.
+Value grayOf(GpuBuilder &gb, Value code) {
+  ImplicitLocOpBuilder &b = gb.b;
+  return arith::XOrIOp::create(b, code,
+                               arith::ShRUIOp::create(b, code, gb.i32(1)));
+}
+
 /// The sort key of a row from its P dot products.
 Value grayCode(GpuBuilder &gb, ArrayRef<Value> dots) {
   ImplicitLocOpBuilder &b = gb.b;
@@ -74,8 +81,7 @@ Value grayCode(GpuBuilder &gb, ArrayRef<Value> dots) {
                           gb.i32(int64_t(1) << p), gb.i32(0));
     code = arith::OrIOp::create(b, code, bit);
   }
-  return arith::XOrIOp::create(b, code,
-                               arith::ShRUIOp::create(b, code, gb.i32(1)));
+  return grayOf(gb, code);
 }
 
 /// Warp-per-row hash: coalesced row loads, the lane's part of R loaded once
@@ -145,7 +151,7 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
                        const LshSortPlan &plan) {
   ImplicitLocOpBuilder &b = gb.b;
   int64_t headDim = *plan.staticHeadDim;
-  Type bf16 = b.getBF16Type(), f32 = b.getF32Type(), i32 = b.getI32Type();
+  Type bf16 = b.getBF16Type(), i32 = b.getI32Type();
   Value tid = launch.getThreadIds().x;
   Value lane = gb.remIdx(tid, 32);
   Value group = gb.divIdx(lane, 4), quad = gb.remIdx(lane, 4);
@@ -153,10 +159,6 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
                       gb.divIdx(tid, 32));
 
   // B: projection g (0 past P) at the lane's permuted dims, in three parts.
-  auto rounded = [&](Value x) -> Value {
-    return arith::ExtFOp::create(
-        b, f32, arith::TruncFOp::create(b, bf16, x).getResult());
-  };
   Value projValid =
       gb.cmp(arith::CmpIPredicate::ult, group, gb.idx(plan.numProjs));
   Value proj = gb.minIdx(group, gb.idx(plan.numProjs - 1));
@@ -170,11 +172,8 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
       Value r = memref::LoadOp::create(
           b, plan.projections, ValueRange{gb.add(firstDim, gb.idx(j)), proj});
       r = gb.select(projValid, gb.toF32(r), gb.f32(0));
-      Value hi = rounded(r);
-      Value mid = rounded(gb.fsub(r, hi));
-      parts[0].push_back(hi);
-      parts[1].push_back(mid);
-      parts[2].push_back(gb.fsub(gb.fsub(r, hi), mid));
+      for (auto [part, value] : llvm::enumerate(gb.splitIntoBf16Parts(r)))
+        parts[part].push_back(value);
     }
     for (int64_t part = 0; part < 3; ++part)
       bParts[part].push_back(
@@ -211,6 +210,8 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
     rowsOf[tile][1] = rowWords(gb.add(row, gb.idx(8)));
   }
 
+  // Lane (g, t) holds bits 2t and 2t + 1 of its rows.
+  Value shift = gb.toI32(gb.mul(quad, gb.idx(2)));
   for (int64_t tile = 0; tile < kHashTilesPerWarp; ++tile) {
     SmallVector<Value> dots(4, gb.f32(0));
     // One accumulator per part, summed smallest first.
@@ -226,8 +227,7 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
       for (int64_t i = 0; i < 4; ++i)
         dots[i] = gb.fadd(dots[i], acc[i]);
     }
-    // Bits 2t and 2t + 1 of rows g (dots 0, 1) and g + 8 (dots 2, 3).
-    Value shift = gb.toI32(gb.mul(quad, gb.idx(2)));
+    // Rows g (dots 0, 1) and g + 8 (dots 2, 3).
     for (int64_t half = 0; half < 2; ++half) {
       Value bits = gb.i32(0);
       for (int64_t j = 0; j < 2; ++j) {
@@ -237,9 +237,7 @@ void emitMmaHashKernel(GpuBuilder &gb, gpu::LaunchOp launch,
       }
       Value code = arith::ShLIOp::create(b, bits, shift);
       code = gb.orI(code, gb.shuffleXor(code, 1));
-      code = gb.orI(code, gb.shuffleXor(code, 2));
-      code = arith::XOrIOp::create(b, code,
-                                   arith::ShRUIOp::create(b, code, gb.i32(1)));
+      code = grayOf(gb, gb.orI(code, gb.shuffleXor(code, 2)));
       Value row = gb.add(tileRows[tile], gb.idx(8 * half));
       Value stores =
           gb.andI(gb.cmp(arith::CmpIPredicate::eq, quad, gb.idx(half)),

@@ -405,11 +405,6 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
   SmallVector<SmallVector<Value>> queryFragments;
   auto buildQueryFragments = [&] {
     Type bf16 = plan.elementType;
-    auto rounded = [&](Value x) {
-      return arith::ExtFOp::create(
-                 b, f32, arith::TruncFOp::create(b, bf16, x).getResult())
-          .getResult();
-    };
     Value head = gb.minIdx(laneHead, gb.idx(unitHeads - 1));
     // Row laneGroup (hi or mid) and row laneGroup + 8 (lo or 0) at t.
     auto rowsAt = [&](int64_t t0, Value tOffset) {
@@ -417,9 +412,7 @@ void mlir::attn::emitSparqScoresKernel(ImplicitLocOpBuilder &b,
       Value q = memref::LoadOp::create(
           b, queryHat, gb.add(gb.mul(t, gb.idx(unitHeads)), head));
       q = gb.select(laneHeadValid, q, gb.f32(0));
-      Value hi = rounded(q);
-      Value mid = rounded(gb.fsub(q, hi));
-      Value lo = gb.fsub(gb.fsub(q, hi), mid);
+      auto [hi, mid, lo] = gb.splitIntoBf16Parts(q);
       return std::make_pair(gb.select(lowHalf, hi, mid),
                             gb.select(lowHalf, lo, gb.f32(0)));
     };
