@@ -40,7 +40,11 @@ void attn::buildLowerToLLVMPipeline(OpPassManager &pm,
   pm.addPass(createConvertAttnToLoops(loopOptions));
   pm.addPass(createCanonicalizerPass());
 
-  // Tensors -> buffers.
+  // Tensors -> buffers. Results inserted into slices of another tensor
+  // (HyperAttention's merges) are computed in those slices; CSE first, so
+  // that the slices they read and write are seen to be the same.
+  pm.addPass(createCSEPass());
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
   pm.addPass(bufferization::createOneShotBufferizePass(
       functionBoundaryBufferization()));
   bufferization::buildBufferDeallocationPipeline(pm);
@@ -86,7 +90,10 @@ void attn::buildLowerToNVVMPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 
   // Tensors -> buffers; results become out-params, so the result buffers
-  // the kernels write are the caller's (device memory).
+  // the kernels write are the caller's (device memory). Results inserted
+  // into slices of another tensor are computed in those slices.
+  pm.addPass(createCSEPass());
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
   pm.addPass(bufferization::createOneShotBufferizePass(
       functionBoundaryBufferization()));
   bufferization::BufferResultsToOutParamsPassOptions outParams;

@@ -531,10 +531,10 @@ private:
     return arith::CeilDivUIOp::create(nb, n, width);
   }
 
-  /// The row at position `i` of segment `segment` of level `level`, or `n`
-  /// (the zero padding row) when the position is padding.
-  Value rowAt(ImplicitLocOpBuilder &nb, Value n, Value level, Value segment,
-              Value i) {
+  /// The real rows [start, end) of segment `segment` of level `level` (end
+  /// below start when the segment is all padding).
+  std::pair<Value, Value> segmentRange(ImplicitLocOpBuilder &nb, Value n,
+                                       Value level, Value segment) {
     Value zero = arith::ConstantIndexOp::create(nb, 0);
     Value one = arith::ConstantIndexOp::create(nb, 1);
     // Walk down from the whole sequence [0, n), keeping the real range.
@@ -558,9 +558,16 @@ private:
               arith::MinUIOp::create(wb, middle, range[1]));
           scf::YieldOp::create(wb, ValueRange{start, end});
         });
-    Value row = arith::AddIOp::create(nb, walk.getResult(0), i);
-    Value real = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, row,
-                                       walk.getResult(1));
+    return {walk.getResult(0), walk.getResult(1)};
+  }
+
+  /// The row at position `i` of segment `segment` of level `level`, or `n`
+  /// (the zero padding row) when the position is padding.
+  Value rowAt(ImplicitLocOpBuilder &nb, Value n, Value level, Value segment,
+              Value i) {
+    auto [start, end] = segmentRange(nb, n, level, segment);
+    Value row = arith::AddIOp::create(nb, start, i);
+    Value real = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, row, end);
     return arith::SelectOp::create(nb, real, row, n);
   }
 
@@ -727,25 +734,9 @@ private:
           // (Inside each branch: a reshape of an scf.if result would need a
           // strided copy.)
           auto mergeInto = [&](Value offOut, Value offLse) {
-            auto [rowOut, rowLse] = unsegment(
-                offOut, offLse, numSegments, n,
-                [&](ImplicitLocOpBuilder &nb,
-                    Value row) -> std::pair<Value, Value> {
-                  auto [segment, pos] = locate(nb, n, child, row);
-                  Value one = arith::ConstantIndexOp::create(nb, 1);
-                  Value second = arith::CmpIOp::create(
-                      nb, arith::CmpIPredicate::ne,
-                      arith::AndIOp::create(nb, segment, one),
-                      arith::ConstantIndexOp::create(nb, 0));
-                  Value parent = arith::ShRUIOp::create(nb, segment, one);
-                  Value flat = arith::AddIOp::create(
-                      nb, arith::MulIOp::create(nb, parent, halfLen), pos);
-                  return {second, flat};
-                });
-            auto merge = MergeOp::create(b, acc[0].getType(), acc[1].getType(),
-                                         acc[0], acc[1], rowOut, rowLse);
-            scf::YieldOp::create(b,
-                                 ValueRange{merge.getOutput(), merge.getLse()});
+            scf::YieldOp::create(b, mergeSecondHalves(acc[0], acc[1], offOut,
+                                                      offLse, numSegments, n,
+                                                      child));
           };
           auto branch = scf::IfOp::create(b, acc.getTypes(), exact,
                                           /*withElseRegion=*/true);
@@ -760,18 +751,89 @@ private:
           }
           scf::YieldOp::create(b, branch.getResults());
         });
-    return {freshCopy(levels.getResult(0)), freshCopy(levels.getResult(1))};
+    return {levels.getResult(0), levels.getResult(1)};
   }
 
-  /// A copy of `t` into a new tensor. scf.for results bufferize with a
-  /// strided layout; copying them here with a loop nest keeps the
-  /// identity-layout copy at function boundaries from becoming a call to
-  /// the runtime's memrefCopy.
-  Value freshCopy(Value t) {
-    return tabulate(cast<RankedTensorType>(t.getType()), dynDims(t),
-                    [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-                      return tensor::ExtractOp::create(nb, t, ivs);
-                    });
+  /// `acc` and `accLse` ([B, H, n, *]) with the off-diagonal results
+  /// ([B * segments, H, len, *], segment s of batch b at b * segments + s)
+  /// merged into the real rows of each segment's second half (segment
+  /// 2s + 1 of level `child`). Those rows are contiguous, so each segment
+  /// is one slice of both, merged and inserted in place: the other rows
+  /// are neither read nor written.
+  SmallVector<Value> mergeSecondHalves(Value acc, Value accLse, Value offOut,
+                                       Value offLse, Value numSegments, Value n,
+                                       Value child) {
+    auto loop = scf::ForOp::create(
+        b, idx(0), numSegments, idx(1), ValueRange{acc, accLse},
+        [&](OpBuilder &nested, Location loc, Value segment, ValueRange state) {
+          ImplicitLocOpBuilder nb(loc, nested);
+          Value one = arith::ConstantIndexOp::create(nb, 1);
+          Value second = arith::AddIOp::create(
+              nb, arith::ShLIOp::create(nb, segment, one), one);
+          auto [start, end] = segmentRange(nb, n, child, second);
+          Value nonEmpty =
+              arith::CmpIOp::create(nb, arith::CmpIPredicate::ugt, end, start);
+          auto branch = scf::IfOp::create(nb, state.getTypes(), nonEmpty,
+                                          /*withElseRegion=*/true);
+          {
+            OpBuilder::InsertionGuard guard(nb);
+            nb.setInsertionPointToStart(branch.thenBlock());
+            Value count = arith::SubIOp::create(nb, end, start);
+            // Rows [firstRow, firstRow + count) of every head and of the
+            // batches firstBatch + i * batchStride.
+            auto slice = [&](Value t, OpFoldResult firstBatch,
+                             OpFoldResult batchStride, OpFoldResult firstRow) {
+              int64_t rank = cast<RankedTensorType>(t.getType()).getRank();
+              SmallVector<OpFoldResult> offsets(rank, nb.getIndexAttr(0)),
+                  sizes = tensor::getMixedSizes(nb, loc, t),
+                  strides(rank, nb.getIndexAttr(1));
+              offsets[0] = firstBatch;
+              offsets[2] = firstRow;
+              strides[0] = batchStride;
+              sizes[0] = tensor::DimOp::create(nb, acc, 0).getResult();
+              sizes[2] = count;
+              return tensor::ExtractSliceOp::create(nb, t, offsets, sizes,
+                                                    strides)
+                  .getResult();
+            };
+            OpFoldResult zeroAttr = nb.getIndexAttr(0),
+                         oneAttr = nb.getIndexAttr(1);
+            Value accRows = slice(state[0], zeroAttr, oneAttr, start);
+            Value accRowsLse = slice(state[1], zeroAttr, oneAttr, start);
+            Value offRows = slice(offOut, segment, numSegments, zeroAttr);
+            Value offRowsLse = slice(offLse, segment, numSegments, zeroAttr);
+            auto merge =
+                MergeOp::create(nb, accRows.getType(), accRowsLse.getType(),
+                                accRows, accRowsLse, offRows, offRowsLse);
+            // linalg.copy into a slice of `into`, then inserted back: the
+            // pipelines' empty-tensor elimination makes the merge write
+            // into that slice, so the copy is a self-copy that folds away
+            // (and an insert_slice of another tensor would be a memref.copy
+            // of a strided view: a runtime call on the CPU).
+            auto insert = [&](Value rows, Value into) {
+              auto type = cast<RankedTensorType>(rows.getType());
+              int64_t rank = type.getRank();
+              SmallVector<OpFoldResult> offsets(rank, nb.getIndexAttr(0)),
+                  sizes = tensor::getMixedSizes(nb, loc, rows),
+                  strides(rank, nb.getIndexAttr(1));
+              offsets[2] = start;
+              Value target = tensor::ExtractSliceOp::create(
+                  nb, type, into, offsets, sizes, strides);
+              Value copied =
+                  linalg::CopyOp::create(nb, rows, target).getResult(0);
+              return tensor::InsertSliceOp::create(nb, copied, into, offsets,
+                                                   sizes, strides)
+                  .getResult();
+            };
+            scf::YieldOp::create(nb,
+                                 ValueRange{insert(merge.getOutput(), state[0]),
+                                            insert(merge.getLse(), state[1])});
+            nb.setInsertionPointToStart(branch.elseBlock());
+            scf::YieldOp::create(nb, state);
+          }
+          scf::YieldOp::create(nb, branch.getResults());
+        });
+    return loop.getResults();
   }
 
   ImplicitLocOpBuilder &b;

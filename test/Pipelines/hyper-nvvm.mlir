@@ -3,6 +3,7 @@
 // RUN: rm -rf %t.ptx && %extract-ptx %t.mlir %t.ptx > %t.list
 // RUN: cat %t.ptx/*.ptx | FileCheck %s --check-prefix=PTX
 // RUN: %if ptxas %{ for f in $(cat %t.list); do %ptxas -arch=sm_90a $f -o /dev/null || exit 1; done %}
+// RUN: attn-opt %s --attn-hyper="min-seq-len=1024" --attn-lower-to-nvvm="format=isa" --mlir-print-ir-before=attn-offload-to-gpu -o /dev/null 2>&1 | FileCheck %s --check-prefix=INPLACE
 
 // Checks causal HyperAttention (dynamic length, GQA) through the whole GPU
 // pipeline: no attn op, linalg loop or host allocation is left; the sort,
@@ -18,6 +19,17 @@
 // CHECK-DAG: llvm.call @mgpuMemFree
 // CHECK-NOT: scf.parallel
 // CHECK-NOT: llvm.call @malloc(%{{.*}}) : (i64) -> !llvm.ptr{{$}}
+
+// The levels' merges write into the accumulated rows: before the host
+// loops become kernels, the only copy left is the result's into the
+// caller's buffer (no copy of a merged slice back into the rows).
+// INPLACE-LABEL: func.func @hyper_causal(
+// INPLACE-NOT: linalg.copy
+// INPLACE-NOT: memref.copy
+// INPLACE: memref.copy %{{.*}}, %arg3 : memref<1x4x?x64xbf16> to memref<1x4x?x64xbf16>
+// INPLACE-NOT: memref.copy
+// INPLACE-NOT: linalg.copy
+// INPLACE: }
 
 // PTX-DAG: match.any.sync.b32
 // PTX-DAG: atom.shared.add.u32

@@ -62,7 +62,11 @@ func.func @dynamic(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
 // more than min-seq-len keys; the depth comes from an scf.while halving the
 // length; exact causal attention on the deepest segments; then an scf.for
 // over the levels whose off-diagonal blocks are exact below min-seq-len and
-// the sampled core otherwise, merged into the accumulated rows.
+// the sampled core otherwise, merged into the accumulated rows: an scf.for
+// over the segments takes the real rows of each second half (a slice of the
+// accumulated rows, and the segment's batches of the off-diagonal result at
+// a stride of the segment count), merges them and copies the result back
+// into that slice, skipping segments that are all padding.
 // CHECK-LABEL: func.func @causal
 // CHECK: %[[SAME:.*]] = arith.cmpi eq
 // CHECK: %[[LONG:.*]] = arith.cmpi ugt, %{{.*}}, %c4096
@@ -73,7 +77,15 @@ func.func @dynamic(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
 // CHECK:   scf.for
 // CHECK:     scf.if
 // CHECK:       attn.sdpa
-// CHECK:       attn.merge
+// CHECK:       %[[SEGMENTS:.*]]:2 = scf.for %[[S:.*]] = %c0{{.*}} to %[[N:.*]] step %c1{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}, %[[ACCLSE:.*]] = %{{.*}})
+// CHECK:         %[[NONEMPTY:.*]] = arith.cmpi ugt
+// CHECK:         scf.if %[[NONEMPTY]]
+// CHECK:           %[[ROWS:.*]] = tensor.extract_slice %[[ACC]][0, 0, %[[START:.*]], 0] [%{{.*}}, 8, %[[COUNT:.*]], 64] [1, 1, 1, 1]
+// CHECK:           tensor.extract_slice %{{.*}}[%[[S]], 0, 0, 0] [%{{.*}}, 8, %[[COUNT]], 64] [%[[N]], 1, 1, 1]
+// CHECK:           %[[MERGED:.*]], %{{.*}} = attn.merge %[[ROWS]]
+// CHECK:           %[[SLICE:.*]] = tensor.extract_slice %[[ACC]][0, 0, %[[START]], 0]
+// CHECK:           %[[COPIED:.*]] = linalg.copy ins(%[[MERGED]] : {{.*}}) outs(%[[SLICE]] : {{.*}})
+// CHECK:           tensor.insert_slice %[[COPIED]] into %[[ACC]][0, 0, %[[START]], 0]
 // CHECK:     } else {
 // CHECK:       attn.lsh_sort_bucket
 // CHECK:       attn.merge

@@ -176,7 +176,11 @@ def HyperRewrite : Pass<"attn-hyper"> {
     `min-seq-len` are split into halves whose off-diagonal block goes
     through steps 1-4; all segments of one recursion level are one batched
     call, and the number of levels is computed at run time from the
-    sequence length (an `scf.for` over levels). Non-causal attention may
+    sequence length (an `scf.for` over levels). Each level's result is
+    merged into the rows of the second halves only, one slice per segment
+    (`tensor.extract_slice`, `attn.merge`, `linalg.copy` into the slice,
+    `tensor.insert_slice`; the lowering pipelines make the merge write the
+    slice in place). Non-causal attention may
     have `Lq != Lk`; GQA is kept (the queries of a group share their key
     head's sort and samples). An `lse` result is produced as well.
 
