@@ -72,6 +72,15 @@ struct HyperOptions {
   uint64_t seed;
 };
 
+/// Rows of `source` ([B, H, n, ...]) as they are, or, with `table` ([1, 1,
+/// S, len] i32 row numbers), as the [B * S, H, len, ...] tensor whose batch
+/// b * S + s holds at i row `table[0, 0, s, i]` of batch b, row n reading
+/// as zeros: the segments of a causal level, read without a copy.
+struct RowView {
+  Value source;
+  Value table = {};
+};
+
 class HyperBuilder {
 public:
   HyperBuilder(ImplicitLocOpBuilder &b, SdpaOp op, const HyperOptions &opts)
@@ -93,8 +102,9 @@ public:
     Value q = castTo(op.getQuery(), rowsType(queryHeads, headDim));
     Value k = castTo(op.getKey(), rowsType(kvHeads, headDim));
     Value v = castTo(op.getValue(), rowsType(kvHeads, valueDim));
-    auto [out, lse] = op.getCausal() ? buildCausal(q, k, v)
-                                     : buildCore(q, k, v, /*level=*/idx(0));
+    auto [out, lse] = op.getCausal()
+                          ? buildCausal(q, k, v)
+                          : buildCore(q, k, RowView{v}, /*level=*/idx(0));
     return {castTo(out, op.getOutput().getType()),
             castTo(lse, RankedTensorType::get(
                             op.getOutput().getType().getShape().drop_back(),
@@ -153,53 +163,70 @@ private:
     return sizes;
   }
 
-  /// [B, H, blocks * len, W] -> [B * blocks, H, len, W] (also without W):
-  /// blocks of rows become batch entries, so that one attn.sdpa attends
-  /// every block on its own.
-  Value toBlocks(Value t, Value blocks, Value len) {
-    return mergeDims(swapDims12(splitDim(t, 2, blocks, len)), 0);
+  /// The element at (batch, head, row, col) of `view` (`col` absent for
+  /// rank-3 sources).
+  Value readRow(ImplicitLocOpBuilder &nb, const RowView &view, Value batch,
+                Value head, Value row, Value col = {}) {
+    auto indices = [&](Value sourceBatch, Value sourceRow) {
+      SmallVector<Value> ivs{sourceBatch, head, sourceRow};
+      if (col)
+        ivs.push_back(col);
+      return ivs;
+    };
+    if (!view.table)
+      return tensor::ExtractOp::create(nb, view.source, indices(batch, row));
+    Value zero = arith::ConstantIndexOp::create(nb, 0);
+    Value segments = tensor::DimOp::create(nb, view.table, 2);
+    Value segment = arith::RemUIOp::create(nb, batch, segments);
+    Value sourceRow = arith::IndexCastUIOp::create(
+        nb, nb.getIndexType(),
+        tensor::ExtractOp::create(nb, view.table,
+                                  ValueRange{zero, zero, segment, row}));
+    Value real =
+        arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, sourceRow,
+                              tensor::DimOp::create(nb, view.source, 2));
+    sourceRow = arith::SelectOp::create(nb, real, sourceRow, zero);
+    Value value = tensor::ExtractOp::create(
+        nb, view.source,
+        indices(arith::DivUIOp::create(nb, batch, segments), sourceRow));
+    Value zeroValue = arith::ConstantOp::create(
+        nb, nb.getZeroAttr(getElementTypeOrSelf(view.source.getType())));
+    return arith::SelectOp::create(nb, real, value, zeroValue);
   }
 
-  /// Rows of `source` [B, H, N, W] gathered straight into blocks, in one
+  /// The batch count of `view`.
+  Value viewBatches(const RowView &view) {
+    Value batches = dim(view.source, 0);
+    return view.table ? mul(batches, dim(view.table, 2)) : batches;
+  }
+
+  /// Rows of `view` ([B, H, N, W]) gathered straight into blocks, in one
   /// pass: [B * blocks, H, len, W], where `rowOf(b, block, h, i)` is the
-  /// row (an integer) at position i of that block.
-  /// With `realRows`, row numbers from `realRows` on read as zero rows.
+  /// row of the view (an integer) at position i of that block.
   Value gatherIntoBlocks(
-      Value source, Value blocks, Value len,
-      llvm::function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> rowOf,
-      Value realRows = {}) {
-    auto sourceType = cast<RankedTensorType>(source.getType());
+      const RowView &view, Value blocks, Value len,
+      llvm::function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> rowOf) {
+    auto sourceType = cast<RankedTensorType>(view.source.getType());
     auto type = RankedTensorType::get(
         {kDyn, kDyn, sourceType.getDimSize(1), kDyn, sourceType.getDimSize(3)},
         sourceType.getElementType());
-    Value zero = realRows ? arith::ConstantOp::create(
-                                b, b.getZeroAttr(sourceType.getElementType()))
-                          : Value();
     Value gathered =
-        tabulate(type, {dim(source, 0), blocks, len},
+        tabulate(type, {viewBatches(view), blocks, len},
                  [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
                    Value row = arith::IndexCastUIOp::create(
                        nb, nb.getIndexType(), rowOf(nb, ivs.take_front(4)));
-                   if (!realRows)
-                     return tensor::ExtractOp::create(
-                         nb, source, ValueRange{ivs[0], ivs[2], row, ivs[4]});
-                   Value real = arith::CmpIOp::create(
-                       nb, arith::CmpIPredicate::ult, row, realRows);
-                   row = arith::SelectOp::create(
-                       nb, real, row, arith::ConstantIndexOp::create(nb, 0));
-                   Value value = tensor::ExtractOp::create(
-                       nb, source, ValueRange{ivs[0], ivs[2], row, ivs[4]});
-                   return arith::SelectOp::create(nb, real, value, zero);
+                   return readRow(nb, view, ivs[0], ivs[2], row, ivs[4]);
                  });
     return mergeDims(gathered, 0);
   }
 
-  /// toBlocks(gatherRows(source, index), blocks, len) in one pass: rows
-  /// picked by `index` ([B, H, blocks * len]).
-  Value gatherBlocks(Value source, Value index, Value len) {
+  /// Rows of `view` picked by `index` ([B, H, blocks * len]) into blocks of
+  /// `len`: [B * blocks, H, len, W] (a gather and toBlocks' transpose in
+  /// one pass).
+  Value gatherBlocks(const RowView &view, Value index, Value len) {
     Value blocks = arith::DivUIOp::create(b, dim(index, 2), len);
     return gatherIntoBlocks(
-        source, blocks, len, [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+        view, blocks, len, [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
           Value position = arith::AddIOp::create(
               nb, arith::MulIOp::create(nb, ivs[1], len), ivs[3]);
           return tensor::ExtractOp::create(nb, index,
@@ -208,53 +235,51 @@ private:
         });
   }
 
-  /// The inverse of toBlocks: [B * blocks, H, len, W] -> [B, H, blocks *
-  /// len, W].
-  Value fromBlocks(Value t, Value blocks) {
-    Value batch = arith::DivUIOp::create(b, dim(t, 0), blocks);
-    return mergeDims(swapDims12(splitDim(t, 0, batch, blocks)), 2);
+  /// Rows of `view` picked by `rows` ([B, H, m] row numbers of the view):
+  /// [B, H, m, W].
+  Value gatherViewRows(const RowView &view, Value rows) {
+    auto sourceType = cast<RankedTensorType>(view.source.getType());
+    auto rowsType = cast<RankedTensorType>(rows.getType());
+    auto type = RankedTensorType::get({kDyn, sourceType.getDimSize(1),
+                                       rowsType.getDimSize(2),
+                                       sourceType.getDimSize(3)},
+                                      sourceType.getElementType());
+    SmallVector<Value> sizes{viewBatches(view)};
+    if (rowsType.isDynamicDim(2))
+      sizes.push_back(dim(rows, 2));
+    return tabulate(type, sizes,
+                    [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+                      Value row = arith::IndexCastUIOp::create(
+                          nb, nb.getIndexType(),
+                          tensor::ExtractOp::create(nb, rows, ivs.drop_back()));
+                      return readRow(nb, view, ivs[0], ivs[1], row, ivs[3]);
+                    });
   }
 
-  /// Splits dim `d` of `t` into (outer, inner). (tensor.reshape, since
-  /// expand-strided-metadata cannot yet split a dim into two dynamic ones.)
-  Value splitDim(Value t, int64_t d, Value outer, Value inner) {
-    auto type = cast<RankedTensorType>(t.getType());
-    SmallVector<int64_t> shape;
-    SmallVector<Value> sizes;
-    for (int64_t i = 0; i < type.getRank(); ++i) {
-      if (i == d) {
-        shape.append({constantOr(outer), constantOr(inner)});
-        sizes.append({outer, inner});
-        continue;
-      }
-      shape.push_back(type.getDimSize(i));
-      sizes.push_back(dim(t, i));
-    }
-    Value shapeTensor = tensor::FromElementsOp::create(
-        b,
-        RankedTensorType::get({static_cast<int64_t>(sizes.size())},
-                              b.getIndexType()),
-        sizes);
-    return tensor::ReshapeOp::create(
-        b, RankedTensorType::get(shape, type.getElementType()), t, shapeTensor);
-  }
-
-  /// Swaps dims 1 and 2 (a linalg.transpose).
-  Value swapDims12(Value t) {
-    auto type = cast<RankedTensorType>(t.getType());
-    SmallVector<int64_t> permutation{0, 2, 1};
-    for (int64_t d = 3; d < type.getRank(); ++d)
-      permutation.push_back(d);
-    SmallVector<int64_t> shape;
-    SmallVector<Value> sizes;
-    for (int64_t d : permutation) {
-      shape.push_back(type.getDimSize(d));
-      if (type.isDynamicDim(d))
-        sizes.push_back(dim(t, d));
-    }
-    Value init =
-        tensor::EmptyOp::create(b, shape, type.getElementType(), sizes);
-    return linalg::TransposeOp::create(b, t, init, permutation).getResult()[0];
+  /// Results in blocks ([B * blocks, H, len, W], or without W) back on rows
+  /// [B, H, rows, W]: row r of batch b is position `positionOf(b, h, r)` of
+  /// b's blocks laid end to end. One pass (a transpose out of the blocks
+  /// and a gather would copy twice).
+  Value gatherFromBlocks(
+      Value blocked, Value blocks, Value rows,
+      function_ref<Value(ImplicitLocOpBuilder &, ValueRange)> positionOf) {
+    auto blockedType = cast<RankedTensorType>(blocked.getType());
+    SmallVector<int64_t> shape(blockedType.getShape());
+    shape[0] = shape[2] = kDyn;
+    auto type = RankedTensorType::get(shape, blockedType.getElementType());
+    Value len = dim(blocked, 2);
+    return tabulate(
+        type, {arith::DivUIOp::create(b, dim(blocked, 0), blocks), rows},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+          Value position = arith::IndexCastUIOp::create(
+              nb, nb.getIndexType(), positionOf(nb, ivs.take_front(3)));
+          SmallVector<Value> indices(ivs);
+          indices[0] = arith::AddIOp::create(
+              nb, arith::MulIOp::create(nb, ivs[0], blocks),
+              arith::DivUIOp::create(nb, position, len));
+          indices[2] = arith::RemUIOp::create(nb, position, len);
+          return tensor::ExtractOp::create(nb, blocked, indices);
+        });
   }
 
   /// Merges dims `first` and `first + 1`.
@@ -268,12 +293,6 @@ private:
         groups.push_back({d});
     }
     return tensor::CollapseShapeOp::create(b, t, groups);
-  }
-
-  /// A static dim for a constant size, else dynamic.
-  static int64_t constantOr(Value size) {
-    std::optional<int64_t> constant = getConstantIntValue(size);
-    return constant ? *constant : kDyn;
   }
 
   /// attn.gather of `source` (a [B, H, L, ...] tensor) along its rows.
@@ -307,9 +326,11 @@ private:
   // The non-causal core (steps 1-4 of §4)
   //===--------------------------------------------------------------------===//
 
-  /// HyperAttention of q [B', Hq, Lq, D] over k, v [B', Hkv, Lk, *], drawing
-  /// its samples from stream 1 + level.
-  std::pair<Value, Value> buildCore(Value q, Value k, Value v, Value level) {
+  /// HyperAttention of q [B', Hq, Lq, D] over k [B', Hkv, Lk, D] and the
+  /// value rows `values` ([B', Hkv, Lk, Dv], read through their view),
+  /// drawing its samples from stream 1 + level.
+  std::pair<Value, Value> buildCore(Value q, Value k, const RowView &values,
+                                    Value level) {
     Value batch = dim(q, 0), queryLen = dim(q, 2), keyLen = dim(k, 2);
     auto permType = [&](int64_t heads) {
       return RankedTensorType::get({kDyn, heads, kDyn}, i32);
@@ -354,10 +375,9 @@ private:
                  [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
                    return sortedIndex(keyPerm, keyLen, nb, ivs);
                  });
-    Value sortedQ = gatherRows(q, queryIndex);
-    Value blockedQ = toBlocks(sortedQ, numBlocks, queryBlock);
-    Value blockedK = gatherBlocks(k, keyIndex, bucket);
-    Value blockedV = gatherBlocks(v, keyIndex, bucket);
+    Value blockedQ = gatherBlocks(RowView{q}, queryIndex, queryBlock);
+    Value blockedK = gatherBlocks(RowView{k}, keyIndex, bucket);
+    Value blockedV = gatherBlocks(values, keyIndex, bucket);
     // Keys past Lk only fill the last block.
     Value keyValid = tabulate(
         RankedTensorType::get({kDyn, 1, 1, opts.bucketSize}, b.getI1Type()),
@@ -371,30 +391,34 @@ private:
         });
     auto [blockOut, blockLse] =
         attend(blockedQ, blockedK, blockedV, keyValid, /*causal=*/false);
-    Value out = fromBlocks(blockOut, numBlocks);
-    Value lse = fromBlocks(blockLse, numBlocks);
+    // Back in the original query order: row r sits at its sorted position.
+    auto sortedPosition = [&](ImplicitLocOpBuilder &nb, ValueRange bhr) {
+      return tensor::ExtractOp::create(nb, queryRank, bhr).getResult();
+    };
+    Value out = gatherFromBlocks(blockOut, numBlocks, queryLen, sortedPosition);
+    Value lse = gatherFromBlocks(blockLse, numBlocks, queryLen, sortedPosition);
 
-    // 3. The sampled residual, merged with the blocks.
+    // 3. The sampled residual (in the original query order), merged with
+    // the blocks.
     if (opts.sampleSize > 0) {
       auto [sampleOut, sampleLse] =
-          buildResidual(sortedQ, k, v, keyPerm, level, queryBlock);
+          buildResidual(q, k, values, keyPerm, queryRank, level, queryBlock);
       auto merge = MergeOp::create(b, out.getType(), lse.getType(), out, lse,
                                    sampleOut, sampleLse);
       out = merge.getOutput();
       lse = merge.getLse();
     }
-
-    // 4. Rows back in the original query order.
-    return {gatherRows(out, queryRank), gatherRows(lse, queryRank)};
+    return {out, lse};
   }
 
-  /// Attention of the sorted queries over `sample-size` sorted key positions
-  /// drawn uniformly, without those of the query's own block, with
-  /// log(Lk / m) added to the log-sum-exp.
-  std::pair<Value, Value> buildResidual(Value sortedQ, Value k, Value v,
-                                        Value keyPerm, Value level,
-                                        Value queryBlock) {
-    Value batch = dim(sortedQ, 0), keyLen = dim(k, 2);
+  /// Attention of the queries over `sample-size` sorted key positions
+  /// drawn uniformly, without those of the query's own block (its sorted
+  /// position `queryRank` over `queryBlock`), with log(Lk / m) added to
+  /// the log-sum-exp.
+  std::pair<Value, Value> buildResidual(Value q, Value k, const RowView &values,
+                                        Value keyPerm, Value queryRank,
+                                        Value level, Value queryBlock) {
+    Value batch = dim(q, 0), keyLen = dim(k, 2);
     int64_t m = opts.sampleSize;
     Value stream = arith::IndexCastUIOp::create(
         b, b.getI64Type(), arith::AddIOp::create(b, level, idx(1)));
@@ -433,9 +457,10 @@ private:
     // Samples index sorted positions; their keys are keyPerm[samples].
     Value sampledRows = gatherRows(keyPerm, samples);
     Value sampledK = gatherRows(k, sampledRows);
-    Value sampledV = gatherRows(v, sampledRows);
-    // Sample j is dropped for sorted query i when both lie in one block:
-    // compare precomputed block numbers, no division per element.
+    Value sampledV = gatherViewRows(values, sampledRows);
+    // Sample j is dropped for query i when the sample and the query's
+    // sorted position lie in one block: compare precomputed block numbers,
+    // no division per element.
     Value bucket = idx(opts.bucketSize);
     Value sampleBlocks = tabulate(
         RankedTensorType::get({kDyn, kvHeads, m}, b.getIndexType()), {batch},
@@ -445,24 +470,27 @@ private:
               nb, arith::IndexCastUIOp::create(nb, nb.getIndexType(), sample),
               bucket);
         });
-    Value paddedQueryLen = dim(sortedQ, 2);
+    Value queryLen = dim(q, 2);
     Value queryBlocks = tabulate(
-        RankedTensorType::get({kDyn}, b.getIndexType()), {paddedQueryLen},
+        RankedTensorType::get({kDyn, queryHeads, kDyn}, b.getIndexType()),
+        {batch, queryLen},
         [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-          return arith::DivUIOp::create(nb, ivs[0], queryBlock);
+          Value rank = arith::IndexCastUIOp::create(
+              nb, nb.getIndexType(),
+              tensor::ExtractOp::create(nb, queryRank, ivs));
+          return arith::DivUIOp::create(nb, rank, queryBlock);
         });
     auto maskType =
         RankedTensorType::get({kDyn, queryHeads, kDyn, m}, b.getI1Type());
-    Value maskInit =
-        tensor::EmptyOp::create(b, maskType.getShape(), b.getI1Type(),
-                                ValueRange{batch, paddedQueryLen});
+    Value maskInit = tensor::EmptyOp::create(
+        b, maskType.getShape(), b.getI1Type(), ValueRange{batch, queryLen});
     MLIRContext *ctx = b.getContext();
     AffineExpr bb, h, i, j;
     bindDims(ctx, bb, h, i, j);
     int64_t group = queryHeads / kvHeads;
     SmallVector<AffineMap> maskMaps{
         AffineMap::get(4, 0, {bb, h.floorDiv(group), j}, ctx),
-        AffineMap::get(4, 0, {i}, ctx), b.getMultiDimIdentityMap(4)};
+        AffineMap::get(4, 0, {bb, h, i}, ctx), b.getMultiDimIdentityMap(4)};
     SmallVector<utils::IteratorType> maskIterators(
         4, utils::IteratorType::parallel);
     Value notOwnBlock =
@@ -476,7 +504,7 @@ private:
             })
             .getResult(0);
     auto [out, lse] =
-        attend(sortedQ, sampledK, sampledV, notOwnBlock, /*causal=*/false);
+        attend(q, sampledK, sampledV, notOwnBlock, /*causal=*/false);
     // Each sample stands for Lk / m keys.
     Value weight = math::LogOp::create(
         b, arith::DivFOp::create(
@@ -598,19 +626,17 @@ private:
 
   /// The rows of `t` ([B, H, n, W]) laid out as the segments of `rows`
   /// ([1, 1, segments, len] row numbers, n for the zero padding row):
-  /// [B * segments, H, len, W].
+  /// [B * segments, H, len, W], in one pass.
   Value segmentRows(Value t, Value rows) {
-    // One pass: a gather and a transpose would copy twice, and a copy of
-    // `t` with the zero row appended once more per call.
-    return gatherIntoBlocks(
-        t, dim(rows, 2), dim(rows, 3),
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
-          Value zero = arith::ConstantIndexOp::create(nb, 0);
-          return tensor::ExtractOp::create(
-                     nb, rows, ValueRange{zero, zero, ivs[1], ivs[3]})
-              .getResult();
-        },
-        /*realRows=*/dim(t, 2));
+    RowView view{t, rows};
+    auto type = cast<RankedTensorType>(t.getType());
+    return tabulate(RankedTensorType::get(
+                        {kDyn, type.getDimSize(1), kDyn, type.getDimSize(3)},
+                        type.getElementType()),
+                    {viewBatches(view), dim(rows, 3)},
+                    [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
+                      return readRow(nb, view, ivs[0], ivs[1], ivs[2], ivs[3]);
+                    });
   }
 
   /// One row number table [1, 1, segments, len] of level `level`.
@@ -627,43 +653,25 @@ private:
         });
   }
 
-  /// Results [B * segments, H, len, *] of a level back on the original rows
-  /// [B, H, n, *]: row r takes position `position(r)` of the flattened
-  /// segments; rows with no position get lse = -inf (and output 0 weight).
+  /// Results [B * segments, H, len, *] of the deepest level back on the
+  /// original rows [B, H, n, *]: row r is position `position(r)` of its
+  /// batch's segments laid end to end (every row lies in one segment).
   std::pair<Value, Value>
   unsegment(Value out, Value lse, Value numSegments, Value n,
-            function_ref<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value)>
-                position) {
-    Value flatOut = fromBlocks(out, numSegments);
-    Value flatLse = fromBlocks(lse, numSegments);
-    // One walk per row: its position, or -1 when no segment covers it
-    // (the gathers clamp -1 to 0; the LSE of those rows becomes -inf).
-    Value where =
-        tabulate(RankedTensorType::get({1, 1, kDyn}, i32), {n},
-                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-                   auto [covered, pos] = position(nb, ivs[2]);
-                   return arith::SelectOp::create(
-                       nb, covered, arith::IndexCastUIOp::create(nb, i32, pos),
-                       arith::ConstantIntOp::create(nb, i32, -1));
-                 });
-    Value rowOut = gatherRows(flatOut, where);
-    Value rowLse = gatherRows(flatLse, where);
-    Value batch = dim(rowLse, 0);
-    Value negInf = arith::ConstantOp::create(
-        b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-    Value maskedLse = tabulate(
-        cast<RankedTensorType>(rowLse.getType()), {batch, n},
+            function_ref<Value(ImplicitLocOpBuilder &, Value)> position) {
+    // One walk per row, shared by the output and the lse.
+    Value where = tabulate(
+        RankedTensorType::get({1, 1, kDyn}, i32), {n},
         [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-          Value zero = arith::ConstantIndexOp::create(nb, 0);
-          Value pos = tensor::ExtractOp::create(nb, where,
-                                                ValueRange{zero, zero, ivs[2]});
-          Value covered =
-              arith::CmpIOp::create(nb, arith::CmpIPredicate::sge, pos,
-                                    arith::ConstantIntOp::create(nb, i32, 0));
-          Value value = tensor::ExtractOp::create(nb, rowLse, ivs);
-          return arith::SelectOp::create(nb, covered, value, negInf);
+          return arith::IndexCastUIOp::create(nb, i32, position(nb, ivs[2]));
         });
-    return {rowOut, maskedLse};
+    auto positionOf = [&](ImplicitLocOpBuilder &nb, ValueRange bhr) -> Value {
+      Value zero = arith::ConstantIndexOp::create(nb, 0);
+      return tensor::ExtractOp::create(nb, where,
+                                       ValueRange{zero, zero, bhr[2]});
+    };
+    return {gatherFromBlocks(out, numSegments, n, positionOf),
+            gatherFromBlocks(lse, numSegments, n, positionOf)};
   }
 
   std::pair<Value, Value> buildCausal(Value q, Value k, Value v) {
@@ -697,14 +705,13 @@ private:
     auto [bottomOut, bottomLse] =
         attend(segmentRows(q, bottomRows), segmentRows(k, bottomRows),
                segmentRows(v, bottomRows), Value(), /*causal=*/true);
-    auto [out, lse] = unsegment(
-        bottomOut, bottomLse, bottomSegments, n,
-        [&](ImplicitLocOpBuilder &nb, Value row) -> std::pair<Value, Value> {
-          auto [segment, pos] = locate(nb, n, depth, row);
-          Value flat = arith::AddIOp::create(
-              nb, arith::MulIOp::create(nb, segment, bottomLen), pos);
-          return {arith::ConstantIntOp::create(nb, nb.getI1Type(), 1), flat};
-        });
+    auto [out, lse] =
+        unsegment(bottomOut, bottomLse, bottomSegments, n,
+                  [&](ImplicitLocOpBuilder &nb, Value row) -> Value {
+                    auto [segment, pos] = locate(nb, n, depth, row);
+                    return arith::AddIOp::create(
+                        nb, arith::MulIOp::create(nb, segment, bottomLen), pos);
+                  });
 
     // Levels depth-1 .. 0: the off-diagonal block of every segment, merged
     // into the rows of its second half (deepest first, as the recursion
@@ -724,9 +731,11 @@ private:
               levelRows(n, child, numSegments, halfLen, idx(0), idx(2));
           Value secondHalves =
               levelRows(n, child, numSegments, halfLen, idx(1), idx(2));
+          // Queries and keys are hashed, so they are copied into the
+          // segments' layout; values are only gathered, through the table.
           Value offQ = segmentRows(q, secondHalves);
           Value offK = segmentRows(k, firstHalves);
-          Value offV = segmentRows(v, firstHalves);
+          RowView offV{v, firstHalves};
           // The core is exact below min-seq-len queries (§4 step 1).
           Value exact = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
                                               halfLen, minLen);
@@ -743,7 +752,8 @@ private:
           {
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(branch.thenBlock());
-            auto [o, l] = attend(offQ, offK, offV, Value(), /*causal=*/false);
+            auto [o, l] = attend(offQ, offK, segmentRows(v, firstHalves),
+                                 Value(), /*causal=*/false);
             mergeInto(o, l);
             b.setInsertionPointToStart(branch.elseBlock());
             auto [co, cl] = buildCore(offQ, offK, offV, level);
@@ -770,7 +780,8 @@ private:
           Value one = arith::ConstantIndexOp::create(nb, 1);
           Value second = arith::AddIOp::create(
               nb, arith::ShLIOp::create(nb, segment, one), one);
-          auto [start, end] = segmentRange(nb, n, child, second);
+          Value start, end;
+          std::tie(start, end) = segmentRange(nb, n, child, second);
           Value nonEmpty =
               arith::CmpIOp::create(nb, arith::CmpIPredicate::ugt, end, start);
           auto branch = scf::IfOp::create(nb, state.getTypes(), nonEmpty,
