@@ -459,26 +459,23 @@ private:
     Value sampledK = gatherRows(k, sampledRows);
     Value sampledV = gatherViewRows(values, sampledRows);
     // Sample j is dropped for query i when the sample and the query's
-    // sorted position lie in one block: compare precomputed block numbers,
-    // no division per element.
-    Value bucket = idx(opts.bucketSize);
-    Value sampleBlocks = tabulate(
-        RankedTensorType::get({kDyn, kvHeads, m}, b.getIndexType()), {batch},
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-          Value sample = tensor::ExtractOp::create(nb, samples, ivs);
-          return arith::DivUIOp::create(
-              nb, arith::IndexCastUIOp::create(nb, nb.getIndexType(), sample),
-              bucket);
-        });
+    // sorted position lie in one block: compare precomputed block numbers
+    // (i32, as the kernels that evaluate the mask read them), no division
+    // per element.
+    Value bucket = arith::ConstantIntOp::create(b, i32, opts.bucketSize);
+    Value sampleBlocks =
+        tabulate(RankedTensorType::get({kDyn, kvHeads, m}, i32), {batch},
+                 [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+                   return arith::DivUIOp::create(
+                       nb, tensor::ExtractOp::create(nb, samples, ivs), bucket);
+                 });
     Value queryLen = dim(q, 2);
+    Value queryBlock32 = arith::IndexCastUIOp::create(b, i32, queryBlock);
     Value queryBlocks = tabulate(
-        RankedTensorType::get({kDyn, queryHeads, kDyn}, b.getIndexType()),
-        {batch, queryLen},
+        RankedTensorType::get({kDyn, queryHeads, kDyn}, i32), {batch, queryLen},
         [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-          Value rank = arith::IndexCastUIOp::create(
-              nb, nb.getIndexType(),
-              tensor::ExtractOp::create(nb, queryRank, ivs));
-          return arith::DivUIOp::create(nb, rank, queryBlock);
+          return arith::DivUIOp::create(
+              nb, tensor::ExtractOp::create(nb, queryRank, ivs), queryBlock32);
         });
     auto maskType =
         RankedTensorType::get({kDyn, queryHeads, kDyn, m}, b.getI1Type());

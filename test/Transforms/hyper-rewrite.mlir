@@ -22,7 +22,7 @@
 // CHECK:   tensor.extract %[[RANK]]
 // CHECK: arith.constant -7046029254386353131 : i64
 // CHECK: arith.remui {{.*}} : i64
-// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8x?xindex>)
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8x?xi32>)
 // CHECK:   tensor.extract %[[RANK]]
 // CHECK: attn.sdpa %[[Q]], {{.*}} mask(%{{.*}} : tensor<?x8x?x256xi1>) scale(1.250000e-01)
 // CHECK: math.log

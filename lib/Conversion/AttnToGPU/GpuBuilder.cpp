@@ -2,12 +2,15 @@
 
 #include "GpuBuilder.h"
 
+#include "mlir/Dialect/Affine/Utils.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include <cmath>
 
@@ -395,18 +398,82 @@ void mlir::attn::storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan,
       });
 }
 
+/// Whether the kernels can evaluate `generic` per element in place of
+/// reading its result: all loops parallel, the result written whole (its
+/// init never read) through the identity map, and a body of pure scalar
+/// ops on the inputs' elements, the loop indices and values from above.
+static bool isElementwiseMaskProducer(linalg::GenericOp generic) {
+  if (generic.getNumDpsInits() != 1 || generic.getNumResults() != 1 ||
+      generic.getNumParallelLoops() != generic.getNumLoops())
+    return false;
+  OpOperand *init = generic.getDpsInitOperand(0);
+  if (!generic.getMatchingIndexingMap(init).isIdentity() ||
+      generic.payloadUsesValueFromOperand(init))
+    return false;
+  for (OpOperand *input : generic.getDpsInputOperands())
+    if (!isa<RankedTensorType>(input->get().getType()))
+      return false;
+  for (Operation &op : generic.getBody()->without_terminator()) {
+    if (!isPure(&op) || op.getNumRegions() != 0)
+      return false;
+    auto shaped = [](Value v) { return isa<ShapedType>(v.getType()); };
+    if (llvm::any_of(op.getOperands(), shaped) ||
+        llvm::any_of(op.getResults(), shaped))
+      return false;
+  }
+  return true;
+}
+
+SdpaMask mlir::attn::bindSdpaMask(GpuBuilder &gb, Value mask) {
+  SdpaMask bound;
+  bound.type = cast<ShapedType>(mask.getType());
+  auto generic = mask.getDefiningOp<linalg::GenericOp>();
+  if (!generic || !isElementwiseMaskProducer(generic)) {
+    bound.buffer = gb.toBuffer(mask);
+    return bound;
+  }
+  bound.producer = generic;
+  for (OpOperand *input : generic.getDpsInputOperands())
+    bound.producerInputs.push_back(gb.toBuffer(input->get()));
+  return bound;
+}
+
 Value mlir::attn::loadMaskTerm(GpuBuilder &gb, const SdpaGpuPlan &plan,
                                Value batch, Value head, Value queryIdx,
                                Value key) {
-  auto maskType = cast<MemRefType>(plan.mask.getType());
+  ImplicitLocOpBuilder &b = gb.b;
+  const SdpaMask &mask = plan.mask;
   Value full[] = {batch, head, queryIdx, key};
-  int64_t offset = 4 - maskType.getRank();
+  int64_t offset = 4 - mask.type.getRank();
   SmallVector<Value> indices;
-  for (int64_t d = 0; d < maskType.getRank(); ++d)
-    indices.push_back(maskType.getDimSize(d) == 1 ? gb.idx(0)
-                                                  : full[offset + d]);
-  Value term = memref::LoadOp::create(gb.b, plan.mask, indices);
-  if (maskType.getElementType().isInteger(1))
+  for (int64_t d = 0; d < mask.type.getRank(); ++d)
+    indices.push_back(mask.type.getDimSize(d) == 1 ? gb.idx(0)
+                                                   : full[offset + d]);
+  Value term;
+  if (mask.buffer) {
+    term = memref::LoadOp::create(b, mask.buffer, indices);
+  } else {
+    // The producer's body on its inputs' elements at this score.
+    linalg::GenericOp producer = mask.producer;
+    Block *body = producer.getBody();
+    IRMapping mapping;
+    for (auto [input, buffer] :
+         llvm::zip_equal(producer.getDpsInputOperands(), mask.producerInputs)) {
+      std::optional<SmallVector<Value, 8>> inputIndices =
+          affine::expandAffineMap(
+              b, b.getLoc(), producer.getMatchingIndexingMap(input), indices);
+      Value element = memref::LoadOp::create(b, buffer, *inputIndices);
+      mapping.map(producer.getMatchingBlockArgument(input), element);
+    }
+    for (Operation &op : body->without_terminator()) {
+      if (auto index = dyn_cast<linalg::IndexOp>(op))
+        mapping.map(index.getResult(), indices[index.getDim()]);
+      else
+        b.clone(op, mapping);
+    }
+    term = mapping.lookup(body->getTerminator()->getOperand(0));
+  }
+  if (term.getType().isInteger(1))
     return term;
   return gb.fmul(gb.toF32(term), gb.f32(M_LOG2E));
 }

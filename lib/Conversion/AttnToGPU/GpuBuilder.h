@@ -15,6 +15,7 @@
 #include "attn/Dialect/Attn/IR/AttnOps.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 
 #include <array>
 #include <optional>
@@ -100,14 +101,30 @@ struct QuantizedKeyValues {
 /// One attn.sdpa as its kernels see it. Buffers are identity-layout
 /// memrefs in device memory; sizes are index values computed on the host
 /// and captured by the kernels.
+/// attn.sdpa's mask as the kernels read it (rank 2 to 4, broadcast on the
+/// right to [B, Hq, Lq, Lk]; static 1 dims broadcast): a buffer, or, when
+/// the mask is the result of an elementwise linalg.generic, that generic,
+/// whose body the kernels evaluate per score on its inputs, so that the
+/// mask is never written to memory.
+struct SdpaMask {
+  ShapedType type;
+  Value buffer;
+  linalg::GenericOp producer;
+  SmallVector<Value> producerInputs; // buffers of the producer's inputs
+
+  explicit operator bool() const { return static_cast<bool>(type); }
+  /// Whether a score's term loads anything (else it is computed from the
+  /// indices alone).
+  bool readsMemory() const { return buffer || !producerInputs.empty(); }
+};
+
 struct SdpaGpuPlan : AttentionShape {
   // query [B, Hq, Lq, D], key [B, Hkv, Lk, D], value [B, Hkv, Lk, Dv].
   Value query, key, value;
   // output [B, Hq, Lq, Dv]; lse [B, Hq, Lq] or null.
   Value output, lse;
-  // attn.sdpa's mask (rank 2 to 4, broadcast on the right to [B, Hq, Lq,
-  // Lk]; static 1 dims broadcast), or null.
-  Value mask;
+  // attn.sdpa's mask, if any.
+  SdpaMask mask;
   // Split-KV partial results (flat f32): the output of each split
   // normalized by its own softmax sum, [B, Hq, Lq, splits, Dv], and its
   // log-sum-exp, [B, Hq, Lq, splits]. Read only when splits > 1.
@@ -501,6 +518,9 @@ void emitSplitMergeKernel(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
 void storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
                     Value head, Value queryIdx, Value split, Value dim,
                     ArrayRef<Value> values, Value sum);
+/// The mask operand `mask` of an attn.sdpa as its kernels read it (see
+/// SdpaMask).
+SdpaMask bindSdpaMask(GpuBuilder &gb, Value mask);
 /// The mask's term for the score of query `queryIdx` of head `head` and key
 /// `key` (all in range): for an i1 mask whether the key is kept, for a float
 /// mask its additive term in the log2 domain of the kernels' scores (f32).

@@ -231,11 +231,48 @@ private:
   /// causal masking, before every row's diagonal; no mask operand), so its
   /// scores skip the mask and the softmax scale folds into the exponent.
   SmallVector<Value> processTile(Value tile, ValueRange carried, bool masked);
+  /// The mask operand's terms [row tile][n-tile][4] of the scores of the
+  /// tile from key `tileStart` (see loadMaskTerm). Read before the tile's
+  /// products, so that the loads' latency hides behind the mma.
+  SmallVector<SmallVector<SmallVector<Value>>>
+  loadTileMaskTerms(Value tileStart);
   /// Scores [row tile][n-tile][4] of the tile from key `tileStart` into the
   /// log2 domain, -inf where masked: keys past keyEnd, under causal masking
-  /// keys past each row's diagonal, and the mask operand's.
-  void scaleAndMaskScores(SmallVector<SmallVector<SmallVector<Value>>> &scores,
-                          Value tileStart);
+  /// keys past each row's diagonal, and by the mask operand's `maskTerms`
+  /// (empty when the mask is computed here, from the indices alone).
+  void scaleAndMaskScores(
+      SmallVector<SmallVector<SmallVector<Value>>> &scores, Value tileStart,
+      const SmallVector<SmallVector<SmallVector<Value>>> &maskTerms);
+  /// The row of the block that lane element `half` of row tile `mt` scores,
+  /// clamped to the last (rows past it, of a partial block, repeat it).
+  Value scoreRow(int64_t mt, int64_t half) {
+    return gb.minIdx(threadRow(mt, half), gb.sub(rows, gb.idx(1)));
+  }
+  /// The query index and query head of the rows of row tile `mt` that the
+  /// lane scores (one per half).
+  void scoreRowIds(int64_t mt, SmallVector<Value> &queryIdx,
+                   SmallVector<Value> &head) {
+    for (int64_t half = 0; half < 2; ++half) {
+      Value row = scoreRow(mt, half);
+      queryIdx.push_back(gb.remIdx(row, plan.queryLen));
+      head.push_back(gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
+                            gb.divIdx(row, plan.queryLen)));
+    }
+  }
+  /// The mask operand's term of element `e` of n-tile `nt` of the tile from
+  /// `tileStart`, for rows `queryIdx` and `head` (from scoreRowIds).
+  Value maskTermAt(Value tileStart, int64_t nt, int64_t e,
+                   ArrayRef<Value> queryIdx, ArrayRef<Value> head) {
+    Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+    return loadMaskTerm(gb, plan, batch, head[e / 2], queryIdx[e / 2],
+                        gb.minIdx(scoreKey(tileStart, nt, e), lastKey));
+  }
+  /// The key of element `e` of n-tile `nt` of the lane in the tile from
+  /// `tileStart`.
+  Value scoreKey(Value tileStart, int64_t nt, int64_t e) {
+    return gb.add(tileStart, gb.add(gb.mul(gb.remIdx(lane, 4), gb.idx(2)),
+                                    gb.idx(nt * 8 + (e & 1))));
+  }
   /// O += P V on mma.sync s8 (int8Products): the weights (round_half_even(p
   /// * 127) in the low byte of `weights`, see processTile) and the value
   /// codes of stage `stage`, each value group's i32 sums times its scales.
@@ -1017,34 +1054,43 @@ void MmaKernelEmitter::accumulateInt8Scores(
   }
 }
 
-void MmaKernelEmitter::scaleAndMaskScores(
-    SmallVector<SmallVector<SmallVector<Value>>> &scores, Value tileStart) {
-  Value negInf = gb.negInf();
-  Value column0 = gb.add(tileStart, gb.mul(gb.remIdx(lane, 4), gb.idx(2)));
-  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+SmallVector<SmallVector<SmallVector<Value>>>
+MmaKernelEmitter::loadTileMaskTerms(Value tileStart) {
+  SmallVector<SmallVector<SmallVector<Value>>> terms(config.rowTiles);
   for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
-    SmallVector<Value> lastVisible, rowQuery, rowHead;
-    for (int64_t half = 0; half < 2; ++half) {
-      // Rows past the last (of a partial block) read the last row's mask.
-      Value row = gb.minIdx(threadRow(mt, half), gb.sub(rows, gb.idx(1)));
-      Value queryIdx = gb.remIdx(row, plan.queryLen);
-      rowQuery.push_back(queryIdx);
-      rowHead.push_back(gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
-                               gb.divIdx(row, plan.queryLen)));
-      lastVisible.push_back(
-          gb.add(queryIdx, gb.sub(plan.keyLen, plan.queryLen)));
+    SmallVector<Value> queryIdx, head;
+    scoreRowIds(mt, queryIdx, head);
+    for (int64_t nt = 0; nt < plan.keyTile / 8; ++nt) {
+      SmallVector<Value> nTile;
+      for (int64_t e = 0; e < 4; ++e)
+        nTile.push_back(maskTermAt(tileStart, nt, e, queryIdx, head));
+      terms[mt].push_back(nTile);
     }
+  }
+  return terms;
+}
+
+void MmaKernelEmitter::scaleAndMaskScores(
+    SmallVector<SmallVector<SmallVector<Value>>> &scores, Value tileStart,
+    const SmallVector<SmallVector<SmallVector<Value>>> &maskTerms) {
+  Value negInf = gb.negInf();
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
+    SmallVector<Value> queryIdx, head, lastVisible;
+    scoreRowIds(mt, queryIdx, head);
+    for (Value query : queryIdx)
+      lastVisible.push_back(gb.add(query, gb.sub(plan.keyLen, plan.queryLen)));
     for (int64_t nt = 0; nt < plan.keyTile / 8; ++nt) {
       for (int64_t e = 0; e < 4; ++e) {
-        Value key = gb.add(column0, gb.idx(nt * 8 + (e & 1)));
+        Value key = scoreKey(tileStart, nt, e);
         Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
         if (plan.causal)
           visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
                                             lastVisible[e / 2]));
         Value score = gb.fmul(scores[mt][nt][e], rowFactor(mt, e / 2));
         if (plan.mask) {
-          Value term = loadMaskTerm(gb, plan, batch, rowHead[e / 2],
-                                    rowQuery[e / 2], gb.minIdx(key, lastKey));
+          Value term = maskTerms.empty()
+                           ? maskTermAt(tileStart, nt, e, queryIdx, head)
+                           : maskTerms[mt][nt][e];
           if (term.getType().isInteger(1))
             visible = gb.andI(visible, term);
           else
@@ -1080,6 +1126,13 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
   SmallVector<SmallVector<SmallVector<Value>>> query = queryFrags;
   if (query.empty())
     query = loadQueryFragments();
+
+  // A mask read from memory is read before the products; one computed
+  // from the indices alone is computed where it is used (held across the
+  // products, its predicates would only take registers).
+  SmallVector<SmallVector<SmallVector<Value>>> maskTerms;
+  if (masked && plan.mask.readsMemory())
+    maskTerms = loadTileMaskTerms(tileStart);
 
   // S = Q K^T: n-tiles of 8 keys, two per ldmatrix.x4, each K fragment
   // shared by the warp's row tiles.
@@ -1121,7 +1174,7 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
   Value negInf = gb.negInf();
   const bool scaleInExponent = !masked && plan.scale > 0;
   if (masked)
-    scaleAndMaskScores(scores, tileStart);
+    scaleAndMaskScores(scores, tileStart, maskTerms);
   else if (!scaleInExponent)
     for (int64_t mt = 0; mt < rowTiles; ++mt)
       for (auto &nTile : scores[mt])

@@ -88,7 +88,7 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
     plan.key = gb.toBuffer(op.getKey());
     plan.value = gb.toBuffer(op.getValue());
     if (Value mask = op.getMask())
-      plan.mask = gb.toBuffer(mask);
+      plan.mask = bindSdpaMask(gb, mask);
     return gb.dimSizes(plan.key)[2];
   }
   static Value bindInputs(GpuBuilder &gb, QuantizedSdpaOp op,

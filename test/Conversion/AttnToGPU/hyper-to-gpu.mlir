@@ -77,6 +77,76 @@ func.func @masked(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
 
 // -----
 
+// Checks that a mask computed by an elementwise linalg.generic (as
+// HyperAttention's residual drops the samples of each query's own block)
+// is not written to memory: the kernels load the generic's inputs through
+// its indexing maps (the query head over 2 for the samples' key/value
+// head) and evaluate its body per score.
+// CHECK-LABEL: func.func @computed_mask(
+// CHECK-NOT: tensor<1x8x?x256xi1>
+// CHECK: gpu.launch async {{.*}} function(@computed_mask_sdpa_decode)
+// CHECK: %[[SAMPLE:.*]] = memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}] : memref<1x4x256xindex>
+// CHECK: %[[QUERY:.*]] = memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}] : memref<1x8x?xindex>
+// CHECK: arith.cmpi ne, %[[SAMPLE]], %[[QUERY]] : index
+// CHECK: gpu.launch async {{.*}} function(@computed_mask_sdpa_prefill)
+// CHECK: memref.load %{{.*}} : memref<1x4x256xindex>
+// CHECK-NOT: tensor<1x8x?x256xi1>
+// CHECK: return
+#sample = affine_map<(b, h, i, j) -> (b, h floordiv 2, j)>
+#query = affine_map<(b, h, i, j) -> (b, h, i)>
+#identity = affine_map<(b, h, i, j) -> (b, h, i, j)>
+func.func @computed_mask(%q: tensor<1x8x?x64xbf16>,
+                         %k: tensor<1x4x256x64xbf16>,
+                         %v: tensor<1x4x256x64xbf16>,
+                         %sample_blocks: tensor<1x4x256xindex>,
+                         %query_blocks: tensor<1x8x?xindex>)
+    -> tensor<1x8x?x64xbf16> {
+  %c2 = arith.constant 2 : index
+  %len = tensor.dim %q, %c2 : tensor<1x8x?x64xbf16>
+  %init = tensor.empty(%len) : tensor<1x8x?x256xi1>
+  %mask = linalg.generic {indexing_maps = [#sample, #query, #identity],
+      iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%sample_blocks, %query_blocks
+          : tensor<1x4x256xindex>, tensor<1x8x?xindex>)
+      outs(%init : tensor<1x8x?x256xi1>) {
+  ^bb0(%sample: index, %query: index, %out: i1):
+    %other_block = arith.cmpi ne, %sample, %query : index
+    linalg.yield %other_block : i1
+  } -> tensor<1x8x?x256xi1>
+  %o = attn.sdpa %q, %k, %v mask(%mask : tensor<1x8x?x256xi1>)
+      : tensor<1x8x?x64xbf16>, tensor<1x4x256x64xbf16>,
+        tensor<1x4x256x64xbf16> -> tensor<1x8x?x64xbf16>
+  return %o : tensor<1x8x?x64xbf16>
+}
+
+// -----
+
+// Checks that a mask whose generic reads its init (not elementwise in the
+// sense the kernels need) is still read from memory.
+// CHECK-LABEL: func.func @stored_mask(
+// CHECK: linalg.generic
+// CHECK: gpu.launch async {{.*}} function(@stored_mask_sdpa_prefill)
+// CHECK: memref.load %{{.*}} : memref<1x8x?x256xi1>
+#flip_identity = affine_map<(b, h, i, j) -> (b, h, i, j)>
+func.func @stored_mask(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x4x256x64xbf16>,
+                       %v: tensor<1x4x256x64xbf16>,
+                       %m: tensor<1x8x?x256xi1>) -> tensor<1x8x?x64xbf16> {
+  %mask = linalg.generic {indexing_maps = [#flip_identity],
+      iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      outs(%m : tensor<1x8x?x256xi1>) {
+  ^bb0(%out: i1):
+    %true = arith.constant true
+    %flipped = arith.xori %out, %true : i1
+    linalg.yield %flipped : i1
+  } -> tensor<1x8x?x256xi1>
+  %o = attn.sdpa %q, %k, %v mask(%mask : tensor<1x8x?x256xi1>)
+      : tensor<1x8x?x64xbf16>, tensor<1x4x256x64xbf16>,
+        tensor<1x4x256x64xbf16> -> tensor<1x8x?x64xbf16>
+  return %o : tensor<1x8x?x64xbf16>
+}
+
+// -----
+
 // Checks that a float mask in the CUDA-core kernel is added to the scores
 // in the log2 domain (times log2 e).
 // CHECK-LABEL: func.func @additive(
