@@ -226,23 +226,36 @@ private:
       Value src,
       llvm::function_ref<std::pair<SmallVector<Value>, Value>(Value, Value)>
           source);
-  /// One tile of the key loop. Without `masked` the tile is known to hold
-  /// only keys every row of the block sees (before keyEnd and, under
-  /// causal masking, before every row's diagonal; no mask operand), so its
-  /// scores skip the mask and the softmax scale folds into the exponent.
-  SmallVector<Value> processTile(Value tile, ValueRange carried, bool masked);
+  /// What the scores of a tile are masked by.
+  enum class TileMasking {
+    /// Nothing: every row of the block sees every key of the tile (before
+    /// keyEnd and, under causal masking, before every row's diagonal) and
+    /// there is no mask operand; the softmax scale folds into the exponent.
+    None,
+    /// The mask operand only: every row sees every key but for it (and its
+    /// reads need no clamping).
+    Operand,
+    /// keyEnd, the causal diagonal and the mask operand.
+    Full,
+  };
+  /// One tile of the key loop.
+  SmallVector<Value> processTile(Value tile, ValueRange carried,
+                                 TileMasking masking);
   /// The mask operand's terms [row tile][n-tile][4] of the scores of the
-  /// tile from key `tileStart` (see loadMaskTerm). Read before the tile's
-  /// products, so that the loads' latency hides behind the mma.
+  /// tile from key `tileStart` (see loadMaskTerm; keys clamped to the last
+  /// with `clampKeys`). Read before the tile's products, so that the loads'
+  /// latency hides behind the mma.
   SmallVector<SmallVector<SmallVector<Value>>>
-  loadTileMaskTerms(Value tileStart);
+  loadTileMaskTerms(Value tileStart, bool clampKeys);
   /// Scores [row tile][n-tile][4] of the tile from key `tileStart` into the
-  /// log2 domain, -inf where masked: keys past keyEnd, under causal masking
-  /// keys past each row's diagonal, and by the mask operand's `maskTerms`
-  /// (empty when the mask is computed here, from the indices alone).
+  /// log2 domain, -inf where masked: with `masking` Full keys past keyEnd
+  /// and, under causal masking, keys past each row's diagonal; and by the
+  /// mask operand's `maskTerms` (empty when the mask is computed here, from
+  /// the indices alone).
   void scaleAndMaskScores(
       SmallVector<SmallVector<SmallVector<Value>>> &scores, Value tileStart,
-      const SmallVector<SmallVector<SmallVector<Value>>> &maskTerms);
+      const SmallVector<SmallVector<SmallVector<Value>>> &maskTerms,
+      TileMasking masking);
   /// The row of the block that lane element `half` of row tile `mt` scores,
   /// clamped to the last (rows past it, of a partial block, repeat it).
   Value scoreRow(int64_t mt, int64_t half) {
@@ -260,12 +273,15 @@ private:
     }
   }
   /// The mask operand's term of element `e` of n-tile `nt` of the tile from
-  /// `tileStart`, for rows `queryIdx` and `head` (from scoreRowIds).
+  /// `tileStart`, for rows `queryIdx` and `head` (from scoreRowIds), with
+  /// the key clamped to the last when `clampKey`.
   Value maskTermAt(Value tileStart, int64_t nt, int64_t e,
-                   ArrayRef<Value> queryIdx, ArrayRef<Value> head) {
-    Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
-    return loadMaskTerm(gb, plan, batch, head[e / 2], queryIdx[e / 2],
-                        gb.minIdx(scoreKey(tileStart, nt, e), lastKey));
+                   ArrayRef<Value> queryIdx, ArrayRef<Value> head,
+                   bool clampKey) {
+    Value key = scoreKey(tileStart, nt, e);
+    if (clampKey)
+      key = gb.minIdx(key, gb.sub(plan.keyLen, gb.idx(1)));
+    return loadMaskTerm(gb, plan, batch, head[e / 2], queryIdx[e / 2], key);
   }
   /// The key of element `e` of n-tile `nt` of the lane in the tile from
   /// `tileStart`.
@@ -1055,7 +1071,7 @@ void MmaKernelEmitter::accumulateInt8Scores(
 }
 
 SmallVector<SmallVector<SmallVector<Value>>>
-MmaKernelEmitter::loadTileMaskTerms(Value tileStart) {
+MmaKernelEmitter::loadTileMaskTerms(Value tileStart, bool clampKeys) {
   SmallVector<SmallVector<SmallVector<Value>>> terms(config.rowTiles);
   for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
     SmallVector<Value> queryIdx, head;
@@ -1063,7 +1079,8 @@ MmaKernelEmitter::loadTileMaskTerms(Value tileStart) {
     for (int64_t nt = 0; nt < plan.keyTile / 8; ++nt) {
       SmallVector<Value> nTile;
       for (int64_t e = 0; e < 4; ++e)
-        nTile.push_back(maskTermAt(tileStart, nt, e, queryIdx, head));
+        nTile.push_back(
+            maskTermAt(tileStart, nt, e, queryIdx, head, clampKeys));
       terms[mt].push_back(nTile);
     }
   }
@@ -1072,8 +1089,10 @@ MmaKernelEmitter::loadTileMaskTerms(Value tileStart) {
 
 void MmaKernelEmitter::scaleAndMaskScores(
     SmallVector<SmallVector<SmallVector<Value>>> &scores, Value tileStart,
-    const SmallVector<SmallVector<SmallVector<Value>>> &maskTerms) {
+    const SmallVector<SmallVector<SmallVector<Value>>> &maskTerms,
+    TileMasking masking) {
   Value negInf = gb.negInf();
+  const bool bounds = masking == TileMasking::Full;
   for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
     SmallVector<Value> queryIdx, head, lastVisible;
     scoreRowIds(mt, queryIdx, head);
@@ -1082,28 +1101,33 @@ void MmaKernelEmitter::scaleAndMaskScores(
     for (int64_t nt = 0; nt < plan.keyTile / 8; ++nt) {
       for (int64_t e = 0; e < 4; ++e) {
         Value key = scoreKey(tileStart, nt, e);
-        Value visible = gb.cmp(arith::CmpIPredicate::ult, key, keyEnd);
-        if (plan.causal)
-          visible = gb.andI(visible, gb.cmp(arith::CmpIPredicate::sle, key,
-                                            lastVisible[e / 2]));
+        Value visible; // null: visible
+        auto keepIf = [&](Value cond) {
+          visible = visible ? gb.andI(visible, cond) : cond;
+        };
+        if (bounds)
+          keepIf(gb.cmp(arith::CmpIPredicate::ult, key, keyEnd));
+        if (bounds && plan.causal)
+          keepIf(gb.cmp(arith::CmpIPredicate::sle, key, lastVisible[e / 2]));
         Value score = gb.fmul(scores[mt][nt][e], rowFactor(mt, e / 2));
         if (plan.mask) {
-          Value term = maskTerms.empty()
-                           ? maskTermAt(tileStart, nt, e, queryIdx, head)
-                           : maskTerms[mt][nt][e];
+          Value term = maskTerms.empty() ? maskTermAt(tileStart, nt, e,
+                                                      queryIdx, head, bounds)
+                                         : maskTerms[mt][nt][e];
           if (term.getType().isInteger(1))
-            visible = gb.andI(visible, term);
+            keepIf(term);
           else
             score = gb.fadd(score, term);
         }
-        scores[mt][nt][e] = gb.select(visible, score, negInf);
+        scores[mt][nt][e] = visible ? gb.select(visible, score, negInf) : score;
       }
     }
   }
 }
 
 SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
-                                                 bool masked) {
+                                                 TileMasking masking) {
+  const bool masked = masking != TileMasking::None;
   const int64_t keyTile = plan.keyTile;
   const int64_t headSteps = plan.headDim / 16;
   const int64_t valueTiles = plan.valueDim / 8;
@@ -1132,7 +1156,7 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
   // products, its predicates would only take registers).
   SmallVector<SmallVector<SmallVector<Value>>> maskTerms;
   if (masked && plan.mask.readsMemory())
-    maskTerms = loadTileMaskTerms(tileStart);
+    maskTerms = loadTileMaskTerms(tileStart, masking == TileMasking::Full);
 
   // S = Q K^T: n-tiles of 8 keys, two per ldmatrix.x4, each K fragment
   // shared by the warp's row tiles.
@@ -1174,7 +1198,7 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
   Value negInf = gb.negInf();
   const bool scaleInExponent = !masked && plan.scale > 0;
   if (masked)
-    scaleAndMaskScores(scores, tileStart, maskTerms);
+    scaleAndMaskScores(scores, tileStart, maskTerms, masking);
   else if (!scaleInExponent)
     for (int64_t mt = 0; mt < rowTiles; ++mt)
       for (auto &nTile : scores[mt])
@@ -1506,27 +1530,27 @@ void MmaKernelEmitter::emit() {
                                                          chunkOfAFragment,
                                                          plan.valueDim / 8);
 
-  // Tiles that every row of the block sees whole skip the masking: all
-  // but the last (past keyEnd) and, under causal masking, those that reach
-  // the block's first diagonal. The last key every row sees (null: none
-  // known).
-  Value lastKeySeenByAll;
-  if (!plan.mask) {
-    lastKeySeenByAll = gb.sub(keyEnd, gb.idx(1));
-    if (plan.causal) {
-      Value firstQuery =
-          gb.select(sameGroup, gb.remIdx(firstRow, plan.queryLen), gb.idx(0));
-      lastKeySeenByAll =
-          gb.minIdx(lastKeySeenByAll,
-                    gb.add(firstQuery, gb.sub(plan.keyLen, plan.queryLen)));
-    }
+  // Tiles that every row of the block sees whole skip the masking but for
+  // the mask operand's: all but the last (past keyEnd) and, under causal
+  // masking, those that reach the block's first diagonal.
+  Value lastKeySeenByAll = gb.sub(keyEnd, gb.idx(1));
+  if (plan.causal) {
+    Value firstQuery =
+        gb.select(sameGroup, gb.remIdx(firstRow, plan.queryLen), gb.idx(0));
+    lastKeySeenByAll =
+        gb.minIdx(lastKeySeenByAll,
+                  gb.add(firstQuery, gb.sub(plan.keyLen, plan.queryLen)));
   }
+  // (A mask computed from the indices alone keeps one body: a second
+  // measured slower than the checks it saves.)
+  TileMasking wholeTiles = plan.mask ? TileMasking::Operand : TileMasking::None;
+  bool splitTiles = !plan.mask || plan.mask.readsMemory();
   SmallVector<Value> result = stagedTileLoop(
       gb, config.stages, numTiles, init,
       [&](Value tile) { loadKeyValueTile(tile); },
       [&](Value tile, ValueRange carried) -> SmallVector<Value> {
-        if (!lastKeySeenByAll)
-          return processTile(tile, carried, /*masked=*/true);
+        if (!splitTiles)
+          return processTile(tile, carried, TileMasking::Full);
         Value tileLast =
             gb.add(firstKey,
                    gb.sub(gb.mul(gb.add(tile, gb.idx(1)), gb.idx(plan.keyTile)),
@@ -1535,8 +1559,8 @@ void MmaKernelEmitter::emit() {
             gb.cmp(arith::CmpIPredicate::sle, tileLast, lastKeySeenByAll);
         return gb.ifElseYield(
             whole, carried.getTypes(),
-            [&] { return processTile(tile, carried, /*masked=*/false); },
-            [&] { return processTile(tile, carried, /*masked=*/true); });
+            [&] { return processTile(tile, carried, wholeTiles); },
+            [&] { return processTile(tile, carried, TileMasking::Full); });
       });
   storeResults(result);
 }
