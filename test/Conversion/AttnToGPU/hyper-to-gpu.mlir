@@ -60,11 +60,16 @@ func.func @sort_f16(%x: tensor<4x?x64xf16>, %r: tensor<64x7xf32>)
 
 // Checks that an i1 mask reaches the tensor-core kernels: the scores read
 // the mask at (batch, query head, query, key), broadcasting its static 1
-// dims (here the batch) by index 0.
+// dims (here the batch) by index 0. The prefill kernel reads it in both of
+// its tile bodies: tiles every row sees whole (no clamping, no keyEnd or
+// causal checks) and the others.
 // CHECK-LABEL: func.func @masked(
 // CHECK: gpu.launch async {{.*}} function(@masked_sdpa_decode)
 // CHECK: memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x?x?xi1>
 // CHECK: gpu.launch async {{.*}} function(@masked_sdpa_prefill)
+// CHECK: scf.if %{{.*}} -> (f32, f32
+// CHECK: memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x?x?xi1>
+// CHECK: } else {
 // CHECK: memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x?x?xi1>
 func.func @masked(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
                   %v: tensor<1x4x?x64xbf16>, %m: tensor<1x8x?x?xi1>)
