@@ -130,8 +130,14 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
       time (the other gets an empty grid).
     - Anything else (f32, other head dims): a CUDA-core kernel, one warp per
       query row.
-    - A `mask` (`i1` or additive, rank 2 to 4) is read per score in both,
-      its static 1 dims broadcast.
+    - A `mask` (`i1` or additive, rank 2 to 4) is applied per score in
+      both, its static 1 dims broadcast. A stored mask is read before each
+      tile's products (without clamping or bounds checks in the tiles
+      every row sees whole). A mask that is the result of an elementwise
+      `linalg.generic` (all loops parallel, the init not read, a body of
+      pure scalar ops; HyperAttention's masks) is not stored at all: the
+      kernels load the generic's inputs through its indexing maps and
+      evaluate its body per score.
 
     When a launch would not fill `num-sms` multiprocessors, the keys are
     split (split-KV): each split writes its normalized output and
@@ -288,8 +294,7 @@ def OffloadToGPU : Pass<"attn-offload-to-gpu", "ModuleOp"> {
     After `convert-attn-to-gpu`, bufferization and
     `convert-linalg-to-parallel-loops`, the host functions of a GPU module
     may still hold the glue the rewrites build around the attention ops:
-    HyperAttention's row tables, gathers, block transposes, masks and
-    merges become `scf.parallel` loops and `memref.copy` on host buffers.
+    HyperAttention's row tables, gathers, samples and merges become `scf.parallel` loops and `memref.copy` on host buffers.
     This pass moves that work to the GPU:
 
     - every host `memref.copy` becomes a parallel loop of loads and stores;

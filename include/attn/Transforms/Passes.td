@@ -162,15 +162,16 @@ def HyperRewrite : Pass<"attn-hyper"> {
     1. queries and keys are sorted by `attn.lsh_sort_bucket` with
        `num-projs` Gaussian projections (a constant drawn from `seed`);
     2. each block of `bucket-size` sorted keys is attended exactly by its
-       block of sorted queries (`attn.sdpa` with log-sum-exp over a
-       `[B * blocks, H, block, D]` view; keys that only fill the last block
-       are masked out);
+       block of sorted queries (`attn.sdpa` with log-sum-exp over
+       `[B * blocks, H, block, D]` tensors, each filled by one gather;
+       keys that only fill the last block are masked out), and the results
+       go back to the original query order (one gather through the sort's
+       `rank`);
     3. `sample-size` sorted keys drawn uniformly at run time (stream
-       `1 + level` of the §6 generator) are attended by every query, except
-       those in the query's own block; their log-sum-exp gets
-       `log(Lk / sample-size)`;
-    4. `attn.merge` combines the two parts, and the rows go back to the
-       original query order (`attn.gather` with the sort's `rank`).
+       `1 + level` of the §6 generator) are attended by every query in its
+       own order, except those in the block of the query's sorted position;
+       their log-sum-exp gets `log(Lk / sample-size)`;
+    4. `attn.merge` combines the two parts.
 
     Causal attention follows Algorithm 4: segments longer than
     `min-seq-len` are split into halves whose off-diagonal block goes
@@ -207,12 +208,12 @@ def HyperRewrite : Pass<"attn-hyper"> {
     %o = scf.if %long -> (tensor<1x8x?x64xf32>) {
       %pq, %rank = attn.lsh_sort_bucket %q, %r : ... -> tensor<?x8x?xi32>, tensor<?x8x?xi32>
       %pk = attn.lsh_sort_bucket %k, %r : ... -> tensor<?x8x?xi32>
-      %qs = attn.gather %q[%qidx] axis(2) : ...       // sorted queries
-      %kb = attn.gather %k[%kidx] axis(2) : ...       // sorted key blocks
+      %qb = linalg.generic ...      // sorted query blocks, one gather
+      %kb = linalg.generic ...      // sorted key blocks (and %vb)
       %ob, %lb = attn.sdpa %qb, %kb, %vb mask(%pad : tensor<?x1x1x256xi1>) : ...
-      %os, %ls = attn.sdpa %qs, %ksamp, %vsamp mask(%own : tensor<?x8x?x256xi1>) : ...
-      %o2, %l2 = attn.merge %obs, %lbs, %os, %ls2 : ...
-      %out = attn.gather %o2[%rank] axis(2) : ...
+      %obq = linalg.generic ...     // block results in query order (%rank)
+      %os, %ls = attn.sdpa %q, %ksamp, %vsamp mask(%own : tensor<?x8x?x256xi1>) : ...
+      %out, %l = attn.merge %obq, %lbq, %os, %ls2 : ...
       scf.yield %out : tensor<1x8x?x64xf32>
     } else {
       %dense = attn.sdpa %q, %k, %v : ...
