@@ -98,9 +98,6 @@ struct QuantizedKeyValues {
   }
 };
 
-/// One attn.sdpa as its kernels see it. Buffers are identity-layout
-/// memrefs in device memory; sizes are index values computed on the host
-/// and captured by the kernels.
 /// attn.sdpa's mask as the kernels read it (rank 2 to 4, broadcast on the
 /// right to [B, Hq, Lq, Lk]; static 1 dims broadcast): a buffer, or, when
 /// the mask is the result of an elementwise linalg.generic, that generic,
@@ -118,6 +115,9 @@ struct SdpaMask {
   bool readsMemory() const { return buffer || !producerInputs.empty(); }
 };
 
+/// One attn.sdpa as its kernels see it. Buffers are identity-layout
+/// memrefs in device memory; sizes are index values computed on the host
+/// and captured by the kernels.
 struct SdpaGpuPlan : AttentionShape {
   // query [B, Hq, Lq, D], key [B, Hkv, Lk, D], value [B, Hkv, Lk, Dv].
   Value query, key, value;
