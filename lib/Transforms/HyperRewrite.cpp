@@ -163,18 +163,12 @@ private:
     return sizes;
   }
 
-  /// The element at (batch, head, row, col) of `view` (`col` absent for
-  /// rank-3 sources).
+  /// The element at (batch, head, row, col) of `view`.
   Value readRow(ImplicitLocOpBuilder &nb, const RowView &view, Value batch,
-                Value head, Value row, Value col = {}) {
-    auto indices = [&](Value sourceBatch, Value sourceRow) {
-      SmallVector<Value> ivs{sourceBatch, head, sourceRow};
-      if (col)
-        ivs.push_back(col);
-      return ivs;
-    };
+                Value head, Value row, Value col) {
     if (!view.table)
-      return tensor::ExtractOp::create(nb, view.source, indices(batch, row));
+      return tensor::ExtractOp::create(nb, view.source,
+                                       ValueRange{batch, head, row, col});
     Value zero = arith::ConstantIndexOp::create(nb, 0);
     Value segments = tensor::DimOp::create(nb, view.table, 2);
     Value segment = arith::RemUIOp::create(nb, batch, segments);
@@ -186,9 +180,9 @@ private:
         arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, sourceRow,
                               tensor::DimOp::create(nb, view.source, 2));
     sourceRow = arith::SelectOp::create(nb, real, sourceRow, zero);
+    Value sourceBatch = arith::DivUIOp::create(nb, batch, segments);
     Value value = tensor::ExtractOp::create(
-        nb, view.source,
-        indices(arith::DivUIOp::create(nb, batch, segments), sourceRow));
+        nb, view.source, ValueRange{sourceBatch, head, sourceRow, col});
     Value zeroValue = arith::ConstantOp::create(
         nb, nb.getZeroAttr(getElementTypeOrSelf(view.source.getType())));
     return arith::SelectOp::create(nb, real, value, zeroValue);
@@ -221,7 +215,7 @@ private:
   }
 
   /// Rows of `view` picked by `index` ([B, H, blocks * len]) into blocks of
-  /// `len`: [B * blocks, H, len, W] (a gather and toBlocks' transpose in
+  /// `len`: [B * blocks, H, len, W] (a gather and a transpose into blocks in
   /// one pass).
   Value gatherBlocks(const RowView &view, Value index, Value len) {
     Value blocks = arith::DivUIOp::create(b, dim(index, 2), len);
@@ -790,7 +784,8 @@ private:
             // Rows [firstRow, firstRow + count) of every head and of the
             // batches firstBatch + i * batchStride.
             auto slice = [&](Value t, OpFoldResult firstBatch,
-                             OpFoldResult batchStride, OpFoldResult firstRow) {
+                             OpFoldResult batchStride,
+                             OpFoldResult firstRow) -> tensor::ExtractSliceOp {
               int64_t rank = cast<RankedTensorType>(t.getType()).getRank();
               SmallVector<OpFoldResult> offsets(rank, nb.getIndexAttr(0)),
                   sizes = tensor::getMixedSizes(nb, loc, t),
@@ -801,8 +796,7 @@ private:
               sizes[0] = tensor::DimOp::create(nb, acc, 0).getResult();
               sizes[2] = count;
               return tensor::ExtractSliceOp::create(nb, t, offsets, sizes,
-                                                    strides)
-                  .getResult();
+                                                    strides);
             };
             OpFoldResult zeroAttr = nb.getIndexAttr(0),
                          oneAttr = nb.getIndexAttr(1);
@@ -819,18 +813,14 @@ private:
             // (and an insert_slice of another tensor would be a memref.copy
             // of a strided view: a runtime call on the CPU).
             auto insert = [&](Value rows, Value into) {
-              auto type = cast<RankedTensorType>(rows.getType());
-              int64_t rank = type.getRank();
-              SmallVector<OpFoldResult> offsets(rank, nb.getIndexAttr(0)),
-                  sizes = tensor::getMixedSizes(nb, loc, rows),
-                  strides(rank, nb.getIndexAttr(1));
-              offsets[2] = start;
-              Value target = tensor::ExtractSliceOp::create(
-                  nb, type, into, offsets, sizes, strides);
+              tensor::ExtractSliceOp target =
+                  slice(into, zeroAttr, oneAttr, start);
               Value copied =
-                  linalg::CopyOp::create(nb, rows, target).getResult(0);
-              return tensor::InsertSliceOp::create(nb, copied, into, offsets,
-                                                   sizes, strides)
+                  linalg::CopyOp::create(nb, rows, target.getResult())
+                      .getResult(0);
+              return tensor::InsertSliceOp::create(
+                         nb, copied, into, target.getMixedOffsets(),
+                         target.getMixedSizes(), target.getMixedStrides())
                   .getResult();
             };
             scf::YieldOp::create(nb,
