@@ -56,6 +56,13 @@ int64_t MmaKernelConfig::sharedMemoryBytes(const SdpaGpuPlan &plan) const {
   }
   if (plan.quantized)
     bytes += QuantizedStages::bytes(plan, stages, plan.keyTile);
+  // Mask inputs copied with the key tiles.
+  for (unsigned i = 0; i < plan.mask.producerInputs.size(); ++i)
+    if (plan.mask.stagedWithKeys(i, plan.groupSize()))
+      bytes += buffer(stages * plan.keyTile,
+                      cast<MemRefType>(plan.mask.producerInputs[i].getType())
+                              .getElementTypeBitWidth() /
+                          8);
   return bytes;
 }
 
@@ -438,17 +445,70 @@ SdpaMask mlir::attn::bindSdpaMask(GpuBuilder &gb, Value mask) {
   return bound;
 }
 
+/// The indices of the score (batch, head, queryIdx, key) into a mask of
+/// `type`: its trailing dims, 0 where it broadcasts.
+static SmallVector<Value> maskIndices(GpuBuilder &gb, ShapedType type,
+                                      Value batch, Value head, Value queryIdx,
+                                      Value key) {
+  Value full[] = {batch, head, queryIdx, key};
+  int64_t offset = 4 - type.getRank();
+  SmallVector<Value> indices;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    indices.push_back(type.getDimSize(d) == 1 ? gb.idx(0) : full[offset + d]);
+  return indices;
+}
+
+bool SdpaMask::inputReads(unsigned input, int64_t scoreDim) const {
+  int64_t dim = scoreDim - (4 - type.getRank());
+  if (dim < 0 || type.getDimSize(dim) == 1)
+    return false;
+  linalg::GenericOp generic = producer;
+  return generic.getMatchingIndexingMap(generic.getDpsInputOperand(input))
+      .isFunctionOfDim(dim);
+}
+
+bool SdpaMask::stagedWithKeys(unsigned input, int64_t groupSize) const {
+  if (!inputReads(input, 3) || inputReads(input, 2) ||
+      (groupSize != 1 && inputReads(input, 1)))
+    return false;
+  Type element =
+      cast<MemRefType>(producerInputs[input].getType()).getElementType();
+  // cp.async copies 4, 8 or 16 bytes.
+  return element.isIntOrFloat() && (element.getIntOrFloatBitWidth() == 32 ||
+                                    element.getIntOrFloatBitWidth() == 64);
+}
+
+SmallVector<Value> mlir::attn::maskInputIndices(GpuBuilder &gb,
+                                                const SdpaGpuPlan &plan,
+                                                unsigned input, Value batch,
+                                                Value head, Value queryIdx,
+                                                Value key) {
+  const SdpaMask &mask = plan.mask;
+  linalg::GenericOp producer = mask.producer;
+  SmallVector<Value> indices =
+      maskIndices(gb, mask.type, batch, head, queryIdx, key);
+  std::optional<SmallVector<Value, 8>> inputIndices = affine::expandAffineMap(
+      gb.b, gb.b.getLoc(),
+      producer.getMatchingIndexingMap(producer.getDpsInputOperand(input)),
+      indices);
+  return SmallVector<Value>(inputIndices->begin(), inputIndices->end());
+}
+
+Value mlir::attn::loadMaskInput(GpuBuilder &gb, const SdpaGpuPlan &plan,
+                                unsigned input, Value batch, Value head,
+                                Value queryIdx, Value key) {
+  return memref::LoadOp::create(
+      gb.b, plan.mask.producerInputs[input],
+      maskInputIndices(gb, plan, input, batch, head, queryIdx, key));
+}
+
 Value mlir::attn::loadMaskTerm(GpuBuilder &gb, const SdpaGpuPlan &plan,
                                Value batch, Value head, Value queryIdx,
-                               Value key) {
+                               Value key, ArrayRef<Value> knownInputs) {
   ImplicitLocOpBuilder &b = gb.b;
   const SdpaMask &mask = plan.mask;
-  Value full[] = {batch, head, queryIdx, key};
-  int64_t offset = 4 - mask.type.getRank();
-  SmallVector<Value> indices;
-  for (int64_t d = 0; d < mask.type.getRank(); ++d)
-    indices.push_back(mask.type.getDimSize(d) == 1 ? gb.idx(0)
-                                                   : full[offset + d]);
+  SmallVector<Value> indices =
+      maskIndices(gb, mask.type, batch, head, queryIdx, key);
   Value term;
   if (mask.buffer) {
     term = memref::LoadOp::create(b, mask.buffer, indices);
@@ -457,13 +517,13 @@ Value mlir::attn::loadMaskTerm(GpuBuilder &gb, const SdpaGpuPlan &plan,
     linalg::GenericOp producer = mask.producer;
     Block *body = producer.getBody();
     IRMapping mapping;
-    for (auto [input, buffer] :
-         llvm::zip_equal(producer.getDpsInputOperands(), mask.producerInputs)) {
-      std::optional<SmallVector<Value, 8>> inputIndices =
-          affine::expandAffineMap(
-              b, b.getLoc(), producer.getMatchingIndexingMap(input), indices);
-      Value element = memref::LoadOp::create(b, buffer, *inputIndices);
-      mapping.map(producer.getMatchingBlockArgument(input), element);
+    for (unsigned i = 0; i < mask.producerInputs.size(); ++i) {
+      Value element = i < knownInputs.size() ? knownInputs[i] : Value();
+      if (!element)
+        element = loadMaskInput(gb, plan, i, batch, head, queryIdx, key);
+      mapping.map(
+          producer.getMatchingBlockArgument(producer.getDpsInputOperand(i)),
+          element);
     }
     for (Operation &op : body->without_terminator()) {
       if (auto index = dyn_cast<linalg::IndexOp>(op))

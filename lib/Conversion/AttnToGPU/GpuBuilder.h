@@ -113,6 +113,15 @@ struct SdpaMask {
   /// Whether a score's term loads anything (else it is computed from the
   /// indices alone).
   bool readsMemory() const { return buffer || !producerInputs.empty(); }
+  /// Whether the producer's input `input` is indexed by `scoreDim` of the
+  /// score (0 batch, 1 query head, 2 query, 3 key).
+  bool inputReads(unsigned input, int64_t scoreDim) const;
+  /// Whether the producer's input `input` has one element per key for all
+  /// rows of a block of the tensor-core kernel (indexed by the key, not by
+  /// the query, nor by the head when `groupSize` heads share a block), of
+  /// 4 or 8 bytes: the kernel then copies it into shared memory with each
+  /// key tile (cp.async) rather than reading it per score.
+  bool stagedWithKeys(unsigned input, int64_t groupSize) const;
 };
 
 /// One attn.sdpa as its kernels see it. Buffers are identity-layout
@@ -521,11 +530,23 @@ void storeRowValues(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
 /// The mask operand `mask` of an attn.sdpa as its kernels read it (see
 /// SdpaMask).
 SdpaMask bindSdpaMask(GpuBuilder &gb, Value mask);
+/// The indices into the mask producer's input `input` of the element that
+/// the score of query `queryIdx` of head `head` and key `key` reads.
+SmallVector<Value> maskInputIndices(GpuBuilder &gb, const SdpaGpuPlan &plan,
+                                    unsigned input, Value batch, Value head,
+                                    Value queryIdx, Value key);
+/// The element of the mask producer's input `input` that the score of query
+/// `queryIdx` of head `head` and key `key` reads.
+Value loadMaskInput(GpuBuilder &gb, const SdpaGpuPlan &plan, unsigned input,
+                    Value batch, Value head, Value queryIdx, Value key);
 /// The mask's term for the score of query `queryIdx` of head `head` and key
 /// `key` (all in range): for an i1 mask whether the key is kept, for a float
 /// mask its additive term in the log2 domain of the kernels' scores (f32).
+/// Non-null `knownInputs[i]` is the producer's input `i` at this score,
+/// already read (staged or hoisted by the kernel).
 Value loadMaskTerm(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,
-                   Value head, Value queryIdx, Value key);
+                   Value head, Value queryIdx, Value key,
+                   ArrayRef<Value> knownInputs = {});
 /// Writes a query row's log-sum-exp, `(max + log2(sum)) * ln 2` with `max`
 /// in the log2 domain, where it belongs (lse or the split's partial).
 void storeRowLse(GpuBuilder &gb, const SdpaGpuPlan &plan, Value batch,

@@ -159,6 +159,12 @@ private:
   /// Copies tile `tile` of keys and values (from key `firstKey + tile *
   /// keyTile`) into stage `tile % stages`, zero-filling keys >= keyEnd.
   void loadKeyValueTile(Value tile);
+  /// Copies the keys of tile `tile` of the mask inputs staged with the keys
+  /// (SdpaMask::stagedWithKeys) into their stage `tile % stages`.
+  void loadMaskKeyStages(Value tile);
+  /// Reads the mask inputs that depend on the row alone, once per lane row
+  /// (maskRowInputs).
+  void loadMaskRowInputs();
   /// Decodes the quantized tile of stage `stage`, starting at key
   /// `tileStart`, into the key and value tiles.
   void decodeQuantizedTile(Value stage, Value tileStart);
@@ -242,11 +248,11 @@ private:
   SmallVector<Value> processTile(Value tile, ValueRange carried,
                                  TileMasking masking);
   /// The mask operand's terms [row tile][n-tile][4] of the scores of the
-  /// tile from key `tileStart` (see loadMaskTerm; keys clamped to the last
-  /// with `clampKeys`). Read before the tile's products, so that the loads'
-  /// latency hides behind the mma.
+  /// tile from key `tileStart` in stage `stage` (see loadMaskTerm; keys
+  /// clamped to the last with `clampKeys`). Read before the tile's
+  /// products, so that the loads' latency hides behind the mma.
   SmallVector<SmallVector<SmallVector<Value>>>
-  loadTileMaskTerms(Value tileStart, bool clampKeys);
+  loadTileMaskTerms(Value tileStart, Value stage, bool clampKeys);
   /// Scores [row tile][n-tile][4] of the tile from key `tileStart` into the
   /// log2 domain, -inf where masked: with `masking` Full keys past keyEnd
   /// and, under causal masking, keys past each row's diagonal; and by the
@@ -267,27 +273,50 @@ private:
                    SmallVector<Value> &head) {
     for (int64_t half = 0; half < 2; ++half) {
       Value row = scoreRow(mt, half);
+      // Without grouped queries the block's rows are one head's queries,
+      // so the rows of a lane share every head-indexed mask read.
+      if (plan.groupSize() == 1) {
+        queryIdx.push_back(row);
+        head.push_back(kvHead);
+        continue;
+      }
       queryIdx.push_back(gb.remIdx(row, plan.queryLen));
       head.push_back(gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
                             gb.divIdx(row, plan.queryLen)));
     }
   }
-  /// The mask operand's term of element `e` of n-tile `nt` of the tile from
-  /// `tileStart`, for rows `queryIdx` and `head` (from scoreRowIds), with
-  /// the key clamped to the last when `clampKey`.
-  Value maskTermAt(Value tileStart, int64_t nt, int64_t e,
-                   ArrayRef<Value> queryIdx, ArrayRef<Value> head,
+  /// The mask operand's term of element `e` of n-tile `nt` of row tile `mt`
+  /// of the tile from `tileStart` in stage `stage` (null when no input is
+  /// staged), for rows `queryIdx` and `head` (from scoreRowIds), with the
+  /// key clamped to the last when `clampKey`.
+  Value maskTermAt(Value tileStart, Value stage, int64_t mt, int64_t nt,
+                   int64_t e, ArrayRef<Value> queryIdx, ArrayRef<Value> head,
                    bool clampKey) {
+    SmallVector<Value> known;
+    for (auto [i, keyStage] : llvm::enumerate(maskKeyStages)) {
+      known.push_back(maskRowInputs.empty() ? Value()
+                                            : maskRowInputs[mt][e / 2][i]);
+      if (keyStage)
+        known.back() = memref::LoadOp::create(
+            b, keyStage,
+            gb.add(gb.mul(stage, gb.idx(plan.keyTile)), scoreKeyInTile(nt, e)));
+    }
     Value key = scoreKey(tileStart, nt, e);
     if (clampKey)
       key = gb.minIdx(key, gb.sub(plan.keyLen, gb.idx(1)));
-    return loadMaskTerm(gb, plan, batch, head[e / 2], queryIdx[e / 2], key);
+    return loadMaskTerm(gb, plan, batch, head[e / 2], queryIdx[e / 2], key,
+                        known);
+  }
+  /// The key of element `e` of n-tile `nt` of the lane, relative to its
+  /// tile's first.
+  Value scoreKeyInTile(int64_t nt, int64_t e) {
+    return gb.add(gb.mul(gb.remIdx(lane, 4), gb.idx(2)),
+                  gb.idx(nt * 8 + (e & 1)));
   }
   /// The key of element `e` of n-tile `nt` of the lane in the tile from
   /// `tileStart`.
   Value scoreKey(Value tileStart, int64_t nt, int64_t e) {
-    return gb.add(tileStart, gb.add(gb.mul(gb.remIdx(lane, 4), gb.idx(2)),
-                                    gb.idx(nt * 8 + (e & 1))));
+    return gb.add(tileStart, scoreKeyInTile(nt, e));
   }
   /// O += P V on mma.sync s8 (int8Products): the weights (round_half_even(p
   /// * 127) in the low byte of `weights`, see processTile) and the value
@@ -352,6 +381,13 @@ private:
   SmallVector<SmallVector<SmallVector<Value>>> queryFrags;
   // [row tile][half] factors of rowFactor when they differ by row.
   SmallVector<SmallVector<Value>> rowFactors;
+  // Per mask producer input: its shared-memory stages of the key tiles'
+  // elements when staged with the keys (SdpaMask::stagedWithKeys), else
+  // null.
+  SmallVector<Value> maskKeyStages;
+  // [row tile][half][input]: the mask inputs that do not depend on the key,
+  // read once before the key loop (null for the others).
+  SmallVector<SmallVector<SmallVector<Value>>> maskRowInputs;
 };
 
 } // namespace
@@ -362,6 +398,12 @@ void MmaKernelEmitter::createSharedMemoryViews() {
   Type qkType = int8 ? b.getI16Type() : et;
   int64_t qkRow = qkChunks * 8;
   querySmem = shared.buffer({config.rowBlock() * qkRow}, qkType);
+  for (auto [i, input] : llvm::enumerate(plan.mask.producerInputs))
+    maskKeyStages.push_back(
+        plan.mask.stagedWithKeys(i, plan.groupSize())
+            ? shared.buffer({config.stages * plan.keyTile},
+                            cast<MemRefType>(input.getType()).getElementType())
+            : Value());
   if (int8)
     queryScaleSmem = shared.buffer(
         {config.rowBlock() * plan.quantized->keyGroups(plan.headDim)},
@@ -454,6 +496,63 @@ void MmaKernelEmitter::loadKeyValueTile(Value tile) {
            plan.keyTile, plan.headDim / 8, plan.key, rowSource);
   copyTile(valueSmem, gb.mul(stage, gb.idx(plan.keyTile * plan.valueDim)),
            plan.keyTile, plan.valueDim / 8, plan.value, rowSource);
+}
+
+void MmaKernelEmitter::loadMaskKeyStages(Value tile) {
+  int64_t threads = 32 * config.warps;
+  Value tid = launch.getThreadIds().x;
+  Value stageStart =
+      gb.mul(gb.remIdx(tile, config.stages), gb.idx(plan.keyTile));
+  Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(plan.keyTile)));
+  Value lastKey = gb.sub(plan.keyLen, gb.idx(1));
+  // Every row of the block reads the same element per key: the block's
+  // head when heads are not grouped, and the query is not read.
+  Value head = kvHead;
+  for (unsigned i = 0; i < maskKeyStages.size(); ++i) {
+    Value keyStage = maskKeyStages[i];
+    if (!keyStage)
+      continue;
+    for (int64_t first = 0; first < plan.keyTile; first += threads) {
+      auto copyOne = [&] {
+        Value k = gb.add(tid, gb.idx(first));
+        // Keys past the last are masked whatever they read.
+        Value key = gb.minIdx(gb.add(tileStart, k), lastKey);
+        SmallVector<Value> indices =
+            maskInputIndices(gb, plan, i, batch, head, gb.idx(0), key);
+        gb.copyAsync(keyStage, gb.add(stageStart, k),
+                     plan.mask.producerInputs[i], indices, 1,
+                     gb.cmp(arith::CmpIPredicate::ule, key, lastKey));
+      };
+      if (first + threads <= plan.keyTile)
+        copyOne();
+      else
+        gb.ifThen(gb.cmp(arith::CmpIPredicate::ult, gb.add(tid, gb.idx(first)),
+                         gb.idx(plan.keyTile)),
+                  copyOne);
+    }
+  }
+}
+
+void MmaKernelEmitter::loadMaskRowInputs() {
+  const SdpaMask &mask = plan.mask;
+  SmallVector<unsigned> rowOnly;
+  for (unsigned i = 0; i < mask.producerInputs.size(); ++i)
+    if (!mask.inputReads(i, 3))
+      rowOnly.push_back(i);
+  if (rowOnly.empty())
+    return;
+  for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
+    SmallVector<Value> queryIdx, head;
+    scoreRowIds(mt, queryIdx, head);
+    maskRowInputs.emplace_back();
+    for (int64_t half = 0; half < 2; ++half) {
+      SmallVector<Value> inputs(mask.producerInputs.size());
+      for (unsigned i : rowOnly)
+        inputs[i] = loadMaskInput(gb, plan, i, batch, head[half],
+                                  queryIdx[half], gb.idx(0));
+      maskRowInputs.back().push_back(inputs);
+    }
+  }
 }
 
 SmallVector<Value> MmaKernelEmitter::loadCodes(Value codes, Value offset) {
@@ -1071,7 +1170,8 @@ void MmaKernelEmitter::accumulateInt8Scores(
 }
 
 SmallVector<SmallVector<SmallVector<Value>>>
-MmaKernelEmitter::loadTileMaskTerms(Value tileStart, bool clampKeys) {
+MmaKernelEmitter::loadTileMaskTerms(Value tileStart, Value stage,
+                                    bool clampKeys) {
   SmallVector<SmallVector<SmallVector<Value>>> terms(config.rowTiles);
   for (int64_t mt = 0; mt < config.rowTiles; ++mt) {
     SmallVector<Value> queryIdx, head;
@@ -1080,7 +1180,7 @@ MmaKernelEmitter::loadTileMaskTerms(Value tileStart, bool clampKeys) {
       SmallVector<Value> nTile;
       for (int64_t e = 0; e < 4; ++e)
         nTile.push_back(
-            maskTermAt(tileStart, nt, e, queryIdx, head, clampKeys));
+            maskTermAt(tileStart, stage, mt, nt, e, queryIdx, head, clampKeys));
       terms[mt].push_back(nTile);
     }
   }
@@ -1111,9 +1211,10 @@ void MmaKernelEmitter::scaleAndMaskScores(
           keepIf(gb.cmp(arith::CmpIPredicate::sle, key, lastVisible[e / 2]));
         Value score = gb.fmul(scores[mt][nt][e], rowFactor(mt, e / 2));
         if (plan.mask) {
-          Value term = maskTerms.empty() ? maskTermAt(tileStart, nt, e,
-                                                      queryIdx, head, bounds)
-                                         : maskTerms[mt][nt][e];
+          Value term = maskTerms.empty()
+                           ? maskTermAt(tileStart, /*stage=*/Value(), mt, nt, e,
+                                        queryIdx, head, bounds)
+                           : maskTerms[mt][nt][e];
           if (term.getType().isInteger(1))
             keepIf(term);
           else
@@ -1156,7 +1257,8 @@ SmallVector<Value> MmaKernelEmitter::processTile(Value tile, ValueRange carried,
   // products, its predicates would only take registers).
   SmallVector<SmallVector<SmallVector<Value>>> maskTerms;
   if (masked && plan.mask.readsMemory())
-    maskTerms = loadTileMaskTerms(tileStart, masking == TileMasking::Full);
+    maskTerms = loadTileMaskTerms(tileStart, gb.remIdx(tile, config.stages),
+                                  masking == TileMasking::Full);
 
   // S = Q K^T: n-tiles of 8 keys, two per ldmatrix.x4, each K fragment
   // shared by the warp's row tiles.
@@ -1543,11 +1645,16 @@ void MmaKernelEmitter::emit() {
   }
   // (A mask computed from the indices alone keeps one body: a second
   // measured slower than the checks it saves.)
+  if (plan.mask.producer)
+    loadMaskRowInputs();
   TileMasking wholeTiles = plan.mask ? TileMasking::Operand : TileMasking::None;
   bool splitTiles = !plan.mask || plan.mask.readsMemory();
   SmallVector<Value> result = stagedTileLoop(
       gb, config.stages, numTiles, init,
-      [&](Value tile) { loadKeyValueTile(tile); },
+      [&](Value tile) {
+        loadKeyValueTile(tile);
+        loadMaskKeyStages(tile);
+      },
       [&](Value tile, ValueRange carried) -> SmallVector<Value> {
         if (!splitTiles)
           return processTile(tile, carried, TileMasking::Full);

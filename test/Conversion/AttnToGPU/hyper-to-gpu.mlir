@@ -86,12 +86,14 @@ func.func @masked(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x4x?x64xbf16>,
 // HyperAttention's residual drops the samples of each query's own block)
 // is not written to memory: the kernels load the generic's inputs through
 // its indexing maps (the query head over 2 for the samples' key/value
-// head) and evaluate its body per score.
+// head) and evaluate its body per score. The input indexed by the query
+// alone is read once, before the key loop.
 // CHECK-LABEL: func.func @computed_mask(
 // CHECK-NOT: tensor<1x8x?x256xi1>
 // CHECK: gpu.launch async {{.*}} function(@computed_mask_sdpa_decode)
-// CHECK: %[[SAMPLE:.*]] = memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}] : memref<1x4x256xindex>
 // CHECK: %[[QUERY:.*]] = memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}] : memref<1x8x?xindex>
+// CHECK: scf.for
+// CHECK: %[[SAMPLE:.*]] = memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}] : memref<1x4x256xindex>
 // CHECK: arith.cmpi ne, %[[SAMPLE]], %[[QUERY]] : index
 // CHECK: gpu.launch async {{.*}} function(@computed_mask_sdpa_prefill)
 // CHECK: memref.load %{{.*}} : memref<1x4x256xindex>
@@ -122,6 +124,50 @@ func.func @computed_mask(%q: tensor<1x8x?x64xbf16>,
       : tensor<1x8x?x64xbf16>, tensor<1x4x256x64xbf16>,
         tensor<1x4x256x64xbf16> -> tensor<1x8x?x64xbf16>
   return %o : tensor<1x8x?x64xbf16>
+}
+
+// -----
+
+// Checks that a mask input with one 4-byte element per key for every row of
+// a block (indexed by batch, head and key, without grouped heads) is copied
+// into shared memory with each key tile by cp.async, and that the scores
+// read it there rather than from global memory.
+// CHECK-LABEL: func.func @staged_mask(
+// CHECK: gpu.launch async {{.*}} function(@staged_mask_sdpa_prefill)
+// CHECK: %[[ROW:.*]] = memref.load %{{.*}}[%c0, %{{.*}}, %{{.*}}] : memref<1x4x?xi32>
+// CHECK: nvgpu.device_async_copy %{{.*}}[%c0, %{{.*}}, %{{.*}}], %{{.*}}[%{{.*}}], 1, %{{.*}} : memref<1x4x256xi32> to memref<{{[0-9]+}}xi32, #gpu.address_space<workgroup>>
+// CHECK: scf.for
+// CHECK: nvgpu.device_async_copy %{{.*}} : memref<1x4x256xi32> to memref<{{[0-9]+}}xi32, #gpu.address_space<workgroup>>
+// CHECK: %[[KEY:.*]] = memref.load %{{.*}}[%{{.*}}] : memref<{{[0-9]+}}xi32, #gpu.address_space<workgroup>>
+// CHECK: arith.cmpi ne, %[[KEY]], %[[ROW]] : i32
+// CHECK-NOT: memref.load %{{.*}} : memref<1x4x256xi32>
+// CHECK: gpu.terminator
+#staged_sample = affine_map<(b, h, i, j) -> (b, h, j)>
+#staged_query = affine_map<(b, h, i, j) -> (b, h, i)>
+#staged_identity = affine_map<(b, h, i, j) -> (b, h, i, j)>
+func.func @staged_mask(%q: tensor<1x4x?x64xbf16>,
+                       %k: tensor<1x4x256x64xbf16>,
+                       %v: tensor<1x4x256x64xbf16>,
+                       %sample_blocks: tensor<1x4x256xi32>,
+                       %query_blocks: tensor<1x4x?xi32>)
+    -> tensor<1x4x?x64xbf16> {
+  %c2 = arith.constant 2 : index
+  %len = tensor.dim %q, %c2 : tensor<1x4x?x64xbf16>
+  %init = tensor.empty(%len) : tensor<1x4x?x256xi1>
+  %mask = linalg.generic {indexing_maps = [#staged_sample, #staged_query,
+                                           #staged_identity],
+      iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+      ins(%sample_blocks, %query_blocks
+          : tensor<1x4x256xi32>, tensor<1x4x?xi32>)
+      outs(%init : tensor<1x4x?x256xi1>) {
+  ^bb0(%sample: i32, %query: i32, %out: i1):
+    %other_block = arith.cmpi ne, %sample, %query : i32
+    linalg.yield %other_block : i1
+  } -> tensor<1x4x?x256xi1>
+  %o = attn.sdpa %q, %k, %v mask(%mask : tensor<1x4x?x256xi1>)
+      : tensor<1x4x?x64xbf16>, tensor<1x4x256x64xbf16>,
+        tensor<1x4x256x64xbf16> -> tensor<1x4x?x64xbf16>
+  return %o : tensor<1x4x?x64xbf16>
 }
 
 // -----
