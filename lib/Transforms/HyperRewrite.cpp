@@ -102,9 +102,11 @@ public:
     Value q = castTo(op.getQuery(), rowsType(queryHeads, headDim));
     Value k = castTo(op.getKey(), rowsType(kvHeads, headDim));
     Value v = castTo(op.getValue(), rowsType(kvHeads, valueDim));
-    auto [out, lse] = op.getCausal()
-                          ? buildCausal(q, k, v)
-                          : buildCore(q, k, RowView{v}, /*level=*/idx(0));
+    auto [out, lse] =
+        op.getCausal()
+            ? buildCausal(q, k, v)
+            : buildCore(q, hash(q), RowView{k}, hash(k), RowView{v},
+                        /*level=*/idx(0));
     return {castTo(out, op.getOutput().getType()),
             castTo(lse, RankedTensorType::get(
                             op.getOutput().getType().getShape().drop_back(),
@@ -186,6 +188,11 @@ private:
     Value zeroValue = arith::ConstantOp::create(
         nb, nb.getZeroAttr(getElementTypeOrSelf(view.source.getType())));
     return arith::SelectOp::create(nb, real, value, zeroValue);
+  }
+
+  /// The row count of `view`.
+  Value viewRows(const RowView &view) {
+    return view.table ? dim(view.table, 3) : dim(view.source, 2);
   }
 
   /// The batch count of `view`.
@@ -306,6 +313,24 @@ private:
         indices, /*axis=*/2);
   }
 
+  /// The sortLSH keys of the rows of `x` ([B, H, L, D]): [B, H, L] i32.
+  Value hash(Value x) {
+    auto type = cast<RankedTensorType>(x.getType());
+    return LshHashOp::create(
+        b, RankedTensorType::get(type.getShape().drop_back(), i32), x,
+        projections);
+  }
+
+  /// Permutation and, with `withRank`, rank of rows by their sortLSH keys
+  /// ([B, H, L] i32).
+  std::pair<Value, Value> sortByHash(Value hashes, bool withRank) {
+    auto type = cast<RankedTensorType>(hashes.getType());
+    SmallVector<Type> types(withRank ? 2 : 1, type);
+    auto sort = LshSortOp::create(b, types, hashes,
+                                  b.getI64IntegerAttr(opts.numProjs));
+    return {sort.getPermutation(), sort.getRank()};
+  }
+
   /// attn.sdpa with log-sum-exp.
   std::pair<Value, Value> attend(Value q, Value k, Value v, Value mask,
                                  bool causal) {
@@ -320,25 +345,22 @@ private:
   // The non-causal core (steps 1-4 of §4)
   //===--------------------------------------------------------------------===//
 
-  /// HyperAttention of q [B', Hq, Lq, D] over k [B', Hkv, Lk, D] and the
-  /// value rows `values` ([B', Hkv, Lk, Dv], read through their view),
-  /// drawing its samples from stream 1 + level.
-  std::pair<Value, Value> buildCore(Value q, Value k, const RowView &values,
-                                    Value level) {
-    Value batch = dim(q, 0), queryLen = dim(q, 2), keyLen = dim(k, 2);
+  /// HyperAttention of q [B', Hq, Lq, D] over the key rows `k` and value
+  /// rows `values` ([B', Hkv, Lk, D] and [B', Hkv, Lk, Dv], read through
+  /// their views), with the rows' sortLSH keys `queryHashes` [B', Hq, Lq]
+  /// and `keyHashes` [B', Hkv, Lk], drawing its samples from stream 1 +
+  /// level.
+  std::pair<Value, Value> buildCore(Value q, Value queryHashes,
+                                    const RowView &k, Value keyHashes,
+                                    const RowView &values, Value level) {
+    Value batch = dim(q, 0), queryLen = dim(q, 2), keyLen = viewRows(k);
     auto permType = [&](int64_t heads) {
       return RankedTensorType::get({kDyn, heads, kDyn}, i32);
     };
 
     // 1. Sort queries and keys by their hash.
-    auto querySort = LshSortBucketOp::create(
-        b, TypeRange{permType(queryHeads), permType(queryHeads)}, q,
-        projections);
-    Value queryPerm = querySort.getPermutation();
-    Value queryRank = querySort.getRank();
-    Value keyPerm =
-        LshSortBucketOp::create(b, TypeRange{permType(kvHeads)}, k, projections)
-            .getPermutation();
+    auto [queryPerm, queryRank] = sortByHash(queryHashes, /*withRank=*/true);
+    Value keyPerm = sortByHash(keyHashes, /*withRank=*/false).first;
 
     // 2. Blocks: nb key blocks of b keys, query blocks of ceil(Lq / nb).
     Value bucket = idx(opts.bucketSize);
@@ -370,7 +392,7 @@ private:
                    return sortedIndex(keyPerm, keyLen, nb, ivs);
                  });
     Value blockedQ = gatherBlocks(RowView{q}, queryIndex, queryBlock);
-    Value blockedK = gatherBlocks(RowView{k}, keyIndex, bucket);
+    Value blockedK = gatherBlocks(k, keyIndex, bucket);
     Value blockedV = gatherBlocks(values, keyIndex, bucket);
     // Keys past Lk only fill the last block.
     Value keyValid = tabulate(
@@ -409,10 +431,11 @@ private:
   /// drawn uniformly, without those of the query's own block (its sorted
   /// position `queryRank` over `queryBlock`), with log(Lk / m) added to
   /// the log-sum-exp.
-  std::pair<Value, Value> buildResidual(Value q, Value k, const RowView &values,
-                                        Value keyPerm, Value queryRank,
-                                        Value level, Value queryBlock) {
-    Value batch = dim(q, 0), keyLen = dim(k, 2);
+  std::pair<Value, Value> buildResidual(Value q, const RowView &k,
+                                        const RowView &values, Value keyPerm,
+                                        Value queryRank, Value level,
+                                        Value queryBlock) {
+    Value batch = dim(q, 0), keyLen = viewRows(k);
     int64_t m = opts.sampleSize;
     Value stream = arith::IndexCastUIOp::create(
         b, b.getI64Type(), arith::AddIOp::create(b, level, idx(1)));
@@ -450,7 +473,7 @@ private:
         });
     // Samples index sorted positions; their keys are keyPerm[samples].
     Value sampledRows = gatherRows(keyPerm, samples);
-    Value sampledK = gatherRows(k, sampledRows);
+    Value sampledK = gatherViewRows(k, sampledRows);
     Value sampledV = gatherViewRows(values, sampledRows);
     // Sample j is dropped for query i when the sample and the query's
     // sorted position lie in one block: compare precomputed block numbers
@@ -630,6 +653,33 @@ private:
                     });
   }
 
+  /// The sortLSH keys `hashes` ([B, H, n] i32) of the rows of the segments
+  /// `rows` ([1, 1, segments, len], n for the padding row, whose zero row
+  /// hashes to key 0): [B * segments, H, len].
+  Value segmentHashes(Value hashes, Value rows) {
+    auto type = cast<RankedTensorType>(hashes.getType());
+    Value segments = dim(rows, 2);
+    return tabulate(
+        RankedTensorType::get({kDyn, type.getDimSize(1), kDyn}, i32),
+        {mul(dim(hashes, 0), segments), dim(rows, 3)},
+        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
+          Value zero = arith::ConstantIndexOp::create(nb, 0);
+          Value segment = arith::RemUIOp::create(nb, ivs[0], segments);
+          Value row = arith::IndexCastUIOp::create(
+              nb, nb.getIndexType(),
+              tensor::ExtractOp::create(nb, rows,
+                                        ValueRange{zero, zero, segment, ivs[2]}));
+          Value real = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, row,
+                                             tensor::DimOp::create(nb, hashes, 2));
+          Value key = tensor::ExtractOp::create(
+              nb, hashes,
+              ValueRange{arith::DivUIOp::create(nb, ivs[0], segments), ivs[1],
+                         arith::SelectOp::create(nb, real, row, zero)});
+          return arith::SelectOp::create(
+              nb, real, key, arith::ConstantIntOp::create(nb, i32, 0));
+        });
+  }
+
   /// One row number table [1, 1, segments, len] of level `level`.
   Value levelRows(Value n, Value level, Value numSegments, Value len,
                   Value segmentOffset, Value segmentStride) {
@@ -704,6 +754,10 @@ private:
                         nb, arith::MulIOp::create(nb, segment, bottomLen), pos);
                   });
 
+    // A row's sortLSH key does not depend on its level: every query and key
+    // is hashed once, and each level sorts its segments by their rows' keys.
+    Value queryHashes = hash(q), keyHashes = hash(k);
+
     // Levels depth-1 .. 0: the off-diagonal block of every segment, merged
     // into the rows of its second half (deepest first, as the recursion
     // returns).
@@ -722,11 +776,11 @@ private:
               levelRows(n, child, numSegments, halfLen, idx(0), idx(2));
           Value secondHalves =
               levelRows(n, child, numSegments, halfLen, idx(1), idx(2));
-          // Queries and keys are hashed, so they are copied into the
-          // segments' layout; values are only gathered, through the table.
+          // Queries are copied into the segments' layout (the sampled
+          // residual attends with them); keys and values are only gathered,
+          // through the table.
           Value offQ = segmentRows(q, secondHalves);
-          Value offK = segmentRows(k, firstHalves);
-          RowView offV{v, firstHalves};
+          RowView offK{k, firstHalves}, offV{v, firstHalves};
           // The core is exact below min-seq-len queries (§4 step 1).
           Value exact = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
                                               halfLen, minLen);
@@ -743,11 +797,14 @@ private:
           {
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(branch.thenBlock());
-            auto [o, l] = attend(offQ, offK, segmentRows(v, firstHalves),
-                                 Value(), /*causal=*/false);
+            auto [o, l] = attend(offQ, segmentRows(k, firstHalves),
+                                 segmentRows(v, firstHalves), Value(),
+                                 /*causal=*/false);
             mergeInto(o, l);
             b.setInsertionPointToStart(branch.elseBlock());
-            auto [co, cl] = buildCore(offQ, offK, offV, level);
+            auto [co, cl] = buildCore(
+                offQ, segmentHashes(queryHashes, secondHalves), offK,
+                segmentHashes(keyHashes, firstHalves), offV, level);
             mergeInto(co, cl);
           }
           scf::YieldOp::create(b, branch.getResults());

@@ -6,7 +6,9 @@
 // a constant drawn from seed 0 (R[0, 0..2] = -0.455219, 0.775653, -0.982062
 // per ALGORITHMS.md §6, as python/attn_mlir/reference/hyper.py computes them; printed
 // as little-endian hex, and seed 42 gives -0.105692, 1.597037, -0.788609);
-// queries are sorted with their rank, keys without; blocks of 256 sorted
+// queries and keys are hashed (attn.lsh_hash) and sorted by their hashes
+// (attn.lsh_sort on 7-bit keys), queries with their rank, keys without;
+// blocks of 256 sorted
 // keys are attended with a padding mask, their rows read back in query
 // order through the rank; 256 samples (splitmix64 in the IR) are attended
 // by the queries in their own order, with a mask that drops the block of
@@ -15,8 +17,10 @@
 // scf.if: the length is static.
 // CHECK-LABEL: func.func @static_prefill
 // CHECK: arith.constant dense<"0x7712E9BE3191463F67687BBF
-// CHECK: %[[PERM:.*]], %[[RANK:.*]] = attn.lsh_sort_bucket %[[Q:.*]], %{{.*}} : tensor<?x8x?x64xf32>, tensor<64x7xf32> -> tensor<?x8x?xi32>, tensor<?x8x?xi32>
-// CHECK: attn.lsh_sort_bucket %{{.*}}, %{{.*}} : tensor<?x8x?x64xf32>, tensor<64x7xf32> -> tensor<?x8x?xi32>
+// CHECK: %[[QH:.*]] = attn.lsh_hash %[[Q:.*]], %{{.*}} : tensor<?x8x?x64xf32>, tensor<64x7xf32> -> tensor<?x8x?xi32>
+// CHECK: %[[KH:.*]] = attn.lsh_hash %{{.*}}, %{{.*}} : tensor<?x8x?x64xf32>, tensor<64x7xf32> -> tensor<?x8x?xi32>
+// CHECK: %[[PERM:.*]], %[[RANK:.*]] = attn.lsh_sort %[[QH]] {bits = 7 : i64} : tensor<?x8x?xi32> -> tensor<?x8x?xi32>, tensor<?x8x?xi32>
+// CHECK: attn.lsh_sort %[[KH]] {bits = 7 : i64} : tensor<?x8x?xi32> -> tensor<?x8x?xi32>{{$}}
 // CHECK: attn.sdpa {{.*}} mask(%{{.*}} : tensor<?x1x1x256xi1>) scale(1.250000e-01)
 // CHECK: %[[BLOCKS:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8x?x64xf32>)
 // CHECK:   tensor.extract %[[RANK]]
@@ -50,7 +54,8 @@ func.func @static_prefill(%q: tensor<1x8x8192x64xf32>, %k: tensor<1x8x8192x64xf3
 // CHECK-LABEL: func.func @dynamic
 // CHECK: %[[LONG:.*]] = arith.cmpi uge, %{{.*}}, %c4096
 // CHECK: scf.if %[[LONG]] -> (tensor<1x8x?x64xf32>, tensor<1x8x?xf32>)
-// CHECK:   attn.lsh_sort_bucket
+// CHECK:   attn.lsh_hash
+// CHECK:   attn.lsh_sort
 // CHECK:   attn.merge
 // CHECK: } else {
 // CHECK:   attn.sdpa %arg0, %arg1, %arg2 :
@@ -74,7 +79,9 @@ func.func @dynamic(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
 // over the segments takes the real rows of each second half (a slice of the
 // accumulated rows, and the segment's batches of the off-diagonal result at
 // a stride of the segment count), merges them and copies the result back
-// into that slice, skipping segments that are all padding.
+// into that slice, skipping segments that are all padding. Queries and
+// keys are hashed once, before the levels; each level sorts its segments'
+// hashes (the queries' of the second halves, the keys' of the first).
 // CHECK-LABEL: func.func @causal
 // CHECK: %[[SAME:.*]] = arith.cmpi eq
 // CHECK: %[[LONG:.*]] = arith.cmpi ugt, %{{.*}}, %c4096
@@ -82,6 +89,9 @@ func.func @dynamic(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
 // CHECK: scf.if %[[BOTH]]
 // CHECK:   scf.while
 // CHECK:   attn.sdpa {{.*}} causal
+// CHECK:   attn.lsh_hash %{{.*}} : tensor<?x8x?x64xf32>, tensor<64x7xf32> -> tensor<?x8x?xi32>
+// CHECK:   attn.lsh_hash
+// CHECK-NOT: attn.lsh_hash
 // CHECK:   scf.for
 // CHECK:     scf.if
 // CHECK:       attn.sdpa
@@ -95,7 +105,8 @@ func.func @dynamic(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
 // CHECK:           %[[COPIED:.*]] = linalg.copy ins(%[[MERGED]] : {{.*}}) outs(%[[SLICE]] : {{.*}})
 // CHECK:           tensor.insert_slice %[[COPIED]] into %[[ACC]][0, 0, %[[START]], 0]
 // CHECK:     } else {
-// CHECK:       attn.lsh_sort_bucket
+// CHECK:       attn.lsh_sort %{{.*}} {bits = 7 : i64} : tensor<?x8x?xi32> -> tensor<?x8x?xi32>, tensor<?x8x?xi32>
+// CHECK:       attn.lsh_sort %{{.*}} {bits = 7 : i64} : tensor<?x8x?xi32> -> tensor<?x8x?xi32>{{$}}
 // CHECK:       attn.merge
 // CHECK:       attn.merge
 // CHECK: } else {
@@ -113,7 +124,7 @@ func.func @causal(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf32>,
 // Checks what stays dense: a mask operand and causal Lq != Lk (with a
 // warning each), and static lengths below min-seq-len (silently).
 // CHECK-LABEL: func.func @stays_dense
-// CHECK-NOT: attn.lsh_sort_bucket
+// CHECK-NOT: attn.lsh_hash
 // CHECK: attn.sdpa %arg0, %arg1, %arg2 mask
 // CHECK: attn.sdpa %arg0, %arg1, %arg2 causal
 // CHECK: attn.sdpa %arg3, %arg3, %arg3 :

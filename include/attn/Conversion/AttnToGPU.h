@@ -53,11 +53,13 @@ std::optional<std::string> sparqGpuUnsupported(SparqOp op);
 /// attn.sparq -> the three SparQ kernels (scores, chunk select, attend).
 void populateSparqToGPUPatterns(RewritePatternSet &patterns);
 
-/// Why attn.lsh_sort_bucket has no GPU kernel (more than 12 projections),
-/// or nothing.
-std::optional<std::string> lshSortBucketGpuUnsupported(LshSortBucketOp op);
+/// Why a sort of `bits`-bit keys (attn.lsh_sort, or attn.lsh_sort_bucket
+/// with `bits` projections) has no GPU kernel (more than 12 bits), or
+/// nothing.
+std::optional<std::string> lshSortGpuUnsupported(int64_t bits);
 
-/// attn.lsh_sort_bucket -> a hash kernel and a counting-sort kernel.
+/// attn.lsh_hash -> a hash kernel, attn.lsh_sort -> a counting-sort kernel,
+/// attn.lsh_sort_bucket -> both.
 void populateLshSortBucketToGPUPatterns(RewritePatternSet &patterns);
 
 } // namespace attn

@@ -65,7 +65,11 @@ struct ConvertAttnToGPUPass
                 return quantizedSdpaGpuUnsupported(quantized);
               })
               .Case([](LshSortBucketOp sort) {
-                return lshSortBucketGpuUnsupported(sort);
+                return lshSortGpuUnsupported(
+                    sort.getProjections().getType().getDimSize(1));
+              })
+              .Case([](LshSortOp sort) {
+                return lshSortGpuUnsupported(sort.getBits());
               })
               .Default([](Operation *) { return std::nullopt; });
       if (why) {
@@ -73,8 +77,9 @@ struct ConvertAttnToGPUPass
         unsupported = true;
         return;
       }
-      if (!isa<SdpaOp, SparqOp, QuantizedSdpaOp, LshSortBucketOp, GatherOp,
-               MergeOp, QuantizeOp, DequantizeOp, TopkOp>(op)) {
+      if (!isa<SdpaOp, SparqOp, QuantizedSdpaOp, LshHashOp, LshSortOp,
+               LshSortBucketOp, GatherOp, MergeOp, QuantizeOp, DequantizeOp,
+               TopkOp>(op)) {
         op->emitError() << "'" << op->getName()
                         << "' has no GPU lowering yet; lower it on the CPU "
                            "(--attn-lower-to-llvm)";

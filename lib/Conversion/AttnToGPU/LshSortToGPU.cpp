@@ -1,6 +1,8 @@
-//===- LshSortToGPU.cpp - attn.lsh_sort_bucket to GPU kernels ---*- C++ -*-===//
+//===- LshSortToGPU.cpp - sortLSH to GPU kernels ----------------*- C++ -*-===//
 //
-// sortLSH on the GPU (ALGORITHMS.md §4) as two kernels on one stream:
+// sortLSH on the GPU (ALGORITHMS.md §4): attn.lsh_hash is the first of two
+// kernels, attn.lsh_sort the second, attn.lsh_sort_bucket both on one
+// stream:
 //
 // - lsh_hash: one warp per row (D a multiple of 32; else one thread)
 //   computes the P dot products with the projections, the code and its
@@ -30,10 +32,8 @@ static constexpr int64_t kMaxGpuProjections = 12;
 /// Threads per block of the hash kernel.
 static constexpr int64_t kHashThreads = 128;
 
-std::optional<std::string>
-mlir::attn::lshSortBucketGpuUnsupported(LshSortBucketOp op) {
-  int64_t numProjs = op.getProjections().getType().getDimSize(1);
-  if (numProjs > kMaxGpuProjections)
+std::optional<std::string> mlir::attn::lshSortGpuUnsupported(int64_t bits) {
+  if (bits > kMaxGpuProjections)
     return "more than " + std::to_string(kMaxGpuProjections) +
            " projections (the sort keeps 2^P counters in shared memory)";
   return std::nullopt;
@@ -446,77 +446,175 @@ void emitSortKernel(GpuBuilder &gb, gpu::LaunchOp launch,
   });
 }
 
+/// A plan over the rows of `input` ([..., N, D] buffer) hashed with
+/// `projections`; codes, permutation and rank left to the caller.
+LshSortPlan planRows(GpuBuilder &gb, Value input, Value projections,
+                     int64_t numProjs, Value &sets) {
+  ImplicitLocOpBuilder &b = gb.b;
+  auto inputType = cast<MemRefType>(input.getType());
+  int64_t rank = inputType.getRank();
+  LshSortPlan plan;
+  plan.numProjs = numProjs;
+  if (!inputType.isDynamicDim(rank - 1))
+    plan.staticHeadDim = inputType.getDimSize(rank - 1);
+  plan.projections = projections;
+  SmallVector<Value> sizes = gb.dimSizes(input);
+  plan.rowLen = sizes[rank - 2];
+  plan.headDim = sizes[rank - 1];
+  sets = gb.idx(1);
+  for (int64_t d = 0; d + 2 < rank; ++d)
+    sets = gb.mul(sets, sizes[d]);
+  plan.rows = gb.mul(sets, plan.rowLen);
+  // Rows of the input, flat over the leading dims.
+  SmallVector<ReassociationIndices> rowsOfInput(2);
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    rowsOfInput[0].push_back(d);
+  rowsOfInput[1].push_back(rank - 1);
+  plan.input = memref::CollapseShapeOp::create(b, input, rowsOfInput);
+  return plan;
+}
+
+/// `buffer` flat.
+Value flatten(ImplicitLocOpBuilder &b, Value buffer) {
+  SmallVector<ReassociationIndices> flat(1);
+  for (int64_t d = 0; d < cast<MemRefType>(buffer.getType()).getRank(); ++d)
+    flat[0].push_back(d);
+  return memref::CollapseShapeOp::create(b, buffer, flat);
+}
+
+/// Launches the hash kernel of `plan` on `token`: the keys of plan.rows rows
+/// into plan.codes.
+void launchHash(GpuBuilder &gb, const std::string &prefix,
+                const LshSortPlan &plan, Value token) {
+  bool byTensorCores = hashesByTensorCores(plan);
+  bool byWarps = hashesByWarps(plan);
+  int64_t rowsPerWarp =
+      byTensorCores ? kHashTilesPerWarp * kHashTileRows : kRowsPerWarp;
+  Value rowsPerBlock =
+      gb.idx(byWarps ? kHashThreads / 32 * rowsPerWarp : kHashThreads);
+  gpu::LaunchOp hash = launchKernel(
+      gb.b, prefix + "lsh_hash",
+      {gb.ceilDiv(plan.rows, rowsPerBlock), gb.idx(1), gb.idx(1)},
+      kHashThreads, 0, token);
+  emitKernelBody(gb.b, hash, [&] {
+    if (byTensorCores)
+      emitMmaHashKernel(gb, hash, plan);
+    else if (byWarps)
+      emitWarpHashKernel(gb, hash, plan);
+    else
+      emitHashKernel(gb, hash, plan);
+  });
+}
+
+/// Launches the sort kernel of `plan` on `token`: one block per row set of
+/// plan.codes.
+void launchSort(GpuBuilder &gb, const std::string &prefix,
+                const LshSortPlan &plan, Value sets, Value token) {
+  gpu::LaunchOp sort =
+      launchKernel(gb.b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)},
+                   32 * sortWarps(plan.numProjs), 0, token);
+  emitKernelBody(gb.b, sort, [&] { emitSortKernel(gb, sort, plan); });
+}
+
+/// The permutation (and rank, with `withRank`) buffers of `resultType` for
+/// rows of sizes `sizes`, set flat in `plan`.
+std::pair<Value, Value> allocSortResults(GpuBuilder &gb, LshSortPlan &plan,
+                                         RankedTensorType resultType,
+                                         ArrayRef<Value> sizes, bool withRank) {
+  Value permutation = gb.allocLike(resultType, sizes);
+  plan.permutation = flatten(gb.b, permutation);
+  Value rank;
+  if (withRank) {
+    rank = gb.allocLike(resultType, sizes);
+    plan.rank = flatten(gb.b, rank);
+  }
+  return {permutation, rank};
+}
+
+Value newStream(ImplicitLocOpBuilder &b) {
+  return gpu::WaitOp::create(b, gpu::AsyncTokenType::get(b.getContext()),
+                             ValueRange{})
+      .getAsyncToken();
+}
+
+struct LshHashToGPU : OpRewritePattern<LshHashOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LshHashOp op,
+                                PatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    GpuBuilder gb(b);
+    Value input = gb.toBuffer(op.getInput()), sets;
+    LshSortPlan plan =
+        planRows(gb, input, gb.toBuffer(op.getProjections()),
+                 op.getProjections().getType().getDimSize(1), sets);
+    auto keysType = op.getKeys().getType();
+    Value keys =
+        gb.allocLike(keysType, ArrayRef<Value>(gb.dimSizes(input)).drop_back());
+    plan.codes = flatten(b, keys);
+    Value token = newStream(b);
+    launchHash(gb, kernelPrefix(op), plan, token);
+    gpu::WaitOp::create(b, Type(), token);
+    rewriter.replaceOp(op, gb.toTensor(keysType, keys));
+    return success();
+  }
+};
+
+struct LshSortToGPU : OpRewritePattern<LshSortOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(LshSortOp op,
+                                PatternRewriter &rewriter) const override {
+    if (lshSortGpuUnsupported(op.getBits()))
+      return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    GpuBuilder gb(b);
+    Value keys = gb.toBuffer(op.getKeys());
+    SmallVector<Value> sizes = gb.dimSizes(keys);
+    LshSortPlan plan;
+    plan.numProjs = op.getBits();
+    plan.rowLen = sizes.back();
+    Value sets = gb.idx(1);
+    for (Value size : ArrayRef<Value>(sizes).drop_back())
+      sets = gb.mul(sets, size);
+    plan.rows = gb.mul(sets, plan.rowLen);
+    plan.codes = flatten(b, keys);
+    auto resultType = op.getPermutation().getType();
+    auto [permutation, ranks] =
+        allocSortResults(gb, plan, resultType, sizes, (bool)op.getRank());
+    Value token = newStream(b);
+    launchSort(gb, kernelPrefix(op), plan, sets, token);
+    gpu::WaitOp::create(b, Type(), token);
+    SmallVector<Value> results = {gb.toTensor(resultType, permutation)};
+    if (ranks)
+      results.push_back(gb.toTensor(resultType, ranks));
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
 struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(LshSortBucketOp op,
                                 PatternRewriter &rewriter) const override {
-    if (lshSortBucketGpuUnsupported(op))
+    int64_t numProjs = op.getProjections().getType().getDimSize(1);
+    if (lshSortGpuUnsupported(numProjs))
       return rewriter.notifyMatchFailure(op, "no GPU kernel for this form");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     GpuBuilder gb(b);
     std::string prefix = kernelPrefix(op);
-    auto inputType = op.getInput().getType();
+    Value input = gb.toBuffer(op.getInput()), sets;
+    LshSortPlan plan = planRows(gb, input, gb.toBuffer(op.getProjections()),
+                                numProjs, sets);
     auto resultType = op.getPermutation().getType();
-    int64_t rank = inputType.getRank();
-
-    LshSortPlan plan;
-    plan.numProjs = op.getProjections().getType().getDimSize(1);
-    if (!inputType.isDynamicDim(rank - 1))
-      plan.staticHeadDim = inputType.getDimSize(rank - 1);
-    Value input = gb.toBuffer(op.getInput());
-    plan.projections = gb.toBuffer(op.getProjections());
-    SmallVector<Value> sizes = gb.dimSizes(input);
-    plan.rowLen = sizes[rank - 2];
-    plan.headDim = sizes[rank - 1];
-    Value sets = gb.idx(1);
-    for (int64_t d = 0; d + 2 < rank; ++d)
-      sets = gb.mul(sets, sizes[d]);
-    plan.rows = gb.mul(sets, plan.rowLen);
-
-    // Flat views: rows of the input, positions of the results.
-    SmallVector<ReassociationIndices> rowsOfInput(2), flat(1);
-    for (int64_t d = 0; d + 1 < rank; ++d) {
-      rowsOfInput[0].push_back(d);
-      flat[0].push_back(d);
-    }
-    rowsOfInput[1].push_back(rank - 1);
-    plan.input = memref::CollapseShapeOp::create(b, input, rowsOfInput);
-    SmallVector<Value> resultSizes(ArrayRef<Value>(sizes).drop_back());
-    Value permutation = gb.allocLike(resultType, resultSizes);
-    plan.permutation = memref::CollapseShapeOp::create(b, permutation, flat);
-    Value ranks;
-    if (op.getRank()) {
-      ranks = gb.allocLike(resultType, resultSizes);
-      plan.rank = memref::CollapseShapeOp::create(b, ranks, flat);
-    }
-
-    auto tokenType = gpu::AsyncTokenType::get(b.getContext());
-    Value token =
-        gpu::WaitOp::create(b, tokenType, ValueRange{}).getAsyncToken();
+    auto [permutation, ranks] = allocSortResults(
+        gb, plan, resultType, ArrayRef<Value>(gb.dimSizes(input)).drop_back(),
+        (bool)op.getRank());
+    Value token = newStream(b);
     plan.codes = allocScratch(b, b.getI32Type(), plan.rows, token);
-    bool byTensorCores = hashesByTensorCores(plan);
-    bool byWarps = hashesByWarps(plan);
-    int64_t rowsPerWarp =
-        byTensorCores ? kHashTilesPerWarp * kHashTileRows : kRowsPerWarp;
-    Value rowsPerBlock =
-        gb.idx(byWarps ? kHashThreads / 32 * rowsPerWarp : kHashThreads);
-    gpu::LaunchOp hash = launchKernel(
-        b, prefix + "lsh_hash",
-        {gb.ceilDiv(plan.rows, rowsPerBlock), gb.idx(1), gb.idx(1)},
-        kHashThreads, 0, token);
-    emitKernelBody(b, hash, [&] {
-      if (byTensorCores)
-        emitMmaHashKernel(gb, hash, plan);
-      else if (byWarps)
-        emitWarpHashKernel(gb, hash, plan);
-      else
-        emitHashKernel(gb, hash, plan);
-    });
-    gpu::LaunchOp sort =
-        launchKernel(b, prefix + "lsh_sort", {sets, gb.idx(1), gb.idx(1)},
-                     32 * sortWarps(plan.numProjs), 0, token);
-    emitKernelBody(b, sort, [&] { emitSortKernel(gb, sort, plan); });
+    launchHash(gb, prefix, plan, token);
+    launchSort(gb, prefix, plan, sets, token);
     freeScratch(b, plan.codes, token);
     gpu::WaitOp::create(b, Type(), token);
 
@@ -532,5 +630,6 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
 
 void mlir::attn::populateLshSortBucketToGPUPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<LshSortBucketToGPU>(patterns.getContext());
+  patterns.add<LshHashToGPU, LshSortToGPU, LshSortBucketToGPU>(
+      patterns.getContext());
 }

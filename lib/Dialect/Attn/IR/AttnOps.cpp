@@ -304,36 +304,81 @@ LogicalResult GatherOp::verify() {
 // LshSortBucketOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult LshSortBucketOp::verify() {
-  auto inputType = getInput().getType();
-  auto projectionsType = getProjections().getType();
+/// The operands of a sortLSH hash: `input` [..., N, D] and `projections`
+/// [D, P] with a static P in [1, 16].
+static LogicalResult verifyLshOperands(Operation *op,
+                                       RankedTensorType inputType,
+                                       RankedTensorType projectionsType) {
   if (inputType.getRank() < 2)
-    return emitOpError() << "input must be [..., N, D], got " << inputType;
+    return op->emitOpError() << "input must be [..., N, D], got " << inputType;
   if (projectionsType.getRank() != 2)
-    return emitOpError() << "projections must be [D, P], got "
-                         << projectionsType;
+    return op->emitOpError()
+           << "projections must be [D, P], got " << projectionsType;
   int64_t headDim = inputType.getShape().back();
   if (!dimsAgree(projectionsType.getDimSize(0), headDim))
-    return emitOpError() << "projections have " << projectionsType.getDimSize(0)
-                         << " rows, expected the input's row length "
-                         << headDim;
+    return op->emitOpError()
+           << "projections have " << projectionsType.getDimSize(0)
+           << " rows, expected the input's row length " << headDim;
   int64_t numProjs = projectionsType.getDimSize(1);
   if (ShapedType::isDynamic(numProjs) || numProjs < 1 || numProjs > 16)
-    return emitOpError() << "the number of projections must be static and in "
-                            "[1, 16], got "
-                         << dimToString(numProjs);
-  ArrayRef<int64_t> rowShape = inputType.getShape().drop_back();
-  for (Value result : getResults()) {
+    return op->emitOpError() << "the number of projections must be static and "
+                                "in [1, 16], got "
+                             << dimToString(numProjs);
+  return success();
+}
+
+/// Whether every result of `op` has the shape `rowShape` (dims agreeing
+/// where static), else an error naming `expected`.
+static LogicalResult verifyRowResults(Operation *op, ArrayRef<int64_t> rowShape,
+                                      StringRef expected) {
+  for (Value result : op->getResults()) {
     auto resultType = cast<RankedTensorType>(result.getType());
     if (resultType.getRank() != static_cast<int64_t>(rowShape.size()) ||
         !llvm::all_of(llvm::zip(resultType.getShape(), rowShape),
                       [](auto dims) {
                         return dimsAgree(std::get<0>(dims), std::get<1>(dims));
                       }))
-      return emitOpError() << "result " << resultType
-                           << " must have the input's shape without its last "
-                              "dim";
+      return op->emitOpError()
+             << "result " << resultType << " must have " << expected;
   }
+  return success();
+}
+
+LogicalResult LshSortBucketOp::verify() {
+  auto inputType = getInput().getType();
+  if (failed(verifyLshOperands(*this, inputType, getProjections().getType())) ||
+      failed(verifyRowResults(*this, inputType.getShape().drop_back(),
+                              "the input's shape without its last dim")))
+    return failure();
+  if (getRank() && getRank().getType() != getPermutation().getType())
+    return emitOpError() << "rank type " << getRank().getType()
+                         << " differs from permutation type "
+                         << getPermutation().getType();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LshHashOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LshHashOp::verify() {
+  auto inputType = getInput().getType();
+  if (failed(verifyLshOperands(*this, inputType, getProjections().getType())))
+    return failure();
+  return verifyRowResults(*this, inputType.getShape().drop_back(),
+                          "the input's shape without its last dim");
+}
+
+//===----------------------------------------------------------------------===//
+// LshSortOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LshSortOp::verify() {
+  auto keysType = getKeys().getType();
+  if (keysType.getRank() < 1)
+    return emitOpError() << "keys must be [..., N], got " << keysType;
+  if (failed(verifyRowResults(*this, keysType.getShape(), "the keys' shape")))
+    return failure();
   if (getRank() && getRank().getType() != getPermutation().getType())
     return emitOpError() << "rank type " << getRank().getType()
                          << " differs from permutation type "

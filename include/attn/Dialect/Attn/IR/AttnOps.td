@@ -297,6 +297,81 @@ def Attn_LshSortBucketOp : Attn_Op<"lsh_sort_bucket", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// LshHashOp
+//===----------------------------------------------------------------------===//
+
+def Attn_LshHashOp : Attn_Op<"lsh_hash", [Pure]> {
+  let summary = "the Gray-coded angular hash of each row (sortLSH's keys)";
+  let description = [{
+    The sort keys of `attn.lsh_sort_bucket` alone (ALGORITHMS.md §4): with
+    `projections` `R` (`[D, P]`, `1 <= P <= 16`), row `x` of `input`
+    (`[..., N, D]`) gets the bits `c_p = (x . R[:, p] > 0)`, the code
+    `code = sum_p c_p * 2^p` and the key `gray(code) = code ^ (code >> 1)`,
+    an i32 in `[0, 2^P)`. `attn.lsh_sort` orders rows by these keys, so
+    `attn.lsh_sort %keys {bits = P}` of `attn.lsh_hash %x, %r` is
+    `attn.lsh_sort_bucket %x, %r`. A row's key does not depend on the rows
+    beside it: HyperAttention's causal recursion hashes every query and key
+    once and sorts each level's segments by their rows' keys.
+
+    Example:
+
+    ```mlir
+    %keys = attn.lsh_hash %k, %r
+        : tensor<1x8x4096x64xbf16>, tensor<64x7xf32> -> tensor<1x8x4096xi32>
+    ```
+  }];
+
+  let arguments = (ins Attn_FloatTensor:$input, Attn_FloatTensor:$projections);
+  let results = (outs RankedTensorOf<[I32]>:$keys);
+
+  let assemblyFormat = [{
+    $input `,` $projections attr-dict `:` type($input) `,` type($projections)
+    `->` type($keys)
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// LshSortOp
+//===----------------------------------------------------------------------===//
+
+def Attn_LshSortOp : Attn_Op<"lsh_sort", [Pure]> {
+  let summary = "stable counting sort of rows by small integer keys";
+  let description = [{
+    Orders the rows of each leading index `[...]` of `keys` (`[..., N]`
+    i32 in `[0, 2^bits)`, `1 <= bits <= 16`, as `attn.lsh_hash` writes
+    them) by ascending key, rows of equal key in their original order.
+
+    - `permutation[..., i]` is the row at sorted position `i`.
+    - `rank` (optional second result) is the inverse permutation, the
+      sorted position of each row.
+
+    Both results have the shape of `keys`. A key outside `[0, 2^bits)` is
+    undefined behaviour. The lowering is a counting sort: `O(N + 2^bits)`
+    per row set, no comparison sort.
+
+    Example:
+
+    ```mlir
+    %perm, %rank = attn.lsh_sort %keys {bits = 7}
+        : tensor<1x8x4096xi32> -> tensor<1x8x4096xi32>, tensor<1x8x4096xi32>
+    ```
+  }];
+
+  let arguments = (ins RankedTensorOf<[I32]>:$keys,
+      ConfinedAttr<I64Attr, [IntMinValue<1>, IntMaxValue<16>]>:$bits);
+  let results = (outs RankedTensorOf<[I32, I64, Index]>:$permutation,
+      Optional<RankedTensorOf<[I32, I64, Index]>>:$rank);
+
+  let assemblyFormat = [{
+    $keys attr-dict `:` type($keys) `->` type($permutation) (`,` type($rank)^)?
+  }];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // SparqOp
 //===----------------------------------------------------------------------===//
 
