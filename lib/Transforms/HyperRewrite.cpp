@@ -103,10 +103,9 @@ public:
     Value k = castTo(op.getKey(), rowsType(kvHeads, headDim));
     Value v = castTo(op.getValue(), rowsType(kvHeads, valueDim));
     auto [out, lse] =
-        op.getCausal()
-            ? buildCausal(q, k, v)
-            : buildCore(q, hash(q), RowView{k}, hash(k), RowView{v},
-                        /*level=*/idx(0));
+        op.getCausal() ? buildCausal(q, k, v)
+                       : buildCore(q, hash(q), RowView{k}, hash(k), RowView{v},
+                                   /*level=*/idx(0));
     return {castTo(out, op.getOutput().getType()),
             castTo(lse, RankedTensorType::get(
                             op.getOutput().getType().getShape().drop_back(),
@@ -326,8 +325,8 @@ private:
   std::pair<Value, Value> sortByHash(Value hashes, bool withRank) {
     auto type = cast<RankedTensorType>(hashes.getType());
     SmallVector<Type> types(withRank ? 2 : 1, type);
-    auto sort = LshSortOp::create(b, types, hashes,
-                                  b.getI64IntegerAttr(opts.numProjs));
+    auto sort =
+        LshSortOp::create(b, types, hashes, b.getI64IntegerAttr(opts.numProjs));
     return {sort.getPermutation(), sort.getRank()};
   }
 
@@ -667,10 +666,11 @@ private:
           Value segment = arith::RemUIOp::create(nb, ivs[0], segments);
           Value row = arith::IndexCastUIOp::create(
               nb, nb.getIndexType(),
-              tensor::ExtractOp::create(nb, rows,
-                                        ValueRange{zero, zero, segment, ivs[2]}));
-          Value real = arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, row,
-                                             tensor::DimOp::create(nb, hashes, 2));
+              tensor::ExtractOp::create(
+                  nb, rows, ValueRange{zero, zero, segment, ivs[2]}));
+          Value real =
+              arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, row,
+                                    tensor::DimOp::create(nb, hashes, 2));
           Value key = tensor::ExtractOp::create(
               nb, hashes,
               ValueRange{arith::DivUIOp::create(nb, ivs[0], segments), ivs[1],
@@ -802,9 +802,9 @@ private:
                                  /*causal=*/false);
             mergeInto(o, l);
             b.setInsertionPointToStart(branch.elseBlock());
-            auto [co, cl] = buildCore(
-                offQ, segmentHashes(queryHashes, secondHalves), offK,
-                segmentHashes(keyHashes, firstHalves), offV, level);
+            auto [co, cl] =
+                buildCore(offQ, segmentHashes(queryHashes, secondHalves), offK,
+                          segmentHashes(keyHashes, firstHalves), offV, level);
             mergeInto(co, cl);
           }
           scf::YieldOp::create(b, branch.getResults());

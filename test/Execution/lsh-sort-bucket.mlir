@@ -12,6 +12,10 @@
 // [N, D] input (no leading dims).
 // RUN: %check-attn %s --function=wide --op=lsh --input=300x32 --projections=32x16
 
+// Checks attn.lsh_hash followed by attn.lsh_sort against the same
+// reference, with the ties of small-integer rows.
+// RUN: %check-attn %s --function=hash_then_sort --op=lsh --input=2x3x100x8 --projections=8x5 --ties
+
 func.func @ties(%x: tensor<2x3x100x8xf32>, %r: tensor<8x5xf32>)
     -> (tensor<2x3x100xi32>, tensor<2x3x100xi32>) {
   %perm, %rank = attn.lsh_sort_bucket %x, %r
@@ -33,4 +37,13 @@ func.func @wide(%x: tensor<?x32xf32>, %r: tensor<32x16xf32>)
   %perm, %rank = attn.lsh_sort_bucket %x, %r
       : tensor<?x32xf32>, tensor<32x16xf32> -> tensor<?xi32>, tensor<?xi32>
   return %perm, %rank : tensor<?xi32>, tensor<?xi32>
+}
+
+func.func @hash_then_sort(%x: tensor<2x3x100x8xf32>, %r: tensor<8x5xf32>)
+    -> (tensor<2x3x100xi32>, tensor<2x3x100xi32>) {
+  %keys = attn.lsh_hash %x, %r
+      : tensor<2x3x100x8xf32>, tensor<8x5xf32> -> tensor<2x3x100xi32>
+  %perm, %rank = attn.lsh_sort %keys {bits = 5}
+      : tensor<2x3x100xi32> -> tensor<2x3x100xi32>, tensor<2x3x100xi32>
+  return %perm, %rank : tensor<2x3x100xi32>, tensor<2x3x100xi32>
 }

@@ -106,8 +106,9 @@ def ExpandMath : Pass<"attn-expand-math"> {
 def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
   let summary = "Lower attn.sdpa, attn.sparq, attn.quantized_sdpa and HyperAttention's building blocks to GPU kernels (gpu.launch on one stream)";
   let description = [{
-    Replaces every `attn.sdpa`, `attn.sparq`, `attn.quantized_sdpa` and
-    `attn.lsh_sort_bucket` with host code that launches
+    Replaces every `attn.sdpa`, `attn.sparq`, `attn.quantized_sdpa`,
+    `attn.lsh_hash`, `attn.lsh_sort` and `attn.lsh_sort_bucket` with host
+    code that launches
     kernels designed for NVIDIA GPUs, in `gpu.launch` regions that
     `gpu-kernel-outlining` turns into `gpu.func`s of a `gpu.module`.
 
@@ -137,7 +138,11 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
       `linalg.generic` (all loops parallel, the init not read, a body of
       pure scalar ops; HyperAttention's masks) is not stored at all: the
       kernels load the generic's inputs through its indexing maps and
-      evaluate its body per score.
+      evaluate its body per score. In the tensor-core kernel an input
+      indexed by the key alone (not by the query, nor by the head when
+      heads are grouped) of 4 or 8 bytes is copied into shared memory with
+      each key tile (`cp.async`), and an input indexed by the row alone is
+      read once, before the key loop.
 
     When a launch would not fill `num-sms` multiprocessors, the keys are
     split (split-KV): each split writes its normalized output and
@@ -204,14 +209,15 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
         shape = #nvvm.shape<m = 16, n = 8, k = 32>, ...}
     ```
 
-    `attn.lsh_sort_bucket` becomes `@f_lsh_hash` (one warp per row for head
+    `attn.lsh_hash` becomes `@f_lsh_hash` (one warp per row for head
     dims that are multiples of 32: coalesced loads, the lane's projections
-    in registers, shuffled sums; else one thread per row) writing each
-    row's Gray-coded key to scratch, and `@f_lsh_sort`, a counting sort per
-    row set by one block of up to 16 warps (each warp a contiguous chunk of
-    the rows with its own 2^P counters in shared memory, stable placement
-    of 32 rows per step with `match.any`). More than 12 projections are
-    reported as errors.
+    in registers, shuffled sums; bf16 rows on tensor cores; else one thread
+    per row) writing each row's Gray-coded key, and `attn.lsh_sort`
+    becomes `@f_lsh_sort`, a counting sort per row set by one block of up
+    to 16 warps (each warp a contiguous chunk of the rows with its own
+    2^bits counters in shared memory, stable placement of 32 rows per step
+    with `match.any`). `attn.lsh_sort_bucket` runs both, the keys in
+    scratch. Sorts of more than 12 key bits are reported as errors.
 
     `attn.gather` and `attn.merge` become `linalg.generic` ops on tensors,
     and `attn.quantize`, `attn.dequantize` and `attn.topk` the parallel loops

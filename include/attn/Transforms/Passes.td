@@ -156,11 +156,12 @@ def HyperRewrite : Pass<"attn-hyper"> {
   let summary = "Replace dense attention over long sequences with HyperAttention";
   let description = [{
     Rewrites `attn.sdpa` into HyperAttention (ALGORITHMS.md §4,
-    docs/HyperAttention.md), built from `attn.lsh_sort_bucket`,
+    docs/HyperAttention.md), built from `attn.lsh_hash`, `attn.lsh_sort`,
     `attn.gather`, `attn.sdpa` on small blocks and `attn.merge`:
 
-    1. queries and keys are sorted by `attn.lsh_sort_bucket` with
-       `num-projs` Gaussian projections (a constant drawn from `seed`);
+    1. queries and keys are hashed by `attn.lsh_hash` with `num-projs`
+       Gaussian projections (a constant drawn from `seed`) and sorted by
+       their hashes (`attn.lsh_sort`);
     2. each block of `bucket-size` sorted keys is attended exactly by its
        block of sorted queries (`attn.sdpa` with log-sum-exp over
        `[B * blocks, H, block, D]` tensors, each filled by one gather;
@@ -177,7 +178,11 @@ def HyperRewrite : Pass<"attn-hyper"> {
     `min-seq-len` are split into halves whose off-diagonal block goes
     through steps 1-4; all segments of one recursion level are one batched
     call, and the number of levels is computed at run time from the
-    sequence length (an `scf.for` over levels). Each level's result is
+    sequence length (an `scf.for` over levels). Every query and key is
+    hashed once, before the levels (a row's hash does not depend on its
+    level); each level sorts its segments by their rows' hashes and reads
+    key and value rows through a row table, so only the queries are copied
+    into the segments' layout. Each level's result is
     merged into the rows of the second halves only, one slice per segment
     (`tensor.extract_slice`, `attn.merge`, `linalg.copy` into the slice,
     `tensor.insert_slice`; the lowering pipelines make the merge write the
@@ -206,8 +211,10 @@ def HyperRewrite : Pass<"attn-hyper"> {
     ```mlir
     %r = arith.constant dense<...> : tensor<64x7xf32>
     %o = scf.if %long -> (tensor<1x8x?x64xf32>) {
-      %pq, %rank = attn.lsh_sort_bucket %q, %r : ... -> tensor<?x8x?xi32>, tensor<?x8x?xi32>
-      %pk = attn.lsh_sort_bucket %k, %r : ... -> tensor<?x8x?xi32>
+      %hq = attn.lsh_hash %q, %r : ... -> tensor<?x8x?xi32>
+      %hk = attn.lsh_hash %k, %r : ... -> tensor<?x8x?xi32>
+      %pq, %rank = attn.lsh_sort %hq {bits = 7} : ... -> tensor<?x8x?xi32>, tensor<?x8x?xi32>
+      %pk = attn.lsh_sort %hk {bits = 7} : ... -> tensor<?x8x?xi32>
       %qb = linalg.generic ...      // sorted query blocks, one gather
       %kb = linalg.generic ...      // sorted key blocks (and %vb)
       %ob, %lb = attn.sdpa %qb, %kb, %vb mask(%pad : tensor<?x1x1x256xi1>) : ...

@@ -35,7 +35,8 @@ static constexpr int64_t kHashThreads = 128;
 std::optional<std::string> mlir::attn::lshSortGpuUnsupported(int64_t bits) {
   if (bits > kMaxGpuProjections)
     return "more than " + std::to_string(kMaxGpuProjections) +
-           " projections (the sort keeps 2^P counters in shared memory)";
+           " key bits, one per projection (the sort keeps 2^bits counters "
+           "in shared memory)";
   return std::nullopt;
 }
 
@@ -492,10 +493,10 @@ void launchHash(GpuBuilder &gb, const std::string &prefix,
       byTensorCores ? kHashTilesPerWarp * kHashTileRows : kRowsPerWarp;
   Value rowsPerBlock =
       gb.idx(byWarps ? kHashThreads / 32 * rowsPerWarp : kHashThreads);
-  gpu::LaunchOp hash = launchKernel(
-      gb.b, prefix + "lsh_hash",
-      {gb.ceilDiv(plan.rows, rowsPerBlock), gb.idx(1), gb.idx(1)},
-      kHashThreads, 0, token);
+  gpu::LaunchOp hash =
+      launchKernel(gb.b, prefix + "lsh_hash",
+                   {gb.ceilDiv(plan.rows, rowsPerBlock), gb.idx(1), gb.idx(1)},
+                   kHashThreads, 0, token);
   emitKernelBody(gb.b, hash, [&] {
     if (byTensorCores)
       emitMmaHashKernel(gb, hash, plan);
@@ -605,8 +606,8 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
     GpuBuilder gb(b);
     std::string prefix = kernelPrefix(op);
     Value input = gb.toBuffer(op.getInput()), sets;
-    LshSortPlan plan = planRows(gb, input, gb.toBuffer(op.getProjections()),
-                                numProjs, sets);
+    LshSortPlan plan =
+        planRows(gb, input, gb.toBuffer(op.getProjections()), numProjs, sets);
     auto resultType = op.getPermutation().getType();
     auto [permutation, ranks] = allocSortResults(
         gb, plan, resultType, ArrayRef<Value>(gb.dimSizes(input)).drop_back(),

@@ -72,9 +72,8 @@ public:
           return {vector::FMAOp::create(b, lb.splat(laneType, x), r, acc[0])};
         })[0];
     Value bits = lb.cmpF(arith::CmpFPredicate::OGT, dots, laneZero);
-    Value code =
-        vector::ReductionOp::create(b, vector::CombiningKind::ADD,
-                                    lb.select(bits, lanePowers, codeZero));
+    Value code = vector::ReductionOp::create(
+        b, vector::CombiningKind::ADD, lb.select(bits, lanePowers, codeZero));
     return arith::XOrIOp::create(
         b, code,
         arith::ShRUIOp::create(
@@ -103,9 +102,9 @@ std::pair<Value, Value> allocSortResults(LoopBuilder &lb,
   IntegerAttr alignment = lb.b.getI64IntegerAttr(64);
   Value permutation =
       memref::AllocOp::create(lb.b, bufferType, dynSizes, alignment);
-  Value rank = withRank ? memref::AllocOp::create(lb.b, bufferType, dynSizes,
-                                                  alignment)
-                        : Value();
+  Value rank =
+      withRank ? memref::AllocOp::create(lb.b, bufferType, dynSizes, alignment)
+               : Value();
   return {permutation, rank};
 }
 
@@ -113,10 +112,10 @@ std::pair<Value, Value> allocSortResults(LoopBuilder &lb,
 /// (`setCounts` leading dims, `rowLen` rows, keys in [0, 2^bits)):
 /// `keyOf(setIvs, row)` gives a row's key (i32, read once),
 /// and the results go to `permutation` and `rank` (or null).
-void emitCountingSorts(
-    LoopBuilder &lb, ValueRange setCounts, Value rowLen, int64_t bits,
-    function_ref<Value(ValueRange, Value)> keyOf, Value permutation,
-    Value rank) {
+void emitCountingSorts(LoopBuilder &lb, ValueRange setCounts, Value rowLen,
+                       int64_t bits,
+                       function_ref<Value(ValueRange, Value)> keyOf,
+                       Value permutation, Value rank) {
   ImplicitLocOpBuilder &b = lb.b;
   Type resultType = cast<MemRefType>(permutation.getType()).getElementType();
   auto toResult = [&](Value position) -> Value {

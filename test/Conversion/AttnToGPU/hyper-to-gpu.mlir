@@ -58,6 +58,30 @@ func.func @sort_f16(%x: tensor<4x?x64xf16>, %r: tensor<64x7xf32>)
 
 // -----
 
+// Checks attn.lsh_hash and attn.lsh_sort on their own: the hash kernel
+// writes the keys into the op's result (no scratch), and the sort kernel
+// reads the keys of its input, one block per row set, writing the
+// permutation alone.
+// CHECK-LABEL: func.func @hash_then_sort(
+// CHECK: %[[KEYS:.*]] = memref.alloc({{.*}}) {{.*}} : memref<2x4x?xi32>
+// CHECK: %[[FLAT:.*]] = memref.collapse_shape %[[KEYS]] {{\[\[}}0, 1, 2]] : memref<2x4x?xi32> into memref<?xi32>
+// CHECK: gpu.launch async {{.*}} function(@hash_then_sort_lsh_hash)
+// CHECK: nvvm.mma.sync
+// CHECK: memref.store {{.*}}, %[[FLAT]]
+// CHECK: gpu.launch async {{.*}} function(@hash_then_sort_lsh_sort)
+// CHECK: memref.load %{{.*}} : memref<?xi32>
+// CHECK-NOT: gpu.alloc async {{.*}} {bufferization.manual_deallocation}
+// CHECK: return
+func.func @hash_then_sort(%x: tensor<2x4x?x64xbf16>, %r: tensor<64x7xf32>)
+    -> tensor<2x4x?xi32> {
+  %keys = attn.lsh_hash %x, %r
+      : tensor<2x4x?x64xbf16>, tensor<64x7xf32> -> tensor<2x4x?xi32>
+  %p = attn.lsh_sort %keys {bits = 7} : tensor<2x4x?xi32> -> tensor<2x4x?xi32>
+  return %p : tensor<2x4x?xi32>
+}
+
+// -----
+
 // Checks that an i1 mask reaches the tensor-core kernels: the scores read
 // the mask at (batch, query head, query, key), broadcasting its static 1
 // dims (here the batch) by index 0. The prefill kernel reads it in both of

@@ -20,9 +20,19 @@ func.func @poly_exp(%x: tensor<?x7xf32>) -> tensor<?x7xf32> {
 // sort's shared-memory counters hold is reported with the reason.
 func.func @lsh_projections(%x: tensor<1x2x?x16xbf16>, %r: tensor<16x13xf32>)
     -> tensor<1x2x?xi32> {
-  // expected-error @below {{attn.lsh_sort_bucket has no GPU kernel for more than 12 projections}}
+  // expected-error @below {{attn.lsh_sort_bucket has no GPU kernel for more than 12 key bits, one per projection}}
   %p = attn.lsh_sort_bucket %x, %r
       : tensor<1x2x?x16xbf16>, tensor<16x13xf32> -> tensor<1x2x?xi32>
+  return %p : tensor<1x2x?xi32>
+}
+
+// -----
+
+// Checks that attn.lsh_sort of more key bits than the GPU sort's
+// shared-memory counters hold is reported with the reason.
+func.func @lsh_sort_bits(%keys: tensor<1x2x?xi32>) -> tensor<1x2x?xi32> {
+  // expected-error @below {{attn.lsh_sort has no GPU kernel for more than 12 key bits}}
+  %p = attn.lsh_sort %keys {bits = 13} : tensor<1x2x?xi32> -> tensor<1x2x?xi32>
   return %p : tensor<1x2x?xi32>
 }
 

@@ -441,6 +441,56 @@ func.func @lsh_rank_type(%x: tensor<2x100x8xf32>, %r: tensor<8x7xf32>) {
 
 // -----
 
+// Checks that attn.lsh_hash checks its projections as attn.lsh_sort_bucket
+// does.
+func.func @lsh_hash_projection_rows(%x: tensor<2x100x64xf32>,
+                                    %r: tensor<32x7xf32>) {
+  // expected-error @+1 {{projections have 32 rows, expected the input's row length 64}}
+  %k = attn.lsh_hash %x, %r
+      : tensor<2x100x64xf32>, tensor<32x7xf32> -> tensor<2x100xi32>
+  return
+}
+
+// -----
+
+// Checks that attn.lsh_hash gives one key per row.
+func.func @lsh_hash_shape(%x: tensor<2x100x8xf32>, %r: tensor<8x7xf32>) {
+  // expected-error @+1 {{result 'tensor<2x100x8xi32>' must have the input's shape without its last dim}}
+  %k = attn.lsh_hash %x, %r
+      : tensor<2x100x8xf32>, tensor<8x7xf32> -> tensor<2x100x8xi32>
+  return
+}
+
+// -----
+
+// Checks that attn.lsh_sort's results have the keys' shape.
+func.func @lsh_sort_shape(%keys: tensor<2x100xi32>) {
+  // expected-error @+1 {{result 'tensor<2x99xi32>' must have the keys' shape}}
+  %p = attn.lsh_sort %keys {bits = 7} : tensor<2x100xi32> -> tensor<2x99xi32>
+  return
+}
+
+// -----
+
+// Checks that attn.lsh_sort's rank has the permutation's type.
+func.func @lsh_sort_rank_type(%keys: tensor<2x100xi32>) {
+  // expected-error @+1 {{rank type 'tensor<2x100xi64>' differs from permutation type 'tensor<2x100xi32>'}}
+  %p, %r = attn.lsh_sort %keys {bits = 7}
+      : tensor<2x100xi32> -> tensor<2x100xi32>, tensor<2x100xi64>
+  return
+}
+
+// -----
+
+// Checks that attn.lsh_sort's key bits are in [1, 16].
+func.func @lsh_sort_bits(%keys: tensor<2x100xi32>) {
+  // expected-error @+1 {{attribute 'bits' failed to satisfy constraint}}
+  %p = attn.lsh_sort %keys {bits = 17} : tensor<2x100xi32> -> tensor<2x100xi32>
+  return
+}
+
+// -----
+
 // Checks that a row needs a length: a 1-D input is refused.
 func.func @lsh_rank1(%x: tensor<8xf32>, %r: tensor<8x7xf32>) {
   // expected-error @+1 {{input must be [..., N, D], got 'tensor<8xf32>'}}

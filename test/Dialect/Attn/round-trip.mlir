@@ -133,6 +133,24 @@ func.func @lsh_permutation_only(%x: tensor<100x16xf32>, %r: tensor<16x3xf32>)
   return %perm : tensor<100xindex>
 }
 
+// Checks attn.lsh_hash on bf16 rows with a dynamic row count, and
+// attn.lsh_sort of its keys with and without the rank, as i32 and index.
+// CHECK-LABEL: func.func @lsh_hash_then_sort
+// CHECK: %[[KEYS:.*]] = attn.lsh_hash %{{.*}}, %{{.*}} : tensor<1x8x?x64xbf16>, tensor<64x7xf32> -> tensor<1x8x?xi32>
+// CHECK: attn.lsh_sort %[[KEYS]] {bits = 7 : i64} : tensor<1x8x?xi32> -> tensor<1x8x?xi32>, tensor<1x8x?xi32>
+// CHECK: attn.lsh_sort %[[KEYS]] {bits = 7 : i64} : tensor<1x8x?xi32> -> tensor<1x8x?xindex>{{$}}
+func.func @lsh_hash_then_sort(%x: tensor<1x8x?x64xbf16>, %r: tensor<64x7xf32>)
+    -> (tensor<1x8x?xi32>, tensor<1x8x?xi32>, tensor<1x8x?xindex>) {
+  %keys = attn.lsh_hash %x, %r
+      : tensor<1x8x?x64xbf16>, tensor<64x7xf32> -> tensor<1x8x?xi32>
+  %perm, %rank = attn.lsh_sort %keys {bits = 7}
+      : tensor<1x8x?xi32> -> tensor<1x8x?xi32>, tensor<1x8x?xi32>
+  %perm_only = attn.lsh_sort %keys {bits = 7}
+      : tensor<1x8x?xi32> -> tensor<1x8x?xindex>
+  return %perm, %rank, %perm_only
+      : tensor<1x8x?xi32>, tensor<1x8x?xi32>, tensor<1x8x?xindex>
+}
+
 // Checks attn.poly_exp with default attributes (the cubic, no threshold) on
 // a tensor, and with every attribute on a vector and a scalar.
 // CHECK-LABEL: func.func @poly_exp
