@@ -532,6 +532,15 @@ std::pair<Value, Value> allocSortResults(GpuBuilder &gb, LshSortPlan &plan,
   return {permutation, rank};
 }
 
+/// The sort's results as tensors of `resultType`.
+SmallVector<Value> sortResults(GpuBuilder &gb, RankedTensorType resultType,
+                               Value permutation, Value rank) {
+  SmallVector<Value> results = {gb.toTensor(resultType, permutation)};
+  if (rank)
+    results.push_back(gb.toTensor(resultType, rank));
+  return results;
+}
+
 Value newStream(ImplicitLocOpBuilder &b) {
   return gpu::WaitOp::create(b, gpu::AsyncTokenType::get(b.getContext()),
                              ValueRange{})
@@ -586,10 +595,7 @@ struct LshSortToGPU : OpRewritePattern<LshSortOp> {
     Value token = newStream(b);
     launchSort(gb, kernelPrefix(op), plan, sets, token);
     gpu::WaitOp::create(b, Type(), token);
-    SmallVector<Value> results = {gb.toTensor(resultType, permutation)};
-    if (ranks)
-      results.push_back(gb.toTensor(resultType, ranks));
-    rewriter.replaceOp(op, results);
+    rewriter.replaceOp(op, sortResults(gb, resultType, permutation, ranks));
     return success();
   }
 };
@@ -618,11 +624,7 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
     launchSort(gb, prefix, plan, sets, token);
     freeScratch(b, plan.codes, token);
     gpu::WaitOp::create(b, Type(), token);
-
-    SmallVector<Value> results = {gb.toTensor(resultType, permutation)};
-    if (ranks)
-      results.push_back(gb.toTensor(resultType, ranks));
-    rewriter.replaceOp(op, results);
+    rewriter.replaceOp(op, sortResults(gb, resultType, permutation, ranks));
     return success();
   }
 };

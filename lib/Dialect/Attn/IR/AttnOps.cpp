@@ -344,17 +344,23 @@ static LogicalResult verifyRowResults(Operation *op, ArrayRef<int64_t> rowShape,
   return success();
 }
 
+/// Whether a sort's optional rank has its permutation's type.
+static LogicalResult verifyRankType(Operation *op, Value permutation,
+                                    Value rank) {
+  if (rank && rank.getType() != permutation.getType())
+    return op->emitOpError()
+           << "rank type " << rank.getType()
+           << " differs from permutation type " << permutation.getType();
+  return success();
+}
+
 LogicalResult LshSortBucketOp::verify() {
   auto inputType = getInput().getType();
   if (failed(verifyLshOperands(*this, inputType, getProjections().getType())) ||
       failed(verifyRowResults(*this, inputType.getShape().drop_back(),
                               "the input's shape without its last dim")))
     return failure();
-  if (getRank() && getRank().getType() != getPermutation().getType())
-    return emitOpError() << "rank type " << getRank().getType()
-                         << " differs from permutation type "
-                         << getPermutation().getType();
-  return success();
+  return verifyRankType(*this, getPermutation(), getRank());
 }
 
 //===----------------------------------------------------------------------===//
@@ -379,11 +385,7 @@ LogicalResult LshSortOp::verify() {
     return emitOpError() << "keys must be [..., N], got " << keysType;
   if (failed(verifyRowResults(*this, keysType.getShape(), "the keys' shape")))
     return failure();
-  if (getRank() && getRank().getType() != getPermutation().getType())
-    return emitOpError() << "rank type " << getRank().getType()
-                         << " differs from permutation type "
-                         << getPermutation().getType();
-  return success();
+  return verifyRankType(*this, getPermutation(), getRank());
 }
 
 //===----------------------------------------------------------------------===//
