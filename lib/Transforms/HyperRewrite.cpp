@@ -164,12 +164,18 @@ private:
     return sizes;
   }
 
-  /// The element at (batch, head, row, col) of `view`.
+  /// The element at (batch, head, row, col) of `view`, or at (batch, head,
+  /// row) without `col` (a view of [B, H, n] row values, such as hashes).
   Value readRow(ImplicitLocOpBuilder &nb, const RowView &view, Value batch,
-                Value head, Value row, Value col) {
+                Value head, Value row, Value col = {}) {
+    auto at = [&](Value b, Value r) {
+      SmallVector<Value> indices{b, head, r};
+      if (col)
+        indices.push_back(col);
+      return tensor::ExtractOp::create(nb, view.source, indices).getResult();
+    };
     if (!view.table)
-      return tensor::ExtractOp::create(nb, view.source,
-                                       ValueRange{batch, head, row, col});
+      return at(batch, row);
     Value zero = arith::ConstantIndexOp::create(nb, 0);
     Value segments = tensor::DimOp::create(nb, view.table, 2);
     Value segment = arith::RemUIOp::create(nb, batch, segments);
@@ -181,9 +187,7 @@ private:
         arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, sourceRow,
                               tensor::DimOp::create(nb, view.source, 2));
     sourceRow = arith::SelectOp::create(nb, real, sourceRow, zero);
-    Value sourceBatch = arith::DivUIOp::create(nb, batch, segments);
-    Value value = tensor::ExtractOp::create(
-        nb, view.source, ValueRange{sourceBatch, head, sourceRow, col});
+    Value value = at(arith::DivUIOp::create(nb, batch, segments), sourceRow);
     Value zeroValue = arith::ConstantOp::create(
         nb, nb.getZeroAttr(getElementTypeOrSelf(view.source.getType())));
     return arith::SelectOp::create(nb, real, value, zeroValue);
@@ -358,7 +362,8 @@ private:
     };
 
     // 1. Sort queries and keys by their hash.
-    auto [queryPerm, queryRank] = sortByHash(queryHashes, /*withRank=*/true);
+    Value queryPerm, queryRank;
+    std::tie(queryPerm, queryRank) = sortByHash(queryHashes, /*withRank=*/true);
     Value keyPerm = sortByHash(keyHashes, /*withRank=*/false).first;
 
     // 2. Blocks: nb key blocks of b keys, query blocks of ceil(Lq / nb).
@@ -637,47 +642,20 @@ private:
             arith::SubIOp::create(nb, row, walk.getResult(0))};
   }
 
-  /// The rows of `t` ([B, H, n, W]) laid out as the segments of `rows`
-  /// ([1, 1, segments, len] row numbers, n for the zero padding row):
-  /// [B * segments, H, len, W], in one pass.
+  /// The rows of `t` ([B, H, n, W], or [B, H, n] of one value per row)
+  /// laid out as the segments of `rows` ([1, 1, segments, len] row numbers,
+  /// n for the zero padding row): [B * segments, H, len(, W)], in one pass.
   Value segmentRows(Value t, Value rows) {
     RowView view{t, rows};
     auto type = cast<RankedTensorType>(t.getType());
-    return tabulate(RankedTensorType::get(
-                        {kDyn, type.getDimSize(1), kDyn, type.getDimSize(3)},
-                        type.getElementType()),
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] = shape[2] = kDyn;
+    return tabulate(RankedTensorType::get(shape, type.getElementType()),
                     {viewBatches(view), dim(rows, 3)},
                     [&](ImplicitLocOpBuilder &nb, ValueRange ivs) {
-                      return readRow(nb, view, ivs[0], ivs[1], ivs[2], ivs[3]);
+                      return readRow(nb, view, ivs[0], ivs[1], ivs[2],
+                                     type.getRank() == 4 ? ivs[3] : Value());
                     });
-  }
-
-  /// The sortLSH keys `hashes` ([B, H, n] i32) of the rows of the segments
-  /// `rows` ([1, 1, segments, len], n for the padding row, whose zero row
-  /// hashes to key 0): [B * segments, H, len].
-  Value segmentHashes(Value hashes, Value rows) {
-    auto type = cast<RankedTensorType>(hashes.getType());
-    Value segments = dim(rows, 2);
-    return tabulate(
-        RankedTensorType::get({kDyn, type.getDimSize(1), kDyn}, i32),
-        {mul(dim(hashes, 0), segments), dim(rows, 3)},
-        [&](ImplicitLocOpBuilder &nb, ValueRange ivs) -> Value {
-          Value zero = arith::ConstantIndexOp::create(nb, 0);
-          Value segment = arith::RemUIOp::create(nb, ivs[0], segments);
-          Value row = arith::IndexCastUIOp::create(
-              nb, nb.getIndexType(),
-              tensor::ExtractOp::create(
-                  nb, rows, ValueRange{zero, zero, segment, ivs[2]}));
-          Value real =
-              arith::CmpIOp::create(nb, arith::CmpIPredicate::ult, row,
-                                    tensor::DimOp::create(nb, hashes, 2));
-          Value key = tensor::ExtractOp::create(
-              nb, hashes,
-              ValueRange{arith::DivUIOp::create(nb, ivs[0], segments), ivs[1],
-                         arith::SelectOp::create(nb, real, row, zero)});
-          return arith::SelectOp::create(
-              nb, real, key, arith::ConstantIntOp::create(nb, i32, 0));
-        });
   }
 
   /// One row number table [1, 1, segments, len] of level `level`.
@@ -802,9 +780,11 @@ private:
                                  /*causal=*/false);
             mergeInto(o, l);
             b.setInsertionPointToStart(branch.elseBlock());
+            // The hashes of the segments' rows (a padding row, all zeros,
+            // reads as key 0: its dot products are 0).
             auto [co, cl] =
-                buildCore(offQ, segmentHashes(queryHashes, secondHalves), offK,
-                          segmentHashes(keyHashes, firstHalves), offV, level);
+                buildCore(offQ, segmentRows(queryHashes, secondHalves), offK,
+                          segmentRows(keyHashes, firstHalves), offV, level);
             mergeInto(co, cl);
           }
           scf::YieldOp::create(b, branch.getResults());

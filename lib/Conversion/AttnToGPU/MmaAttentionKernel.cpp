@@ -515,13 +515,13 @@ void MmaKernelEmitter::loadMaskKeyStages(Value tile) {
     for (int64_t first = 0; first < plan.keyTile; first += threads) {
       auto copyOne = [&] {
         Value k = gb.add(tid, gb.idx(first));
-        // Keys past the last are masked whatever they read.
-        Value key = gb.minIdx(gb.add(tileStart, k), lastKey);
-        SmallVector<Value> indices =
-            maskInputIndices(gb, plan, i, batch, head, gb.idx(0), key);
+        // Keys past the last are masked: zero-filled, read at the last.
+        Value key = gb.add(tileStart, k);
+        Value real = gb.cmp(arith::CmpIPredicate::ult, key, plan.keyLen);
+        SmallVector<Value> indices = maskInputIndices(
+            gb, plan, i, batch, head, gb.idx(0), gb.minIdx(key, lastKey));
         gb.copyAsync(keyStage, gb.add(stageStart, k),
-                     plan.mask.producerInputs[i], indices, 1,
-                     gb.cmp(arith::CmpIPredicate::ule, key, lastKey));
+                     plan.mask.producerInputs[i], indices, 1, real);
       };
       if (first + threads <= plan.keyTile)
         copyOne();
@@ -1643,10 +1643,10 @@ void MmaKernelEmitter::emit() {
         gb.minIdx(lastKeySeenByAll,
                   gb.add(firstQuery, gb.sub(plan.keyLen, plan.queryLen)));
   }
-  // (A mask computed from the indices alone keeps one body: a second
-  // measured slower than the checks it saves.)
   if (plan.mask.producer)
     loadMaskRowInputs();
+  // (A mask computed from the indices alone keeps one body: a second
+  // measured slower than the checks it saves.)
   TileMasking wholeTiles = plan.mask ? TileMasking::Operand : TileMasking::None;
   bool splitTiles = !plan.mask || plan.mask.readsMemory();
   SmallVector<Value> result = stagedTileLoop(

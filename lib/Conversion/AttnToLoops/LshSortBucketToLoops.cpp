@@ -88,33 +88,21 @@ private:
 };
 
 /// The permutation and, with `withRank`, rank buffers of a sort whose
-/// results have type `resultType`, sized like the rows of `source` (a
-/// buffer whose leading dims are the row sets' and then the rows').
+/// results have type `resultType` and sizes `sizes`.
 std::pair<Value, Value> allocSortResults(LoopBuilder &lb,
                                          RankedTensorType resultType,
-                                         Value source, bool withRank) {
-  SmallVector<Value> dynSizes;
-  for (int64_t d = 0; d < resultType.getRank(); ++d)
-    if (resultType.isDynamicDim(d))
-      dynSizes.push_back(memref::DimOp::create(lb.b, source, d));
-  auto bufferType =
-      MemRefType::get(resultType.getShape(), resultType.getElementType());
-  IntegerAttr alignment = lb.b.getI64IntegerAttr(64);
-  Value permutation =
-      memref::AllocOp::create(lb.b, bufferType, dynSizes, alignment);
-  Value rank =
-      withRank ? memref::AllocOp::create(lb.b, bufferType, dynSizes, alignment)
-               : Value();
-  return {permutation, rank};
+                                         ArrayRef<Value> sizes, bool withRank) {
+  return {lb.allocLike(resultType, sizes),
+          withRank ? lb.allocLike(resultType, sizes) : Value()};
 }
 
 /// A stable counting sort of every row set of a [..., N] key space
 /// (`setCounts` leading dims, `rowLen` rows, keys in [0, 2^bits)):
-/// `keyOf(setIvs, row)` gives a row's key (i32, read once),
-/// and the results go to `permutation` and `rank` (or null).
+/// `keyOf(rowIvs)` gives the key (i32, read once) of the row at `rowIvs`
+/// (the set's indices, then the row), and the results go to `permutation`
+/// and `rank` (or null).
 void emitCountingSorts(LoopBuilder &lb, ValueRange setCounts, Value rowLen,
-                       int64_t bits,
-                       function_ref<Value(ValueRange, Value)> keyOf,
+                       int64_t bits, function_ref<Value(ValueRange)> keyOf,
                        Value permutation, Value rank) {
   ImplicitLocOpBuilder &b = lb.b;
   Type resultType = cast<MemRefType>(permutation.getType()).getElementType();
@@ -143,7 +131,7 @@ void emitCountingSorts(LoopBuilder &lb, ValueRange setCounts, Value rowLen,
     // Keys and histogram.
     lb.forEach(lb.idx(0), rowLen, lb.idx(1), [&](Value row) {
       Value key =
-          arith::IndexCastOp::create(b, b.getIndexType(), keyOf(setIvs, row));
+          arith::IndexCastOp::create(b, b.getIndexType(), keyOf(at(row)));
       memref::StoreOp::create(b, key, keys, row);
       Value count = memref::LoadOp::create(b, counts, key);
       memref::StoreOp::create(b, lb.add(count, lb.idx(1)), counts, key);
@@ -170,26 +158,12 @@ void emitCountingSorts(LoopBuilder &lb, ValueRange setCounts, Value rowLen,
   });
 }
 
-/// The leading dims (row sets) of a buffer of rank `rank` whose last
-/// `trailing` dims are per row set.
-SmallVector<Value> setCountsOf(ImplicitLocOpBuilder &b, Value buffer,
-                               int64_t trailing) {
-  SmallVector<Value> counts;
-  int64_t rank = cast<MemRefType>(buffer.getType()).getRank();
-  for (int64_t d = 0; d + trailing < rank; ++d)
-    counts.push_back(memref::DimOp::create(b, buffer, d));
-  return counts;
-}
-
 /// The results of a sort as tensors of `resultType`.
-SmallVector<Value> sortResults(ImplicitLocOpBuilder &b,
-                               RankedTensorType resultType, Value permutation,
-                               Value rank) {
-  SmallVector<Value> results;
-  for (Value buffer : {permutation, rank})
-    if (buffer)
-      results.push_back(bufferization::ToTensorOp::create(
-          b, resultType, buffer, /*restrict=*/true, /*writable=*/true));
+SmallVector<Value> sortResults(LoopBuilder &lb, RankedTensorType resultType,
+                               Value permutation, Value rank) {
+  SmallVector<Value> results = {lb.toTensor(resultType, permutation)};
+  if (rank)
+    results.push_back(lb.toTensor(resultType, rank));
   return results;
 }
 
@@ -205,19 +179,13 @@ struct LshHashToLoops : OpConversionPattern<LshHashOp> {
     Value input = lb.toBuffer(op.getInput());
     RowHasher hasher(lb, input, lb.toBuffer(op.getProjections()),
                      op.getProjections().getType().getDimSize(1));
-    SmallVector<Value> rows = setCountsOf(b, input, 1), dynSizes;
-    for (int64_t d = 0; d < keysType.getRank(); ++d)
-      if (keysType.isDynamicDim(d))
-        dynSizes.push_back(rows[d]);
-    Value keys = memref::AllocOp::create(
-        b, MemRefType::get(keysType.getShape(), keysType.getElementType()),
-        dynSizes, b.getI64IntegerAttr(64));
+    SmallVector<Value> rows = lb.dimSizes(input);
+    rows.pop_back();
+    Value keys = lb.allocLike(keysType, rows);
     lb.parallelFor(rows, [&](ValueRange ivs) {
       memref::StoreOp::create(b, hasher.key(ivs), keys, ivs);
     });
-    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
-                               b, keysType, keys, /*restrict=*/true,
-                               /*writable=*/true));
+    rewriter.replaceOp(op, lb.toTensor(keysType, keys));
     return success();
   }
 };
@@ -232,19 +200,16 @@ struct LshSortToLoops : OpConversionPattern<LshSortOp> {
     LoopBuilder lb(b);
     auto resultType = op.getPermutation().getType();
     Value keys = lb.toBuffer(op.getKeys());
-    int64_t rank = resultType.getRank();
+    SmallVector<Value> sizes = lb.dimSizes(keys);
     auto [permutation, ranks] =
-        allocSortResults(lb, resultType, keys, (bool)op.getRank());
+        allocSortResults(lb, resultType, sizes, (bool)op.getRank());
     emitCountingSorts(
-        lb, setCountsOf(b, keys, 1), memref::DimOp::create(b, keys, rank - 1),
-        op.getBits(),
-        [&](ValueRange setIvs, Value row) -> Value {
-          SmallVector<Value> ivs(setIvs);
-          ivs.push_back(row);
+        lb, ArrayRef<Value>(sizes).drop_back(), sizes.back(), op.getBits(),
+        [&](ValueRange ivs) -> Value {
           return memref::LoadOp::create(b, keys, ivs);
         },
         permutation, ranks);
-    rewriter.replaceOp(op, sortResults(b, resultType, permutation, ranks));
+    rewriter.replaceOp(op, sortResults(lb, resultType, permutation, ranks));
     return success();
   }
 };
@@ -258,23 +223,18 @@ struct LshSortBucketToLoops : OpConversionPattern<LshSortBucketOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     LoopBuilder lb(b);
     auto resultType = op.getPermutation().getType();
-    int64_t rank = op.getInput().getType().getRank();
     int64_t numProjs = op.getProjections().getType().getDimSize(1);
     Value input = lb.toBuffer(op.getInput());
     RowHasher hasher(lb, input, lb.toBuffer(op.getProjections()), numProjs);
+    SmallVector<Value> sizes = lb.dimSizes(input);
+    sizes.pop_back();
     auto [permutation, ranks] =
-        allocSortResults(lb, resultType, input, (bool)op.getRank());
+        allocSortResults(lb, resultType, sizes, (bool)op.getRank());
     // Each row is hashed as the histogram counts it.
     emitCountingSorts(
-        lb, setCountsOf(b, input, 2), memref::DimOp::create(b, input, rank - 2),
-        numProjs,
-        [&](ValueRange setIvs, Value row) {
-          SmallVector<Value> ivs(setIvs);
-          ivs.push_back(row);
-          return hasher.key(ivs);
-        },
-        permutation, ranks);
-    rewriter.replaceOp(op, sortResults(b, resultType, permutation, ranks));
+        lb, ArrayRef<Value>(sizes).drop_back(), sizes.back(), numProjs,
+        [&](ValueRange ivs) { return hasher.key(ivs); }, permutation, ranks);
+    rewriter.replaceOp(op, sortResults(lb, resultType, permutation, ranks));
     return success();
   }
 };
