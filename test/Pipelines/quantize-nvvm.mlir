@@ -7,7 +7,8 @@
 // Checks TurboAttention's rewrite of a decode step through the whole GPU
 // pipeline: attn.quantize of K and V runs as loop kernels (rounding by
 // cvt.rni, no libdevice), then the INT4 decode kernel of
-// attn.quantized_sdpa (f16 products on decoded code pairs, launch bounds).
+// attn.quantized_sdpa (f16 products on code pairs decoded by fma.rn.sat,
+// launch bounds).
 // CHECK-NOT: attn.
 // CHECK-DAG: gpu.binary @decode_loop0_i32_kernels
 // CHECK-DAG: gpu.binary @decode_quantized_sdpa_int4_decode_kernels
@@ -16,7 +17,7 @@
 
 // PTX-DAG: cvt.rni.f32.f32
 // PTX-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
-// PTX-DAG: min.u16x2
+// PTX-DAG: fma.rn.sat.f16x2
 // PTX-DAG: .minnctapersm 8
 // PTX-NOT: __nv_
 func.func @decode(%q: tensor<1x32x1x128xbf16>, %k: tensor<1x8x?x128xbf16>,

@@ -167,8 +167,9 @@ Value GpuBuilder::prmt(Value a, Value b, Value selector) {
   return ptxI32(this->b, "prmt.b32 $0, $1, $2, $3;", {a, b, selector});
 }
 
-Value GpuBuilder::u16x2Op(StringRef op, Value x, Value y) {
-  return ptxI32(b, (op + ".u16x2 $0, $1, $2;").str(), {x, y});
+Value GpuBuilder::andOr(Value a, Value b, Value c) {
+  // 0xEA: the truth table of (a & b) | c on a = 0xF0, b = 0xCC, c = 0xAA.
+  return ptxI32(this->b, "lop3.b32 $0, $1, $2, $3, 0xEA;", {a, b, c});
 }
 
 Value GpuBuilder::movmatrixTrans(Value x) {

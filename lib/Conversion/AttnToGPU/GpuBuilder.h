@@ -298,8 +298,10 @@ public:
   Value packedOp(Type elementType, StringRef op, ValueRange args);
   /// prmt.b32: four bytes picked from the eight of (a, b) by `selector`.
   Value prmt(Value a, Value b, Value selector);
-  /// `op` ("min", "max") on two pairs of u16 in i32 registers (sm_90).
-  Value u16x2Op(StringRef op, Value x, Value y);
+  /// lop3.b32 (a & b) | c: one instruction even where b and c are both
+  /// constants (a SASS LOP3 takes one immediate; LLVM would emit an and and
+  /// an or, which ptxas keeps apart).
+  Value andOr(Value a, Value b, Value c);
   /// movmatrix.trans: the warp's 8x8 b16 tile (lane l holds row l / 4,
   /// columns 2 (l % 4) and 2 (l % 4) + 1) transposed, in the same layout.
   Value movmatrixTrans(Value x);

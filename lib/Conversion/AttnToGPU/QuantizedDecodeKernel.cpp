@@ -9,20 +9,21 @@
 // query rows in the A rows, 4 rows of a GQA group would leave 12 of 16
 // idle.)
 //
-// Decoding is integer work on two elements at once. `(word >> 4j) &
-// 0x000F000F` puts two codes c into the halves of a register, and one
-// multiply-add `pair * 4 s2 + (0x5C00 + 4 (z + 127)) * 0x10001` gives per
-// half the f16 bit pattern of 256 + (c s2 + z + 127): f16 counts quarters
-// from 256 to 512, and the halves stay in [0, 2^16) for any i8 step and
-// zero point, so they never carry into each other. `max.u16x2` and
-// `min.u16x2` with the patterns of 256 and 510 clamp q8' to [-127, 127];
-// the first runs only in tiles whose steps or zero points can reach below
-// -127 (never attn.quantize's: a warp vote per tile picks one of two
-// bodies). The operand is thus 383 + q8' exactly. Each group's product takes
-// the 383 back out with the other operand's sums over the group (the query's
-// over its dims, the weights' over its keys: an mma.sync on a matrix of
-// ones, so that the sums round as the products do) and is then multiplied
-// by the group scale s1: scales never touch the elements.
+// Decoding is f16x2 work on two elements at once, three instructions per
+// pair. `(word & 0x000F000F) | 0x64006400` puts two codes c into the
+// mantissas of 1024 (the mask 0x00F000F0 gives 1024 + 16 c, and the upper
+// nibbles of each byte take one shift per four pairs); a sub or an fma takes
+// c out exactly, and `fma.rn.sat(c, s2 / 256, (z + 129) / 256)` is the
+// operand (q8' + 129) / 256: the fused result is exact when it lies in [0,
+// 1] (a multiple of 1/256), and the saturation clamps q8' to [-129, 127].
+// The lower clamp at -127 (a max with 2/256) runs only in tiles whose steps
+// or zero points can reach below -127 (never attn.quantize's: a warp vote
+// per tile picks one of two bodies). Each group's product takes the 129/256
+// back out with the other operand's sums over the group (the query's over
+// its dims, the weights' over its keys: an mma.sync on a matrix of ones, so
+// that the sums round as the products do), is multiplied by the group scale
+// s1, and the 256 is folded into the score factor and the output's store:
+// scales never touch the elements.
 //
 // Queries enter as f16 times a power of two per row (max |q| in [2^14,
 // 2^15)), exact for f16 and bf16 inputs; with qk_int8, as their INT8
@@ -45,12 +46,20 @@ using namespace mlir::attn;
 
 namespace {
 
-/// f16 bit patterns of the decoded operands 256 + v, v in [0, 254] (the
-/// values 383 + q8'), as pairs.
-constexpr int32_t kOperandLow = 0x5C005C00;  // 256
-constexpr int32_t kOperandHigh = 0x5FF85FF8; // 510
-constexpr int32_t kOperandHalf = 0x5C00 + 4 * 127;
-constexpr float kOperandOffset = 383.0f;
+/// The f16 pair (1024, 1024): OR-ed into codes in the low bits of each half,
+/// and subtracted back out.
+constexpr int32_t kCodeMagic = 0x64006400;
+/// f16 pairs (1/16, 1/16) and (-64, -64): 1024 + 16 c times 1/16 less 64 is
+/// c.
+constexpr int32_t kSixteenthPair = 0x2C002C00;
+constexpr int32_t kMinus64Pair = static_cast<int32_t>(0xD400D400u);
+/// The f16 pair (1/256, 1/256).
+constexpr int32_t kInv256Pair = 0x1C001C00;
+/// The f16 pair (2/256, 2/256): the operand of q8' = -127.
+constexpr int32_t kOperandLow = 0x20002000;
+/// The operand is (q8' + kOperandOffset) / kOperandScale.
+constexpr float kOperandOffset = 129.0f;
+constexpr float kOperandScale = 256.0f;
 /// The f16 pair (1, 1).
 constexpr int32_t kOnesPair = 0x3C003C00;
 
@@ -81,16 +90,18 @@ private:
   /// Q^T's B fragments, the rows' score factors and the sums of the
   /// operands over each key group.
   void loadQuery();
-  /// The decode parameters (4 s2, the offset pair) of the tile's key groups
+  /// The decode parameters (the f16 pairs s2 / 256 and (z + 129) / 256) of
+  /// the tile's key groups
   /// and value group rows, from stage `stage` into prepared buffers.
   /// Returns whether any of them can decode below -127 (a negative step or
   /// a zero point below -127: never from attn.quantize), the same on every
   /// lane.
   Value prepareParameters(Value stage);
   /// Two decoded operands (an f16 pair) of the codes at bits 4j..4j+3 and
-  /// 16+4j..19+4j of `word`; the lower clamp only with `lowClamp`.
-  Value decodePair(Value word, int64_t j, Value multiplier, Value offset,
-                   bool lowClamp);
+  /// 16+4j..19+4j of `word`, given `shifted` = word >> 8 for j >= 2; the
+  /// lower clamp only with `lowClamp`.
+  Value decodePair(Value word, Value shifted, int64_t j, Value multiplier,
+                   Value offset, bool lowClamp);
   /// S^T of the 16 keys of step `step` of stage `stage`, unscaled: the
   /// lane's 4 accumulators (keys g, g + 8; rows 2t, 2t + 1).
   SmallVector<Value> keyScores(Value stage, int64_t step, bool lowClamp);
@@ -153,17 +164,23 @@ Value QuantizedDecodeEmitter::loadVector(Value buffer, Value at, int64_t n,
       llvm::Align(std::min<int64_t>(bytes & -bytes, 16)));
 }
 
-Value QuantizedDecodeEmitter::decodePair(Value word, int64_t j,
+Value QuantizedDecodeEmitter::decodePair(Value word, Value shifted, int64_t j,
                                          Value multiplier, Value offset,
                                          bool lowClamp) {
-  if (j)
-    word = arith::ShRUIOp::create(b, word, gb.i32(4 * j));
-  Value codes = arith::AndIOp::create(b, word, gb.i32(0x000F000F));
-  Value pattern = arith::AddIOp::create(
-      b, arith::MulIOp::create(b, codes, multiplier), offset);
+  Type f16 = b.getF16Type();
+  Value source = j < 2 ? word : shifted;
+  int32_t mask = j % 2 ? 0x00F000F0 : 0x000F000F;
+  Value biased = gb.andOr(source, gb.i32(mask), gb.i32(kCodeMagic));
+  // 1024 + c, or 1024 + 16 c for the upper nibbles, to c.
+  Value codes =
+      j % 2
+          ? gb.packedOp(f16, "fma.rn",
+                        {biased, gb.i32(kSixteenthPair), gb.i32(kMinus64Pair)})
+          : gb.packedOp(f16, "sub.rn", {biased, gb.i32(kCodeMagic)});
+  Value operand = gb.packedOp(f16, "fma.rn.sat", {codes, multiplier, offset});
   if (lowClamp)
-    pattern = gb.u16x2Op("max", pattern, gb.i32(kOperandLow));
-  return gb.u16x2Op("min", pattern, gb.i32(kOperandHigh));
+    operand = gb.packedOp(f16, "max", {operand, gb.i32(kOperandLow)});
+  return operand;
 }
 
 void QuantizedDecodeEmitter::loadQuery() {
@@ -244,8 +261,8 @@ void QuantizedDecodeEmitter::loadQuery() {
       queryFrags[c].push_back({pair(c, 2 * h), pair(c, 2 * h + 1)});
 
   for (int64_t half = 0; half < 2; ++half)
-    rowFactor.push_back(
-        gb.fmul(fromRowLane(scoreFactor, half), gb.f32(plan.scale * M_LOG2E)));
+    rowFactor.push_back(gb.fmul(fromRowLane(scoreFactor, half),
+                                gb.f32(plan.scale * M_LOG2E * kOperandScale)));
 
   // The query operand's sum over each group's dims, per accumulator row:
   // column sums by an mma on ones.
@@ -258,7 +275,8 @@ void QuantizedDecodeEmitter::loadQuery() {
         sums = gb.mma(f16, {ones, ones, ones, ones}, queryFrags[c][h], sums);
     SmallVector<Value> terms, scales;
     for (int64_t half = 0; half < 2; ++half) {
-      terms.push_back(gb.fmul(sums[half], gb.f32(-kOperandOffset)));
+      terms.push_back(
+          gb.fmul(sums[half], gb.f32(-kOperandOffset / kOperandScale)));
       if (q.qkInt8)
         scales.push_back(fromRowLane(groupScales[g], half));
     }
@@ -268,43 +286,72 @@ void QuantizedDecodeEmitter::loadQuery() {
 }
 
 Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
-  Type i32 = b.getI32Type();
-  Value low = arith::ConstantOp::create(b, b.getBoolAttr(false));
+  Type i8 = b.getI8Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
+  // OR-ed step words (their sign bits) and zero-byte flags of the zero
+  // points xor 0x80 (a zero point of -128).
+  Value stepBits = gb.i32(0), zeroBits = gb.i32(0);
+  Value signs = gb.i32(static_cast<int32_t>(0x80808080u));
+  // Four entries per lane and word: the bytes b xor 0x80 are v + 128, and a
+  // prmt with 0x64 bytes makes the f16 pair (1152 + v, 1152 + v) of each,
+  // which one fma turns into s2 / 256 or (z + 129) / 256, exactly.
+  auto prepareWord = [&](Value steps, Value zeros, Value prepared, Value at,
+                         Value word) {
+    auto loadWord = [&](Value buffer) -> Value {
+      Value bytes = loadVector(buffer, at, 4, i8);
+      return vector::ExtractOp::create(
+          b, vector::BitCastOp::create(b, VectorType::get({1}, i32), bytes), 0);
+    };
+    Value step = loadWord(steps), zeroPoint = loadWord(zeros);
+    Value stepBiased = arith::XOrIOp::create(b, step, signs);
+    Value zeroBiased = arith::XOrIOp::create(b, zeroPoint, signs);
+    stepBits = arith::OrIOp::create(b, stepBits, step);
+    // The classic zero-byte test, (x - 0x01010101) & ~x & 0x80808080, with
+    // the last mask applied once at the end.
+    Value noZeroByte = arith::XOrIOp::create(b, zeroBiased, gb.i32(-1));
+    zeroBits =
+        gb.orI(zeroBits,
+               arith::AndIOp::create(
+                   b, arith::SubIOp::create(b, zeroBiased, gb.i32(0x01010101)),
+                   noZeroByte));
+    Value highBytes = gb.i32(0x64646464);
+    SmallVector<Value> entries;
+    for (int64_t k = 0; k < 4; ++k) {
+      Value selector = gb.i32(k | 4 << 4 | k << 8 | 4 << 12);
+      entries.push_back(gb.packedOp(
+          f16, "fma.rn",
+          {gb.prmt(stepBiased, highBytes, selector), gb.i32(kInv256Pair),
+           gb.i32(static_cast<int32_t>(0xC480C480u))})); // -4.5
+      entries.push_back(gb.packedOp(
+          f16, "fma.rn",
+          {gb.prmt(zeroBiased, highBytes, selector), gb.i32(kInv256Pair),
+           gb.i32(static_cast<int32_t>(0xC3FEC3FEu))})); // -1023 / 256
+    }
+    Value entry =
+        vector::FromElementsOp::create(b, VectorType::get({8}, i32), entries);
+    vector::StoreOp::create(b, entry, prepared, gb.mul(word, gb.idx(8)));
+  };
   auto prepare = [&](Value steps, Value zeros, Value prepared, int64_t count,
                      Value base) {
-    for (int64_t first = 0; first < count; first += 32) {
-      Value i = gb.add(lane, gb.idx(first));
-      auto body = [&]() -> Value {
-        Value at = gb.add(base, i);
-        Value step = arith::ExtSIOp::create(
-            b, i32, memref::LoadOp::create(b, steps, at));
-        Value zeroPoint = arith::ExtSIOp::create(
-            b, i32, memref::LoadOp::create(b, zeros, at));
-        Value multiplier = arith::ShLIOp::create(b, step, gb.i32(2));
-        Value half = arith::AddIOp::create(
-            b, arith::ShLIOp::create(b, zeroPoint, gb.i32(2)),
-            gb.i32(kOperandHalf));
-        Value offset = arith::MulIOp::create(b, half, gb.i32(0x10001));
-        Value entry = vector::FromElementsOp::create(
-            b, VectorType::get({2}, i32), ValueRange{multiplier, offset});
-        vector::StoreOp::create(b, entry, prepared, gb.mul(i, gb.idx(2)));
-        return gb.orI(
-            gb.cmp(arith::CmpIPredicate::slt, step, gb.i32(0)),
-            gb.cmp(arith::CmpIPredicate::slt, zeroPoint, gb.i32(-127)));
-      };
-      if (first + 32 <= count) {
-        low = gb.orI(low, body());
+    int64_t words = count / 4;
+    for (int64_t first = 0; first < words; first += 32) {
+      Value word = gb.add(lane, gb.idx(first));
+      Value at = gb.add(base, gb.mul(word, gb.idx(4)));
+      if (first + 32 <= words) {
+        prepareWord(steps, zeros, prepared, at, word);
         continue;
       }
-      Value inside = gb.cmp(arith::CmpIPredicate::ult, i, gb.idx(count));
-      low =
-          gb.orI(low, gb.ifElseYield(
-                          inside, {b.getI1Type()},
-                          [&] { return SmallVector<Value>{body()}; },
-                          [&] {
-                            return SmallVector<Value>{arith::ConstantOp::create(
-                                b, b.getBoolAttr(false))};
-                          })[0]);
+      // The flags are carried out of the guarded part.
+      Value inside = gb.cmp(arith::CmpIPredicate::ult, word, gb.idx(words));
+      SmallVector<Value> before = {stepBits, zeroBits};
+      SmallVector<Value> flags = gb.ifElseYield(
+          inside, {i32, i32},
+          [&] {
+            prepareWord(steps, zeros, prepared, at, word);
+            return SmallVector<Value>{stepBits, zeroBits};
+          },
+          [&] { return before; });
+      stepBits = flags[0];
+      zeroBits = flags[1];
     }
   };
   int64_t keyEntries = config.keyTile * keyGroups;
@@ -313,7 +360,10 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
   int64_t valueEntries = groupRows * plan.valueDim;
   prepare(stages->valueStep, stages->valueZero, valuePrepared, valueEntries,
           gb.mul(stage, gb.idx(valueEntries)));
-  return gb.cmp(arith::CmpIPredicate::ne, gb.ballot(low), gb.i32(0));
+  Value low = arith::AndIOp::create(b, gb.orI(stepBits, zeroBits), signs);
+  return gb.cmp(arith::CmpIPredicate::ne,
+                gb.ballot(gb.cmp(arith::CmpIPredicate::ne, low, gb.i32(0))),
+                gb.i32(0));
 }
 
 SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
@@ -337,6 +387,10 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
       words[k / chunks][k % chunks] = regs[m];
     }
   }
+  SmallVector<SmallVector<Value>> shifted(2, SmallVector<Value>(chunks));
+  for (int64_t half = 0; half < 2; ++half)
+    for (int64_t c = 0; c < chunks; ++c)
+      shifted[half][c] = arith::ShRUIOp::create(b, words[half][c], gb.i32(8));
   // Decode parameters and scales of the lane's two keys.
   SmallVector<Value> multipliers[2], offsets[2], scales[2];
   for (int64_t half = 0; half < 2; ++half) {
@@ -364,8 +418,8 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
     for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
       for (int64_t h = 0; h < 2; ++h) {
         auto operand = [&](int64_t half, int64_t j) {
-          return decodePair(words[half][c], j, multipliers[half][g],
-                            offsets[half][g], lowClamp);
+          return decodePair(words[half][c], shifted[half][c], j,
+                            multipliers[half][g], offsets[half][g], lowClamp);
         };
         // a0/a1: columns 2t, 2t + 1 (pair 2h) of keys g, g + 8; a2/a3:
         // columns 2t + 8, 2t + 9 (pair 2h + 1).
@@ -417,8 +471,8 @@ void QuantizedDecodeEmitter::accumulateValues(
   }
   for (int64_t half = 0; half < 2; ++half)
     sums[half] = gb.fadd(sums[half], weightSums[half]);
-  Value lo = gb.fmul(weightSums[0], gb.f32(-kOperandOffset));
-  Value hi = gb.fmul(weightSums[1], gb.f32(-kOperandOffset));
+  Value lo = gb.fmul(weightSums[0], gb.f32(-kOperandOffset / kOperandScale));
+  Value hi = gb.fmul(weightSums[1], gb.f32(-kOperandOffset / kOperandScale));
 
   // Codes of logical keys 2t, 2t + 1, 2t + 8, 2t + 9 of each step: stage
   // rows t, 4 + t, 8 + t, 12 + t.
@@ -464,10 +518,12 @@ void QuantizedDecodeEmitter::accumulateValues(
           Value both =
               gb.prmt(keyWords[4 * s + 2 * keys][w],
                       keyWords[4 * s + 2 * keys + 1][w], gb.i32(selector));
+          Value bothShifted = arith::ShRUIOp::create(b, both, gb.i32(8));
           for (int64_t j = 0; j < 4; ++j) {
             int64_t d = 4 * pairOfBytes + j; // within the word
             operands[d / 2][2 * keys + d % 2] = decodePair(
-                both, j, vector::ExtractOp::create(b, entries, 2 * d),
+                both, bothShifted, j,
+                vector::ExtractOp::create(b, entries, 2 * d),
                 vector::ExtractOp::create(b, entries, 2 * d + 1), lowClamp);
           }
         }
@@ -598,7 +654,8 @@ void QuantizedDecodeEmitter::storeResults(ValueRange carried) {
       // Slice dim d: m-tile d / 2, accumulator 2 (d % 2) + half.
       SmallVector<Value> values;
       for (int64_t d = 0; d < sliceDims; ++d)
-        values.push_back(carried[4 + 4 * (d / 2) + 2 * (d % 2) + half]);
+        values.push_back(gb.fmul(carried[4 + 4 * (d / 2) + 2 * (d % 2) + half],
+                                 gb.f32(kOperandScale)));
       storeRowValues(gb, plan, batch, head, queryIdx, split, dim, values,
                      carried[2 + half]);
       gb.ifThen(leader, [&] {

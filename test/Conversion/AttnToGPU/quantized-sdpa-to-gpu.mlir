@@ -2,22 +2,26 @@
 
 // Checks the INT4 decode kernel (4 query rows per key/value head): launch
 // bounds for 8 blocks per SM; cp.async of the packed codes and the group
-// scales (no float copy of K or V); key codes read by ldmatrix as b16;
-// code pairs decoded by one multiply-add into f16 patterns clamped by
-// max/min.u16x2; the weights transposed by movmatrix into the B operand of
-// O^T = V^T P^T on f16 mma.sync; the key splits merged by the split-merge
-// kernel.
+// scales (no float copy of K or V); the tile's steps and zero points made
+// into f16 pairs by prmt and fma; key codes read by ldmatrix as b16; code
+// pairs put into the mantissa of 1024 by one lop3, taken out by a sub or an
+// fma, and decoded and clamped by fma.rn.sat (the lower clamp by max in the
+// tiles that need it); the weights transposed by movmatrix into the B
+// operand of O^T = V^T P^T on f16 mma.sync; the key splits merged by the
+// split-merge kernel.
 // CHECK-LABEL: func.func @int4_decode(
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@int4_decode_quantized_sdpa_int4_decode_kernels) function(@int4_decode_quantized_sdpa_int4_decode)
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x64xi8> to memref<{{[0-9]+}}xi8, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x4xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x128xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
+// CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;"
+// CHECK: llvm.inline_asm "fma.rn.f16x2 $0, $1, $2, $3;"
 // CHECK: nvgpu.ldmatrix {{.*}} : memref<{{[0-9]+}}xi16, #gpu.address_space<workgroup>>
-// CHECK: arith.andi %{{.+}}, %c983055_i32 : i32
-// CHECK: arith.muli
-// CHECK: llvm.inline_asm "max.u16x2 $0, $1, $2;"
-// CHECK: llvm.inline_asm "min.u16x2 $0, $1, $2;"
+// CHECK: llvm.inline_asm "lop3.b32 $0, $1, $2, $3, 0xEA;", "=r,r,r,r" %{{.+}}, %c983055_i32, %c1677747200_i32
+// CHECK: llvm.inline_asm "sub.rn.f16x2 $0, $1, $2;"
+// CHECK: llvm.inline_asm "fma.rn.sat.f16x2 $0, $1, $2, $3;"
+// CHECK: llvm.inline_asm "max.f16x2 $0, $1, $2;"
 // CHECK: nvvm.mma.sync {{.*}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32)
 // CHECK: llvm.inline_asm "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;"
 // CHECK: llvm.inline_asm "prmt.b32
