@@ -57,6 +57,9 @@ constexpr int32_t kMinus64Pair = static_cast<int32_t>(0xD400D400u);
 constexpr int32_t kInv256Pair = 0x1C001C00;
 /// The f16 pair (2/256, 2/256): the operand of q8' = -127.
 constexpr int32_t kOperandLow = 0x20002000;
+/// How far (log2) scores may rise above the running maximum before it is
+/// moved: weights stay within 2^8.
+constexpr float kLazyMaxMargin = 8.0f;
 /// The operand is (q8' + kOperandOffset) / kOperandScale.
 constexpr float kOperandOffset = 129.0f;
 constexpr float kOperandScale = 256.0f;
@@ -115,6 +118,12 @@ private:
   void storeResults(ValueRange carried);
 
   Value loadVector(Value buffer, Value at, int64_t n, Type type);
+  /// The maximum that weights are taken against: a row with nothing
+  /// visible yet (-inf) subtracts 0 instead.
+  Value visibleMax(Value max) {
+    return gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, max, gb.negInf()),
+                     gb.f32(0), max);
+  }
   /// Query row of the lane's accumulator row `half` (2t + half).
   Value accumulatorRow(int64_t half) {
     return gb.add(gb.mul(laneQuarter, gb.idx(2)), gb.idx(half));
@@ -592,26 +601,50 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
   for (auto [i, score] : llvm::enumerate(flat))
     scores[i / 4][i % 4] = score;
 
-  // Online softmax: rows 2t and 2t + 1, spread over the lane groups.
-  SmallVector<Value> next(carried.begin(), carried.end());
-  Value zero = gb.f32(0);
-  SmallVector<Value> sums(2), alpha(2);
-  Value maxMoved = arith::ConstantOp::create(b, b.getBoolAttr(false));
+  // Online softmax: rows 2t and 2t + 1, spread over the lane groups. The
+  // running maximum is lazy: a tile whose scores stay within kLazyMaxMargin
+  // of it (most, once the maxima settle) keeps it, so that its weights reach
+  // 2^kLazyMaxMargin at most (f16 holds them as well as those up to 1), and
+  // skips the warp's reduction of the tile maxima and the rescale. The
+  // margin is 0 where weights must stay within 1 (pv_int8's rounding to
+  // 127ths) or the polynomial drops weights by their distance from the
+  // maximum (n_max).
+  bool lazy = plan.weightScale() == 1.0f &&
+              !(plan.softmaxExp && plan.softmaxExp.getNMax());
+  Value margin = gb.f32(lazy ? kLazyMaxMargin : 0.0f);
+  SmallVector<Value> laneMax(2, negInf);
+  Value grows = arith::ConstantOp::create(b, b.getBoolAttr(false));
   for (int64_t half = 0; half < 2; ++half) {
-    Value tileMax = negInf;
     for (int64_t s = 0; s < steps; ++s)
-      tileMax = gb.fmax(tileMax, gb.fmax(scores[s][half], scores[s][2 + half]));
-    tileMax = gb.warpMax(tileMax, {4, 8, 16});
-    Value oldMax = carried[half];
-    Value newMax = gb.fmax(oldMax, tileMax);
-    maxMoved =
-        gb.orI(maxMoved, gb.cmpF(arith::CmpFPredicate::UNE, newMax, oldMax));
-    // A row with nothing visible yet subtracts 0 instead of -inf.
-    Value base = gb.select(gb.cmpF(arith::CmpFPredicate::OEQ, newMax, negInf),
-                           zero, newMax);
-    // The running rescale is exact: a polynomial factor per new max would
-    // compound its fit error.
-    alpha[half] = gb.exp2(gb.fsub(oldMax, base));
+      laneMax[half] =
+          gb.fmax(laneMax[half], gb.fmax(scores[s][half], scores[s][2 + half]));
+    grows = gb.orI(grows, gb.cmpF(arith::CmpFPredicate::OGT, laneMax[half],
+                                  gb.fadd(carried[half], margin)));
+  }
+  Value rescale = gb.cmp(arith::CmpIPredicate::ne, gb.ballot(grows), gb.i32(0));
+  SmallVector<Type> types(carried.getTypes());
+  SmallVector<Value> next = gb.ifElseYield(
+      rescale, types,
+      [&] {
+        SmallVector<Value> moved(carried.begin(), carried.end());
+        SmallVector<Value> alpha(2);
+        for (int64_t half = 0; half < 2; ++half) {
+          Value oldMax = carried[half];
+          Value newMax = gb.fmax(oldMax, gb.warpMax(laneMax[half], {4, 8, 16}));
+          // The running rescale is exact: a polynomial factor per new max
+          // would compound its fit error.
+          alpha[half] = gb.exp2(gb.fsub(oldMax, visibleMax(newMax)));
+          moved[half] = newMax;
+          moved[2 + half] = gb.fmul(carried[2 + half], alpha[half]);
+        }
+        SmallVector<Value> out =
+            timesRowFactors(gb, llvm::to_vector(carried.drop_front(4)), alpha);
+        llvm::copy(out, moved.begin() + 4);
+        return moved;
+      },
+      [&] { return SmallVector<Value>(carried.begin(), carried.end()); });
+  for (int64_t half = 0; half < 2; ++half) {
+    Value base = visibleMax(next[half]);
     for (int64_t s = 0; s < steps; ++s)
       for (int64_t e = half; e < 4; e += 2) {
         Value p = gb.softmaxExp2(scores[s][e], base, plan.softmaxExp);
@@ -619,18 +652,9 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
           p = gb.roundEven(gb.fmul(p, gb.f32(plan.weightScale())));
         scores[s][e] = p;
       }
-    next[half] = newMax;
-    sums[half] = gb.fmul(carried[2 + half], alpha[half]);
   }
-  // Once the maxima settle, most tiles move none of them: the rescale of
-  // the output (alpha = 1) is skipped then.
-  SmallVector<Value> out(carried.begin() + 4, carried.end());
-  Value anyMoved =
-      gb.cmp(arith::CmpIPredicate::ne, gb.ballot(maxMoved), gb.i32(0));
-  SmallVector<Type> outTypes(out.size(), b.getF32Type());
-  out = gb.ifElseYield(
-      anyMoved, outTypes, [&] { return timesRowFactors(gb, out, alpha); },
-      [&] { return out; });
+  SmallVector<Value> sums = {next[2], next[3]};
+  SmallVector<Value> out(next.begin() + 4, next.end());
 
   // O^T += V^T P^T, one value group span at a time.
   int64_t spanSteps = std::min<int64_t>(q.groupSize, config.keyTile) / 16;
