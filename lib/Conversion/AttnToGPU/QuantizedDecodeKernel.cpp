@@ -157,7 +157,7 @@ private:
   SmallVector<SmallVector<SmallVector<Value>>> queryFrags;
   // Per accumulator row half: score factor into the log2 domain.
   SmallVector<Value> rowFactor;
-  // [group][half]: -383 times the query operand's sum over the group.
+  // [group][half]: -129/256 times the query operand's sum over the group.
   SmallVector<SmallVector<Value>> queryOffsetTerm;
   // qk_int8: [group][half] the query's group scales.
   SmallVector<SmallVector<Value>> queryScale;
@@ -420,8 +420,8 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
   int64_t chunksPerGroup = q.groupSize / 32;
   SmallVector<Value> scores(4);
   for (int64_t g = 0; g < keyGroups; ++g) {
-    // Starting from -383 times the query's sum over the group leaves the
-    // product of q and q8'.
+    // Starting from -129/256 times the query's sum over the group leaves
+    // the product of q and q8', over 256.
     Value lo = queryOffsetTerm[g][0], hi = queryOffsetTerm[g][1];
     SmallVector<Value> acc = {lo, hi, lo, hi};
     for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
@@ -514,8 +514,8 @@ void QuantizedDecodeEmitter::accumulateValues(
         i32);
     Value s1 =
         loadVector(stages->valueScale, gb.add(scaleRow, gb.idx(8 * w)), 8, f32);
-    // Starting from -383 times the weights' sum leaves the product of p and
-    // q8'.
+    // Starting from -129/256 times the weights' sum leaves the product of
+    // p and q8', over 256.
     SmallVector<SmallVector<Value>> acc(4, {lo, hi, lo, hi});
     for (int64_t s = 0; s < steps; ++s) {
       SmallVector<SmallVector<Value>> operands(4, SmallVector<Value>(4));
@@ -611,15 +611,16 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
   // maximum (n_max).
   bool lazy = plan.weightScale() == 1.0f &&
               !(plan.softmaxExp && plan.softmaxExp.getNMax());
-  Value margin = gb.f32(lazy ? kLazyMaxMargin : 0.0f);
   SmallVector<Value> laneMax(2, negInf);
   Value grows = arith::ConstantOp::create(b, b.getBoolAttr(false));
   for (int64_t half = 0; half < 2; ++half) {
     for (int64_t s = 0; s < steps; ++s)
       laneMax[half] =
           gb.fmax(laneMax[half], gb.fmax(scores[s][half], scores[s][2 + half]));
-    grows = gb.orI(grows, gb.cmpF(arith::CmpFPredicate::OGT, laneMax[half],
-                                  gb.fadd(carried[half], margin)));
+    Value ceiling =
+        lazy ? gb.fadd(carried[half], gb.f32(kLazyMaxMargin)) : carried[half];
+    grows = gb.orI(grows,
+                   gb.cmpF(arith::CmpFPredicate::OGT, laneMax[half], ceiling));
   }
   Value rescale = gb.cmp(arith::CmpIPredicate::ne, gb.ballot(grows), gb.i32(0));
   SmallVector<Type> types(carried.getTypes());

@@ -6,10 +6,12 @@
 // into f16 pairs by prmt and fma; key codes read by ldmatrix as b16; code
 // pairs put into the mantissa of 1024 by one lop3, taken out by a sub or an
 // fma, and decoded and clamped by fma.rn.sat (the lower clamp by max in the
-// tiles that need it); the weights transposed by movmatrix into the B
-// operand of O^T = V^T P^T on f16 mma.sync; the key splits merged by the
-// split-merge kernel.
+// tiles that need it); a lazy running maximum (the warp's reduction of the
+// tile maxima only when a lane's scores rise 8 above it); the weights
+// transposed by movmatrix into the B operand of O^T = V^T P^T on f16
+// mma.sync; the key splits merged by the split-merge kernel.
 // CHECK-LABEL: func.func @int4_decode(
+// CHECK: %[[MARGIN:.+]] = arith.constant 8.000000e+00 : f32
 // CHECK: gpu.launch async
 // CHECK-SAME: module(@int4_decode_quantized_sdpa_int4_decode_kernels) function(@int4_decode_quantized_sdpa_int4_decode)
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x64xi8> to memref<{{[0-9]+}}xi8, #gpu.address_space<workgroup>>
@@ -23,6 +25,12 @@
 // CHECK: llvm.inline_asm "fma.rn.sat.f16x2 $0, $1, $2, $3;"
 // CHECK: llvm.inline_asm "max.f16x2 $0, $1, $2;"
 // CHECK: nvvm.mma.sync {{.*}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32)
+// CHECK: %[[CEILING:.+]] = arith.addf %{{.+}}, %[[MARGIN]]
+// CHECK: arith.cmpf ogt, %{{.+}}, %[[CEILING]] : f32
+// CHECK: %[[GROWS:.+]] = nvvm.vote.sync  ballot
+// CHECK: %[[RESCALE:.+]] = arith.cmpi ne, %[[GROWS]]
+// CHECK: scf.if %[[RESCALE]]
+// CHECK-NEXT: gpu.shuffle  xor
 // CHECK: llvm.inline_asm "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;"
 // CHECK: llvm.inline_asm "prmt.b32
 // CHECK-NOT: bf16x2
@@ -156,4 +164,34 @@ func.func @int8_products(%q: tensor<2x4x?x128xbf16>,
         tensor<2x2x?x128xf32>)
       -> tensor<2x4x?x128xbf16>
   return %o : tensor<2x4x?x128xbf16>
+}
+
+// -----
+
+// Checks that the INT4 decode kernel keeps the running maximum exact where
+// weights must stay within 1 (pv_int8 rounds them to 127ths): scores are
+// compared with the maximum itself, with no margin added.
+// CHECK-LABEL: func.func @int4_decode_pv_int8(
+// CHECK: gpu.launch async
+// CHECK-SAME: function(@int4_decode_pv_int8_quantized_sdpa_int4_decode)
+// CHECK: nvvm.mma.sync
+// CHECK: arith.cmpf ogt, %{{.+}}, %arg{{[0-9]+}} : f32
+// CHECK: arith.cmpf ogt, %{{.+}}, %arg{{[0-9]+}} : f32
+// CHECK-NEXT: arith.ori
+// CHECK-NEXT: nvvm.vote.sync  ballot
+func.func @int4_decode_pv_int8(%q: tensor<1x8x1x64xf16>,
+    %kc: tensor<1x2x?x32xi8>, %ks: tensor<1x2x?x2xf32>,
+    %kst: tensor<1x2x?x2xi8>, %kz: tensor<1x2x?x2xi8>,
+    %vc: tensor<1x2x?x32xi8>, %vs: tensor<1x2x?x64xf32>,
+    %vst: tensor<1x2x?x64xi8>, %vz: tensor<1x2x?x64xi8>)
+    -> tensor<1x8x1x64xf16> {
+  %o = attn.quantized_sdpa %q, key(%kc, %ks, %kst, %kz),
+      value(%vc, %vs, %vst, %vz) bits(4) group_size(32) pv_int8
+      : tensor<1x8x1x64xf16>,
+        key(tensor<1x2x?x32xi8>, tensor<1x2x?x2xf32>, tensor<1x2x?x2xi8>,
+            tensor<1x2x?x2xi8>),
+        value(tensor<1x2x?x32xi8>, tensor<1x2x?x64xf32>,
+              tensor<1x2x?x64xi8>, tensor<1x2x?x64xi8>)
+      -> tensor<1x8x1x64xf16>
+  return %o : tensor<1x8x1x64xf16>
 }
