@@ -826,6 +826,36 @@ def profile(kernels, name):
     return 0
 
 
+def scan(kernels, name):
+    """Graph time per call and kernel times of `name` (quantized_int4) by
+    key length: how much of a call depends on the length."""
+    if name != "quantized_int4":
+        raise SystemExit(f"no scan for {name}")
+    rnd = lambda *s: torch.randn(*s, device="cuda", dtype=torch.bfloat16)
+    from torch.profiler import ProfilerActivity
+    for lk in (4096, 16384, 32768, 65536, 131072, 262144):
+        inputs = []
+        for _ in range(2):
+            k, v = rnd(1, 8, lk, 128), rnd(1, 8, lk, 128)
+            inputs.append([rnd(1, 32, 1, 128)] + quantize_torch(k, 3, 32, 4)
+                          + quantize_torch(v, 2, 32, 4))
+        out = torch.empty_like(inputs[0][0])
+        call = Rotation(inputs)(lambda x: kernels.call(name, x, [out]))
+        graph_us = 1000 * time_graph_ms(kernels, call, 50)
+        for _ in range(3):
+            call()
+        torch.cuda.synchronize()
+        with torch.profiler.profile(activities=[ProfilerActivity.CUDA]) as p:
+            for _ in range(10):
+                call()
+            torch.cuda.synchronize()
+        kernel_us = {e.key[len(name) + 1:]: round(e.device_time, 1)
+                     for e in p.key_averages() if e.key.startswith(name)}
+        print({"keys": lk, "graph us": round(graph_us, 1), **kernel_us},
+              flush=True)
+    return 0
+
+
 def run_check(rows, case, check):
     """One check: `check(row)` fills its errors and "ok"; an exception fails
     it. The row is printed and kept in `rows`."""
@@ -1013,6 +1043,9 @@ def main():
     parser.add_argument("--profile", default="",
                         help="print the kernel times of one benchmarked "
                              "function (torch.profiler) and stop")
+    parser.add_argument("--scan", default="",
+                        help="graph and kernel times of one function "
+                             "(quantized_int4) by key length, and stop")
     parser.add_argument("--checks", default="",
                         help="only the checks of functions containing this")
     parser.add_argument("--bench", default="dense,sparq,poly,quantized,hyper",
@@ -1031,6 +1064,8 @@ def main():
           flush=True)
     if args.profile:
         return profile(kernels, args.profile)
+    if args.scan:
+        return scan(kernels, args.scan)
     checks, failed = correctness(kernels, args.checks)
     report = {"checks": checks, "failed": failed}
     benches = set(args.bench.split(","))

@@ -176,8 +176,11 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     scales, steps and zero points instead of K and V. INT4 decode steps
     decode them in registers straight into the `mma.sync` operands
     (bf16x2/f16x2 arithmetic, head and value dims permuted so that a lane's
-    codes are consecutive bytes); otherwise the block decodes each tile into
-    shared memory first. With `qk_int8` and groups of a multiple of 32 on
+    codes are consecutive bytes): up to 8 query rows per key/value head in
+    `..._int4_decode`, which runs both products transposed (keys and value
+    dims in the A rows) on operands decoded and clamped by one
+    `fma.rn.sat.f16x2` per pair, with a lazy running maximum; otherwise the
+    block decodes each tile into shared memory first. With `qk_int8` and groups of a multiple of 32 on
     that path, the query block and the key tile hold INT8 codes and
     `Q K^T` runs on `mma.sync.m16n8k32` s8, one k-step per 32 dims, each
     group's i32 sum times `s1_Q * s1_K`; elsewhere `qk_int8` quantizes the
