@@ -53,8 +53,12 @@ constexpr int32_t kCodeMagic = 0x64006400;
 /// c.
 constexpr int32_t kSixteenthPair = 0x2C002C00;
 constexpr int32_t kMinus64Pair = static_cast<int32_t>(0xD400D400u);
-/// The f16 pair (1/256, 1/256).
+/// The f16 pairs (1/256, 1/256), (-4.5, -4.5) and (-1023/256, -1023/256):
+/// (1152 + v) / 256 - 4.5 is v / 256 and (1152 + v) / 256 - 1023 / 256 is
+/// (v + 129) / 256.
 constexpr int32_t kInv256Pair = 0x1C001C00;
+constexpr int32_t kStepBiasPair = static_cast<int32_t>(0xC480C480u);
+constexpr int32_t kZeroBiasPair = static_cast<int32_t>(0xC3FEC3FEu);
 /// The f16 pair (2/256, 2/256): the operand of q8' = -127.
 constexpr int32_t kOperandLow = 0x20002000;
 /// How far (log2) scores may rise above the running maximum before it is
@@ -94,8 +98,8 @@ private:
   /// operands over each key group.
   void loadQuery();
   /// The decode parameters (the f16 pairs s2 / 256 and (z + 129) / 256) of
-  /// the tile's key groups
-  /// and value group rows, from stage `stage` into prepared buffers.
+  /// the tile's key groups and value group rows, from stage `stage` into
+  /// prepared buffers.
   /// Returns whether any of them can decode below -127 (a negative step or
   /// a zero point below -127: never from attn.quantize), the same on every
   /// lane.
@@ -326,14 +330,14 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
     SmallVector<Value> entries;
     for (int64_t k = 0; k < 4; ++k) {
       Value selector = gb.i32(k | 4 << 4 | k << 8 | 4 << 12);
-      entries.push_back(gb.packedOp(
-          f16, "fma.rn",
-          {gb.prmt(stepBiased, highBytes, selector), gb.i32(kInv256Pair),
-           gb.i32(static_cast<int32_t>(0xC480C480u))})); // -4.5
-      entries.push_back(gb.packedOp(
-          f16, "fma.rn",
-          {gb.prmt(zeroBiased, highBytes, selector), gb.i32(kInv256Pair),
-           gb.i32(static_cast<int32_t>(0xC3FEC3FEu))})); // -1023 / 256
+      entries.push_back(
+          gb.packedOp(f16, "fma.rn",
+                      {gb.prmt(stepBiased, highBytes, selector),
+                       gb.i32(kInv256Pair), gb.i32(kStepBiasPair)}));
+      entries.push_back(
+          gb.packedOp(f16, "fma.rn",
+                      {gb.prmt(zeroBiased, highBytes, selector),
+                       gb.i32(kInv256Pair), gb.i32(kZeroBiasPair)}));
     }
     Value entry =
         vector::FromElementsOp::create(b, VectorType::get({8}, i32), entries);
