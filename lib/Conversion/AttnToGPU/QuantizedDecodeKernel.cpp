@@ -16,9 +16,14 @@
 // c out exactly, and `fma.rn.sat(c, s2 / 256, (z + 129) / 256)` is the
 // operand (q8' + 129) / 256: the fused result is exact when it lies in [0,
 // 1] (a multiple of 1/256), and the saturation clamps q8' to [-129, 127].
-// The lower clamp at -127 (a max with 2/256) runs only in tiles whose steps
-// or zero points can reach below -127 (never attn.quantize's: a warp vote
-// per tile picks one of two bodies). Each group's product takes the 129/256
+// The lower clamp at -127 is a max with 2/256. In tiles whose steps lie in
+// [0, 31] and zero points in [-127, 127] (all that attn.quantize writes:
+// its steps are at most 17), a warp vote picks a shorter body: the codes
+// are shifted to bits 4-7 of each half (1024 + 16 c), where one
+// `fma.rn.sat(1024 + 16 c, s2 / 4096, (z + 129 - 64 s2) / 256)` gives the
+// operand, exactly (the addend is an integer over 256 below 2048 in
+// magnitude), and nothing reaches below -127: a shift per pair but the
+// first of four, a lop3 and the fma. Each group's product takes the 129/256
 // back out with the other operand's sums over the group (the query's over
 // its dims, the weights' over its keys: an mma.sync on a matrix of ones, so
 // that the sums round as the products do), is multiplied by the group scale
@@ -80,6 +85,10 @@ SmallVector<Value> timesRowFactors(GpuBuilder &gb, ArrayRef<Value> values,
   return scaled;
 }
 
+/// How a tile's codes are decoded: Direct where its steps lie in [0, 31]
+/// and its zero points in [-127, 127], General for any parameters.
+enum class DecodeForm { Direct, General };
+
 class QuantizedDecodeEmitter {
 public:
   QuantizedDecodeEmitter(ImplicitLocOpBuilder &b, gpu::LaunchOp launch,
@@ -100,25 +109,27 @@ private:
   /// The decode parameters (the f16 pairs s2 / 256 and (z + 129) / 256) of
   /// the tile's key groups and value group rows, from stage `stage` into
   /// prepared buffers.
-  /// Returns whether any of them can decode below -127 (a negative step or
-  /// a zero point below -127: never from attn.quantize), the same on every
-  /// lane.
+  /// Returns whether the tile needs DecodeForm::General (a step outside
+  /// [0, 31] or a zero point of -128), the same on every lane; the
+  /// parameters are prepared for the form it needs.
   Value prepareParameters(Value stage);
-  /// Two decoded operands (an f16 pair) of the codes at bits 4j..4j+3 and
-  /// 16+4j..19+4j of `word`, given `shifted` = word >> 8 for j >= 2; the
-  /// lower clamp only with `lowClamp`.
-  Value decodePair(Value word, Value shifted, int64_t j, Value multiplier,
-                   Value offset, bool lowClamp);
+  /// The words whose masked bits hold the codes of pair j (the nibbles j and
+  /// j + 4 of `word`) in `form`.
+  std::array<Value, 4> codeSources(Value word, DecodeForm form);
+  /// Two decoded operands (an f16 pair) of pair j, from its source word.
+  Value decodePair(Value source, int64_t j, Value multiplier, Value offset,
+                   DecodeForm form);
   /// S^T of the 16 keys of step `step` of stage `stage`, unscaled: the
   /// lane's 4 accumulators (keys g, g + 8; rows 2t, 2t + 1).
-  SmallVector<Value> keyScores(Value stage, int64_t step, bool lowClamp);
+  SmallVector<Value> keyScores(Value stage, int64_t step, DecodeForm form);
   /// Adds the steps [firstStep, firstStep + steps) of P V to `out`: the P^T
   /// fragments come from `weights` (the steps' S^T accumulators).
   void accumulateValues(Value stage, int64_t firstStep, int64_t steps,
                         ArrayRef<SmallVector<Value>> weights,
                         SmallVector<Value> &out, SmallVector<Value> &sums,
-                        bool lowClamp);
-  SmallVector<Value> processTile(Value tile, ValueRange carried, bool lowClamp);
+                        DecodeForm form);
+  SmallVector<Value> processTile(Value tile, ValueRange carried,
+                                 DecodeForm form);
   void storeResults(ValueRange carried);
 
   Value loadVector(Value buffer, Value at, int64_t n, Type type);
@@ -177,23 +188,38 @@ Value QuantizedDecodeEmitter::loadVector(Value buffer, Value at, int64_t n,
       llvm::Align(std::min<int64_t>(bytes & -bytes, 16)));
 }
 
-Value QuantizedDecodeEmitter::decodePair(Value word, Value shifted, int64_t j,
+std::array<Value, 4> QuantizedDecodeEmitter::codeSources(Value word,
+                                                         DecodeForm form) {
+  auto shifted = [&](int64_t bits) -> Value {
+    if (bits > 0)
+      return arith::ShLIOp::create(b, word, gb.i32(bits));
+    return arith::ShRUIOp::create(b, word, gb.i32(-bits));
+  };
+  // Direct: every pair at bits 4-7 of its halves; General: the even pairs
+  // at bits 0-3.
+  if (form == DecodeForm::Direct)
+    return {shifted(4), word, shifted(-4), shifted(-8)};
+  Value high = shifted(-8);
+  return {word, word, high, high};
+}
+
+Value QuantizedDecodeEmitter::decodePair(Value source, int64_t j,
                                          Value multiplier, Value offset,
-                                         bool lowClamp) {
+                                         DecodeForm form) {
   Type f16 = b.getF16Type();
-  Value source = j < 2 ? word : shifted;
-  int32_t mask = j % 2 ? 0x00F000F0 : 0x000F000F;
-  Value biased = gb.andOr(source, gb.i32(mask), gb.i32(kCodeMagic));
+  bool lowBits = form == DecodeForm::General && j % 2 == 0;
+  Value biased = gb.andOr(source, gb.i32(lowBits ? 0x000F000F : 0x00F000F0),
+                          gb.i32(kCodeMagic));
+  if (form == DecodeForm::Direct)
+    return gb.packedOp(f16, "fma.rn.sat", {biased, multiplier, offset});
   // 1024 + c, or 1024 + 16 c for the upper nibbles, to c.
   Value codes =
-      j % 2
-          ? gb.packedOp(f16, "fma.rn",
-                        {biased, gb.i32(kSixteenthPair), gb.i32(kMinus64Pair)})
-          : gb.packedOp(f16, "sub.rn", {biased, gb.i32(kCodeMagic)});
+      lowBits
+          ? gb.packedOp(f16, "sub.rn", {biased, gb.i32(kCodeMagic)})
+          : gb.packedOp(f16, "fma.rn",
+                        {biased, gb.i32(kSixteenthPair), gb.i32(kMinus64Pair)});
   Value operand = gb.packedOp(f16, "fma.rn.sat", {codes, multiplier, offset});
-  if (lowClamp)
-    operand = gb.packedOp(f16, "max", {operand, gb.i32(kOperandLow)});
-  return operand;
+  return gb.packedOp(f16, "max", {operand, gb.i32(kOperandLow)});
 }
 
 void QuantizedDecodeEmitter::loadQuery() {
@@ -300,87 +326,119 @@ void QuantizedDecodeEmitter::loadQuery() {
 
 Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
-  // OR-ed step words (their sign bits) and zero-byte flags of the zero
-  // points xor 0x80 (a zero point of -128).
-  Value stepBits = gb.i32(0), zeroBits = gb.i32(0);
-  Value signs = gb.i32(static_cast<int32_t>(0x80808080u));
-  // Four entries per lane and word: the bytes b xor 0x80 are v + 128, and a
-  // prmt with 0x64 bytes makes the f16 pair (1152 + v, 1152 + v) of each,
-  // which one fma turns into s2 / 256 or (z + 129) / 256, exactly.
-  auto prepareWord = [&](Value steps, Value zeros, Value prepared, Value at,
-                         Value word) {
-    auto loadWord = [&](Value buffer) -> Value {
-      Value bytes = loadVector(buffer, at, 4, i8);
-      return vector::ExtractOp::create(
-          b, vector::BitCastOp::create(b, VectorType::get({1}, i32), bytes), 0);
-    };
-    Value step = loadWord(steps), zeroPoint = loadWord(zeros);
-    Value stepBiased = arith::XOrIOp::create(b, step, signs);
-    Value zeroBiased = arith::XOrIOp::create(b, zeroPoint, signs);
-    stepBits = arith::OrIOp::create(b, stepBits, step);
-    // The classic zero-byte test, (x - 0x01010101) & ~x & 0x80808080, with
-    // the last mask applied once at the end.
-    Value noZeroByte = arith::XOrIOp::create(b, zeroBiased, gb.i32(-1));
-    zeroBits =
-        gb.orI(zeroBits,
-               arith::AndIOp::create(
-                   b, arith::SubIOp::create(b, zeroBiased, gb.i32(0x01010101)),
-                   noZeroByte));
-    Value highBytes = gb.i32(0x64646464);
-    SmallVector<Value> entries;
-    for (int64_t k = 0; k < 4; ++k) {
-      Value selector = gb.i32(k | 4 << 4 | k << 8 | 4 << 12);
-      entries.push_back(
-          gb.packedOp(f16, "fma.rn",
-                      {gb.prmt(stepBiased, highBytes, selector),
-                       gb.i32(kInv256Pair), gb.i32(kStepBiasPair)}));
-      entries.push_back(
-          gb.packedOp(f16, "fma.rn",
-                      {gb.prmt(zeroBiased, highBytes, selector),
-                       gb.i32(kInv256Pair), gb.i32(kZeroBiasPair)}));
-    }
-    Value entry =
-        vector::FromElementsOp::create(b, VectorType::get({8}, i32), entries);
-    vector::StoreOp::create(b, entry, prepared, gb.mul(word, gb.idx(8)));
+  // The lane's words of four steps and four zero points, of the key groups
+  // then the value group rows: lanes past the last word read none (zeros,
+  // which flag nothing) and store none.
+  struct Words {
+    Value prepared, index, inside, step, zeroPoint;
   };
-  auto prepare = [&](Value steps, Value zeros, Value prepared, int64_t count,
-                     Value base) {
-    int64_t words = count / 4;
-    for (int64_t first = 0; first < words; first += 32) {
-      Value word = gb.add(lane, gb.idx(first));
-      Value at = gb.add(base, gb.mul(word, gb.idx(4)));
-      if (first + 32 <= words) {
-        prepareWord(steps, zeros, prepared, at, word);
-        continue;
-      }
-      // The flags are carried out of the guarded part.
-      Value inside = gb.cmp(arith::CmpIPredicate::ult, word, gb.idx(words));
-      SmallVector<Value> before = {stepBits, zeroBits};
-      SmallVector<Value> flags = gb.ifElseYield(
-          inside, {i32, i32},
-          [&] {
-            prepareWord(steps, zeros, prepared, at, word);
-            return SmallVector<Value>{stepBits, zeroBits};
-          },
-          [&] { return before; });
-      stepBits = flags[0];
-      zeroBits = flags[1];
+  SmallVector<Words> words;
+  auto load = [&](Value steps, Value zeros, Value prepared, int64_t count,
+                  Value base) {
+    int64_t wordCount = count / 4;
+    for (int64_t first = 0; first < wordCount; first += 32) {
+      Value index = gb.add(lane, gb.idx(first));
+      Value at = gb.add(base, gb.mul(index, gb.idx(4)));
+      auto loadWord = [&](Value buffer) -> Value {
+        Value bytes = loadVector(buffer, at, 4, i8);
+        return vector::ExtractOp::create(
+            b, vector::BitCastOp::create(b, VectorType::get({1}, i32), bytes),
+            0);
+      };
+      Value inside;
+      if (first + 32 > wordCount)
+        inside = gb.cmp(arith::CmpIPredicate::ult, index, gb.idx(wordCount));
+      SmallVector<Value> loaded =
+          inside ? gb.ifElseYield(
+                       inside, {i32, i32},
+                       [&] {
+                         return SmallVector<Value>{loadWord(steps),
+                                                   loadWord(zeros)};
+                       },
+                       [&] {
+                         return SmallVector<Value>{gb.i32(0), gb.i32(0)};
+                       })
+                 : SmallVector<Value>{loadWord(steps), loadWord(zeros)};
+      words.push_back({prepared, index, inside, loaded[0], loaded[1]});
     }
   };
   int64_t keyEntries = config.keyTile * keyGroups;
-  prepare(stages->keyStep, stages->keyZero, keyPrepared, keyEntries,
-          gb.mul(stage, gb.idx(keyEntries)));
+  load(stages->keyStep, stages->keyZero, keyPrepared, keyEntries,
+       gb.mul(stage, gb.idx(keyEntries)));
   int64_t valueEntries = groupRows * plan.valueDim;
-  prepare(stages->valueStep, stages->valueZero, valuePrepared, valueEntries,
-          gb.mul(stage, gb.idx(valueEntries)));
-  Value low = arith::AndIOp::create(b, gb.orI(stepBits, zeroBits), signs);
-  return gb.cmp(arith::CmpIPredicate::ne,
-                gb.ballot(gb.cmp(arith::CmpIPredicate::ne, low, gb.i32(0))),
-                gb.i32(0));
+  load(stages->valueStep, stages->valueZero, valuePrepared, valueEntries,
+       gb.mul(stage, gb.idx(valueEntries)));
+
+  // The bytes b xor 0x80 are v + 128.
+  Value signs = gb.i32(static_cast<int32_t>(0x80808080u));
+  SmallVector<Value> stepBiased, zeroBiased;
+  // General: a step with any of the bits 0xE0 (negative, or 32 and up), or
+  // a zero point of -128, found by the classic zero-byte test of the zero
+  // points xor 0x80, (x - 0x01010101) & ~x & 0x80808080.
+  Value wide = gb.i32(0);
+  for (const Words &w : words) {
+    stepBiased.push_back(arith::XOrIOp::create(b, w.step, signs));
+    zeroBiased.push_back(arith::XOrIOp::create(b, w.zeroPoint, signs));
+    Value noZeroByte = arith::XOrIOp::create(b, zeroBiased.back(), gb.i32(-1));
+    Value zeroByte = arith::AndIOp::create(
+        b, arith::SubIOp::create(b, zeroBiased.back(), gb.i32(0x01010101)),
+        noZeroByte);
+    wide = gb.orI(
+        wide, gb.orI(arith::AndIOp::create(
+                         b, w.step, gb.i32(static_cast<int32_t>(0xE0E0E0E0u))),
+                     arith::AndIOp::create(b, zeroByte, signs)));
+  }
+  Value general = gb.cmp(
+      arith::CmpIPredicate::ne,
+      gb.ballot(gb.cmp(arith::CmpIPredicate::ne, wide, gb.i32(0))), gb.i32(0));
+
+  // Per entry, a prmt with 0x64 bytes makes the f16 pair (1152 + v, 1152 +
+  // v), which one fma turns into s2 / 256 or (z + 129) / 256, exactly; the
+  // direct form takes s2 / 4096 and (z + 129 - 64 s2) / 256 of those.
+  auto store = [&](DecodeForm form) {
+    Value highBytes = gb.i32(0x64646464);
+    for (size_t i = 0; i < words.size(); ++i) {
+      const Words &w = words[i];
+      auto body = [&] {
+        SmallVector<Value> entries;
+        for (int64_t k = 0; k < 4; ++k) {
+          Value selector = gb.i32(k | 4 << 4 | k << 8 | 4 << 12);
+          Value multiplier =
+              gb.packedOp(f16, "fma.rn",
+                          {gb.prmt(stepBiased[i], highBytes, selector),
+                           gb.i32(kInv256Pair), gb.i32(kStepBiasPair)});
+          Value offset =
+              gb.packedOp(f16, "fma.rn",
+                          {gb.prmt(zeroBiased[i], highBytes, selector),
+                           gb.i32(kInv256Pair), gb.i32(kZeroBiasPair)});
+          if (form == DecodeForm::Direct) {
+            offset = gb.packedOp(f16, "fma.rn",
+                                 {multiplier, gb.i32(kMinus64Pair), offset});
+            multiplier = gb.packedOp(f16, "mul.rn",
+                                     {multiplier, gb.i32(kSixteenthPair)});
+          }
+          entries.push_back(multiplier);
+          entries.push_back(offset);
+        }
+        vector::StoreOp::create(b,
+                                vector::FromElementsOp::create(
+                                    b, VectorType::get({8}, i32), entries),
+                                w.prepared, gb.mul(w.index, gb.idx(8)));
+      };
+      if (w.inside)
+        gb.ifThen(w.inside, body);
+      else
+        body();
+    }
+  };
+  gb.ifThenElse(
+      general, [&] { store(DecodeForm::General); },
+      [&] { store(DecodeForm::Direct); });
+  return general;
 }
 
 SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
-                                                     bool lowClamp) {
+                                                     DecodeForm form) {
   Type f32 = b.getF32Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
   int64_t rowElements = plan.headDim / 4; // i16 elements of a code row
   // words[half][chunk]: the lane's 4 bytes of chunk `chunk` of logical key
@@ -400,10 +458,10 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
       words[k / chunks][k % chunks] = regs[m];
     }
   }
-  SmallVector<SmallVector<Value>> shifted(2, SmallVector<Value>(chunks));
+  SmallVector<SmallVector<std::array<Value, 4>>> sources(2);
   for (int64_t half = 0; half < 2; ++half)
     for (int64_t c = 0; c < chunks; ++c)
-      shifted[half][c] = arith::ShRUIOp::create(b, words[half][c], gb.i32(8));
+      sources[half].push_back(codeSources(words[half][c], form));
   // Decode parameters and scales of the lane's two keys.
   SmallVector<Value> multipliers[2], offsets[2], scales[2];
   for (int64_t half = 0; half < 2; ++half) {
@@ -431,8 +489,8 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
     for (int64_t c = g * chunksPerGroup; c < (g + 1) * chunksPerGroup; ++c)
       for (int64_t h = 0; h < 2; ++h) {
         auto operand = [&](int64_t half, int64_t j) {
-          return decodePair(words[half][c], shifted[half][c], j,
-                            multipliers[half][g], offsets[half][g], lowClamp);
+          return decodePair(sources[half][c][j], j, multipliers[half][g],
+                            offsets[half][g], form);
         };
         // a0/a1: columns 2t, 2t + 1 (pair 2h) of keys g, g + 8; a2/a3:
         // columns 2t + 8, 2t + 9 (pair 2h + 1).
@@ -455,7 +513,7 @@ SmallVector<Value> QuantizedDecodeEmitter::keyScores(Value stage, int64_t step,
 void QuantizedDecodeEmitter::accumulateValues(
     Value stage, int64_t firstStep, int64_t steps,
     ArrayRef<SmallVector<Value>> weights, SmallVector<Value> &out,
-    SmallVector<Value> &sums, bool lowClamp) {
+    SmallVector<Value> &sums, DecodeForm form) {
   Type f32 = b.getF32Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
   int64_t sliceBytes = plan.valueDim / 16, rowBytes = plan.valueDim / 2;
   int64_t words = sliceBytes / 4;
@@ -531,13 +589,12 @@ void QuantizedDecodeEmitter::accumulateValues(
           Value both =
               gb.prmt(keyWords[4 * s + 2 * keys][w],
                       keyWords[4 * s + 2 * keys + 1][w], gb.i32(selector));
-          Value bothShifted = arith::ShRUIOp::create(b, both, gb.i32(8));
+          std::array<Value, 4> bothSources = codeSources(both, form);
           for (int64_t j = 0; j < 4; ++j) {
             int64_t d = 4 * pairOfBytes + j; // within the word
             operands[d / 2][2 * keys + d % 2] = decodePair(
-                both, bothShifted, j,
-                vector::ExtractOp::create(b, entries, 2 * d),
-                vector::ExtractOp::create(b, entries, 2 * d + 1), lowClamp);
+                bothSources[j], j, vector::ExtractOp::create(b, entries, 2 * d),
+                vector::ExtractOp::create(b, entries, 2 * d + 1), form);
           }
         }
       }
@@ -556,13 +613,13 @@ void QuantizedDecodeEmitter::accumulateValues(
 
 SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
                                                        ValueRange carried,
-                                                       bool lowClamp) {
+                                                       DecodeForm form) {
   Value stage = gb.remIdx(tile, config.stages);
   Value tileStart = gb.add(firstKey, gb.mul(tile, gb.idx(config.keyTile)));
   const int64_t steps = config.keyTile / 16;
   SmallVector<SmallVector<Value>> scores;
   for (int64_t s = 0; s < steps; ++s)
-    scores.push_back(keyScores(stage, s, lowClamp));
+    scores.push_back(keyScores(stage, s, form));
 
   // Into the log2 domain; keys past keyEnd and, under causal masking, past
   // each row's diagonal are masked.
@@ -664,7 +721,7 @@ SmallVector<Value> QuantizedDecodeEmitter::processTile(Value tile,
   // O^T += V^T P^T, one value group span at a time.
   int64_t spanSteps = std::min<int64_t>(q.groupSize, config.keyTile) / 16;
   for (int64_t first = 0; first < steps; first += spanSteps)
-    accumulateValues(stage, first, spanSteps, scores, out, sums, lowClamp);
+    accumulateValues(stage, first, spanSteps, scores, out, sums, form);
   next[2] = sums[0];
   next[3] = sums[1];
   llvm::copy(out, next.begin() + 4);
@@ -769,13 +826,13 @@ void QuantizedDecodeEmitter::emit() {
         // The prepared parameters are rewritten each tile, after the
         // iteration's barrier (every lane is done with the previous
         // tile's).
-        Value lowClamp = prepareParameters(gb.remIdx(tile, config.stages));
+        Value general = prepareParameters(gb.remIdx(tile, config.stages));
         gpu::BarrierOp::create(b);
         SmallVector<Type> types(carried.getTypes());
         return gb.ifElseYield(
-            lowClamp, types,
-            [&] { return processTile(tile, carried, /*lowClamp=*/true); },
-            [&] { return processTile(tile, carried, /*lowClamp=*/false); });
+            general, types,
+            [&] { return processTile(tile, carried, DecodeForm::General); },
+            [&] { return processTile(tile, carried, DecodeForm::Direct); });
       },
       // The query's loads overlap the first tiles' copies.
       [&] { loadQuery(); });

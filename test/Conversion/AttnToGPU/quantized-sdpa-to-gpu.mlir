@@ -3,13 +3,15 @@
 // Checks the INT4 decode kernel (4 query rows per key/value head): launch
 // bounds for 8 blocks per SM; cp.async of the packed codes and the group
 // scales (no float copy of K or V); the tile's steps and zero points made
-// into f16 pairs by prmt and fma; key codes read by ldmatrix as b16; code
-// pairs put into the mantissa of 1024 by one lop3, taken out by a sub or an
-// fma, and decoded and clamped by fma.rn.sat (the lower clamp by max in the
-// tiles that need it); a lazy running maximum (the warp's reduction of the
-// tile maxima only when a lane's scores rise 8 above it); the weights
-// transposed by movmatrix into the B operand of O^T = V^T P^T on f16
-// mma.sync; the key splits merged by the split-merge kernel.
+// into f16 pairs by prmt and fma (and mul for the direct form); key codes
+// read by ldmatrix as b16; in the general form's body, code pairs put into
+// the mantissa of 1024 by one lop3, taken out by a sub or an fma, decoded
+// and clamped by fma.rn.sat and clamped below by max; a lazy running
+// maximum (the warp's reduction of the tile maxima only when a lane's
+// scores rise 8 above it); the weights transposed by movmatrix into the B
+// operand of O^T = V^T P^T on f16 mma.sync; then the direct form's body
+// (steps in [0, 31]): codes shifted to bits 4-7 and decoded by lop3 and
+// fma.rn.sat alone; the key splits merged by the split-merge kernel.
 // CHECK-LABEL: func.func @int4_decode(
 // CHECK: %[[MARGIN:.+]] = arith.constant 8.000000e+00 : f32
 // CHECK: gpu.launch async
@@ -19,6 +21,7 @@
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x128xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
 // CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;"
 // CHECK: llvm.inline_asm "fma.rn.f16x2 $0, $1, $2, $3;"
+// CHECK: llvm.inline_asm "mul.rn.f16x2 $0, $1, $2;"
 // CHECK: nvgpu.ldmatrix {{.*}} : memref<{{[0-9]+}}xi16, #gpu.address_space<workgroup>>
 // CHECK: llvm.inline_asm "lop3.b32 $0, $1, $2, $3, 0xEA;", "=r,r,r,r" %{{.+}}, %c983055_i32, %c1677747200_i32
 // CHECK: llvm.inline_asm "sub.rn.f16x2 $0, $1, $2;"
@@ -33,6 +36,9 @@
 // CHECK-NEXT: gpu.shuffle  xor
 // CHECK: llvm.inline_asm "movmatrix.sync.aligned.m8n8.trans.b16 $0, $1;"
 // CHECK: llvm.inline_asm "prmt.b32
+// CHECK: arith.shli %{{.+}}, %c4_i32 : i32
+// CHECK: llvm.inline_asm "lop3.b32 $0, $1, $2, $3, 0xEA;", "=r,r,r,r" %{{.+}}, %c15728880_i32, %c1677747200_i32
+// CHECK-NEXT: llvm.inline_asm "fma.rn.sat.f16x2 $0, $1, $2, $3;"
 // CHECK-NOT: bf16x2
 // CHECK: } {nvvm.minctasm = 8 : i32}
 // CHECK: gpu.launch async
