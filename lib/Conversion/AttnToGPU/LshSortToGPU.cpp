@@ -532,15 +532,6 @@ std::pair<Value, Value> allocSortResults(GpuBuilder &gb, LshSortPlan &plan,
   return {permutation, rank};
 }
 
-/// The sort's results as tensors of `resultType`.
-SmallVector<Value> sortResults(GpuBuilder &gb, RankedTensorType resultType,
-                               Value permutation, Value rank) {
-  SmallVector<Value> results = {gb.toTensor(resultType, permutation)};
-  if (rank)
-    results.push_back(gb.toTensor(resultType, rank));
-  return results;
-}
-
 Value newStream(ImplicitLocOpBuilder &b) {
   return gpu::WaitOp::create(b, gpu::AsyncTokenType::get(b.getContext()),
                              ValueRange{})
@@ -595,7 +586,7 @@ struct LshSortToGPU : OpRewritePattern<LshSortOp> {
     Value token = newStream(b);
     launchSort(gb, kernelPrefix(op), plan, sets, token);
     gpu::WaitOp::create(b, Type(), token);
-    rewriter.replaceOp(op, sortResults(gb, resultType, permutation, ranks));
+    rewriter.replaceOp(op, gb.toTensors(resultType, {permutation, ranks}));
     return success();
   }
 };
@@ -624,7 +615,7 @@ struct LshSortBucketToGPU : OpRewritePattern<LshSortBucketOp> {
     launchSort(gb, prefix, plan, sets, token);
     freeScratch(b, plan.codes, token);
     gpu::WaitOp::create(b, Type(), token);
-    rewriter.replaceOp(op, sortResults(gb, resultType, permutation, ranks));
+    rewriter.replaceOp(op, gb.toTensors(resultType, {permutation, ranks}));
     return success();
   }
 };

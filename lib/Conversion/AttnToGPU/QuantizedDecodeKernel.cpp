@@ -11,8 +11,9 @@
 //
 // Decoding is f16x2 work on two elements at once, three instructions per
 // pair. `(word & 0x000F000F) | 0x64006400` puts two codes c into the
-// mantissas of 1024 (the mask 0x00F000F0 gives 1024 + 16 c, and the upper
-// nibbles of each byte take one shift per four pairs); a sub or an fma takes
+// mantissas of 1024 (the mask 0x00F000F0 gives 1024 + 16 c, so the upper
+// nibbles of a byte need no shift, and the other two bytes one shift per
+// four pairs); a sub or an fma takes
 // c out exactly, and `fma.rn.sat(c, s2 / 256, (z + 129) / 256)` is the
 // operand (q8' + 129) / 256: the fused result is exact when it lies in [0,
 // 1] (a multiple of 1/256), and the saturation clamps q8' to [-129, 127].
@@ -22,8 +23,8 @@
 // are shifted to bits 4-7 of each half (1024 + 16 c), where one
 // `fma.rn.sat(1024 + 16 c, s2 / 4096, (z + 129 - 64 s2) / 256)` gives the
 // operand, exactly (the addend is an integer over 256 below 2048 in
-// magnitude), and nothing reaches below -127: a shift per pair but the
-// first of four, a lop3 and the fma. Each group's product takes the 129/256
+// magnitude), and nothing reaches below -127: a lop3 and the fma per pair,
+// and a shift for three pairs in four. Each group's product takes the 129/256
 // back out with the other operand's sums over the group (the query's over
 // its dims, the weights' over its keys: an mma.sync on a matrix of ones, so
 // that the sums round as the products do), is multiplied by the group scale
@@ -328,10 +329,11 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
   Type i8 = b.getI8Type(), i32 = b.getI32Type(), f16 = b.getF16Type();
   // The lane's words of four steps and four zero points, of the key groups
   // then the value group rows: lanes past the last word read none (zeros,
-  // which flag nothing) and store none.
+  // which flag nothing) and store none. The bytes b xor 0x80 are v + 128.
   struct Words {
-    Value prepared, index, inside, step, zeroPoint;
+    Value prepared, index, inside, step, stepBiased, zeroBiased;
   };
+  Value signs = gb.i32(static_cast<int32_t>(0x80808080u));
   SmallVector<Words> words;
   auto load = [&](Value steps, Value zeros, Value prepared, int64_t count,
                   Value base) {
@@ -359,7 +361,9 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
                          return SmallVector<Value>{gb.i32(0), gb.i32(0)};
                        })
                  : SmallVector<Value>{loadWord(steps), loadWord(zeros)};
-      words.push_back({prepared, index, inside, loaded[0], loaded[1]});
+      words.push_back({prepared, index, inside, loaded[0],
+                       arith::XOrIOp::create(b, loaded[0], signs),
+                       arith::XOrIOp::create(b, loaded[1], signs)});
     }
   };
   int64_t keyEntries = config.keyTile * keyGroups;
@@ -369,19 +373,14 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
   load(stages->valueStep, stages->valueZero, valuePrepared, valueEntries,
        gb.mul(stage, gb.idx(valueEntries)));
 
-  // The bytes b xor 0x80 are v + 128.
-  Value signs = gb.i32(static_cast<int32_t>(0x80808080u));
-  SmallVector<Value> stepBiased, zeroBiased;
   // General: a step with any of the bits 0xE0 (negative, or 32 and up), or
   // a zero point of -128, found by the classic zero-byte test of the zero
   // points xor 0x80, (x - 0x01010101) & ~x & 0x80808080.
   Value wide = gb.i32(0);
   for (const Words &w : words) {
-    stepBiased.push_back(arith::XOrIOp::create(b, w.step, signs));
-    zeroBiased.push_back(arith::XOrIOp::create(b, w.zeroPoint, signs));
-    Value noZeroByte = arith::XOrIOp::create(b, zeroBiased.back(), gb.i32(-1));
+    Value noZeroByte = arith::XOrIOp::create(b, w.zeroBiased, gb.i32(-1));
     Value zeroByte = arith::AndIOp::create(
-        b, arith::SubIOp::create(b, zeroBiased.back(), gb.i32(0x01010101)),
+        b, arith::SubIOp::create(b, w.zeroBiased, gb.i32(0x01010101)),
         noZeroByte);
     wide = gb.orI(
         wide, gb.orI(arith::AndIOp::create(
@@ -397,19 +396,18 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
   // direct form takes s2 / 4096 and (z + 129 - 64 s2) / 256 of those.
   auto store = [&](DecodeForm form) {
     Value highBytes = gb.i32(0x64646464);
-    for (size_t i = 0; i < words.size(); ++i) {
-      const Words &w = words[i];
+    for (const Words &w : words) {
       auto body = [&] {
         SmallVector<Value> entries;
         for (int64_t k = 0; k < 4; ++k) {
           Value selector = gb.i32(k | 4 << 4 | k << 8 | 4 << 12);
           Value multiplier =
               gb.packedOp(f16, "fma.rn",
-                          {gb.prmt(stepBiased[i], highBytes, selector),
+                          {gb.prmt(w.stepBiased, highBytes, selector),
                            gb.i32(kInv256Pair), gb.i32(kStepBiasPair)});
           Value offset =
               gb.packedOp(f16, "fma.rn",
-                          {gb.prmt(zeroBiased[i], highBytes, selector),
+                          {gb.prmt(w.zeroBiased, highBytes, selector),
                            gb.i32(kInv256Pair), gb.i32(kZeroBiasPair)});
           if (form == DecodeForm::Direct) {
             offset = gb.packedOp(f16, "fma.rn",

@@ -65,6 +65,15 @@ Value LoopBuilder::toTensor(Type tensorType, Value buffer) {
                                            /*writable=*/true);
 }
 
+SmallVector<Value> LoopBuilder::toTensors(Type tensorType,
+                                          ArrayRef<Value> buffers) {
+  SmallVector<Value> tensors;
+  for (Value buffer : buffers)
+    if (buffer)
+      tensors.push_back(toTensor(tensorType, buffer));
+  return tensors;
+}
+
 Value LoopBuilder::toBuffer(Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   auto memrefType = MemRefType::get(type.getShape(), type.getElementType());

@@ -85,6 +85,9 @@ public:
   Value allocLike(RankedTensorType type, ArrayRef<Value> sizes);
   /// The tensor of a buffer this lowering filled (restrict, writable).
   Value toTensor(Type tensorType, Value buffer);
+  /// toTensor of each buffer that is set (null ones are optional results
+  /// not asked for).
+  SmallVector<Value> toTensors(Type tensorType, ArrayRef<Value> buffers);
 
   /// A read-only identity-layout buffer of a tensor operand.
   Value toBuffer(Value tensor);

@@ -158,15 +158,6 @@ void emitCountingSorts(LoopBuilder &lb, ValueRange setCounts, Value rowLen,
   });
 }
 
-/// The results of a sort as tensors of `resultType`.
-SmallVector<Value> sortResults(LoopBuilder &lb, RankedTensorType resultType,
-                               Value permutation, Value rank) {
-  SmallVector<Value> results = {lb.toTensor(resultType, permutation)};
-  if (rank)
-    results.push_back(lb.toTensor(resultType, rank));
-  return results;
-}
-
 struct LshHashToLoops : OpConversionPattern<LshHashOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -209,7 +200,7 @@ struct LshSortToLoops : OpConversionPattern<LshSortOp> {
           return memref::LoadOp::create(b, keys, ivs);
         },
         permutation, ranks);
-    rewriter.replaceOp(op, sortResults(lb, resultType, permutation, ranks));
+    rewriter.replaceOp(op, lb.toTensors(resultType, {permutation, ranks}));
     return success();
   }
 };
@@ -234,7 +225,7 @@ struct LshSortBucketToLoops : OpConversionPattern<LshSortBucketOp> {
     emitCountingSorts(
         lb, ArrayRef<Value>(sizes).drop_back(), sizes.back(), numProjs,
         [&](ValueRange ivs) { return hasher.key(ivs); }, permutation, ranks);
-    rewriter.replaceOp(op, sortResults(lb, resultType, permutation, ranks));
+    rewriter.replaceOp(op, lb.toTensors(resultType, {permutation, ranks}));
     return success();
   }
 };
