@@ -653,6 +653,14 @@ SmallVector<Value> mlir::attn::stagedTileLoop(
   return results;
 }
 
+std::pair<Value, Value> SdpaGpuPlan::splitKeys(GpuBuilder &gb,
+                                               Value split) const {
+  auto boundary = [&](Value s) {
+    return gb.mul(gb.divIdx(gb.mul(s, keyTiles), splits), gb.idx(keyTile));
+  };
+  return {boundary(split), boundary(gb.add(split, gb.idx(1)))};
+}
+
 AttentionBlock AttentionBlock::of(GpuBuilder &gb, gpu::LaunchOp launch,
                                   const SdpaGpuPlan &plan) {
   Value z = launch.getBlockIds().z;

@@ -24,6 +24,8 @@
 namespace mlir {
 namespace attn {
 
+class GpuBuilder;
+
 /// What the kernels of an attention op (attn.sdpa, attn.sparq) know
 /// statically.
 struct AttentionShape {
@@ -139,12 +141,18 @@ struct SdpaGpuPlan : AttentionShape {
   // log-sum-exp, [B, Hq, Lq, splits]. Read only when splits > 1.
   Value partialOutput, partialLse;
   Value batch, queryLen, keyLen;
-  // Key/value splits of each row block and key tiles per split.
-  Value splits, tilesPerSplit;
-  // Keys per tile; splits cut the keys at multiples of tilesPerSplit tiles.
+  // Key/value splits of each row block, and the key tiles they share.
+  Value splits, keyTiles;
+  // Keys per tile; splits cut the keys at tile boundaries.
   int64_t keyTile = 64;
   // Set for attn.quantized_sdpa (key and value are then null).
   std::optional<QuantizedKeyValues> quantized;
+
+  /// The keys [first, end) of split `split` (end not cut at Lk): tiles [s T
+  /// / S, (s + 1) T / S) of the T key tiles, so that the splits' lengths
+  /// differ by one tile at most and S blocks per multiprocessor slot each
+  /// get a share.
+  std::pair<Value, Value> splitKeys(GpuBuilder &gb, Value split) const;
 
   /// What the kernels' softmax weights sum to per unit of probability:
   /// 127 when pv_int8 rounds them to INT8 levels, else 1.

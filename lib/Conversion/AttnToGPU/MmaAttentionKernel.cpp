@@ -1540,8 +1540,8 @@ void MmaKernelEmitter::emit() {
   // The keys of this block: its split's tiles, cut at the last key any of
   // its rows sees (rows are head-major (group, query) pairs).
   Value keyTile = gb.idx(plan.keyTile);
-  Value splitKeys = gb.mul(plan.tilesPerSplit, keyTile);
-  firstKey = gb.mul(split, splitKeys);
+  Value splitEnd;
+  std::tie(firstKey, splitEnd) = plan.splitKeys(gb, split);
   Value visibleEnd = plan.keyLen;
   Value lastRow =
       gb.sub(gb.minIdx(gb.add(firstRow, gb.idx(rowBlock)), rows), gb.idx(1));
@@ -1558,7 +1558,7 @@ void MmaKernelEmitter::emit() {
                         gb.add(gb.sub(plan.keyLen, plan.queryLen), gb.idx(1))),
                  gb.idx(0), plan.keyLen);
   }
-  keyEnd = gb.minIdx(visibleEnd, gb.add(firstKey, splitKeys));
+  keyEnd = gb.minIdx(visibleEnd, splitEnd);
   Value numTiles =
       gb.select(gb.cmp(arith::CmpIPredicate::sgt, keyEnd, firstKey),
                 gb.ceilDiv(gb.sub(keyEnd, firstKey), keyTile), gb.idx(0));

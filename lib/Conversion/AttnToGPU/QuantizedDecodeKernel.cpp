@@ -65,6 +65,12 @@ constexpr int32_t kMinus64Pair = static_cast<int32_t>(0xD400D400u);
 constexpr int32_t kInv256Pair = 0x1C001C00;
 constexpr int32_t kStepBiasPair = static_cast<int32_t>(0xC480C480u);
 constexpr int32_t kZeroBiasPair = static_cast<int32_t>(0xC3FEC3FEu);
+/// The f16 pairs (1/4096, 1/4096), (-1152/4096, -1152/4096) and (-1024,
+/// -1024): (1152 + v) / 4096 - 1152 / 4096 is v / 4096, and (z + 129) / 256
+/// - 1024 s2 / 4096 is (z + 129 - 64 s2) / 256.
+constexpr int32_t kInv4096Pair = 0x0C000C00;
+constexpr int32_t kStepBias4096Pair = static_cast<int32_t>(0xB480B480u);
+constexpr int32_t kMinus1024Pair = static_cast<int32_t>(0xE400E400u);
 /// The f16 pair (2/256, 2/256): the operand of q8' = -127.
 constexpr int32_t kOperandLow = 0x20002000;
 /// How far (log2) scores may rise above the running maximum before it is
@@ -104,9 +110,13 @@ public:
   void emit();
 
 private:
+  /// The lane's query elements (8 consecutive dims of each 32-dim chunk of
+  /// its row), loaded before the first tiles' copies so that they do not
+  /// queue behind them.
+  SmallVector<Value> loadQueryChunks();
   /// Q^T's B fragments, the rows' score factors and the sums of the
-  /// operands over each key group.
-  void loadQuery();
+  /// operands over each key group, from loadQueryChunks' vectors.
+  void prepareQuery(ArrayRef<Value> loaded);
   /// The decode parameters (the f16 pairs s2 / 256 and (z + 129) / 256) of
   /// the tile's key groups and value group rows, from stage `stage` into
   /// prepared buffers.
@@ -223,26 +233,34 @@ Value QuantizedDecodeEmitter::decodePair(Value source, int64_t j,
   return gb.packedOp(f16, "max", {operand, gb.i32(kOperandLow)});
 }
 
-void QuantizedDecodeEmitter::loadQuery() {
-  Type f32 = b.getF32Type(), f16 = b.getF16Type();
-  Value rowValid = gb.cmp(arith::CmpIPredicate::ult, laneGroup, rows);
+SmallVector<Value> QuantizedDecodeEmitter::loadQueryChunks() {
   Value row = gb.minIdx(laneGroup, gb.sub(rows, gb.idx(1)));
   Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())),
                       gb.divIdx(row, plan.queryLen));
   Value queryIdx = gb.remIdx(row, plan.queryLen);
   // The lane's 8 consecutive dims of each chunk: 32 c + 8 t + [0, 8).
-  SmallVector<SmallVector<Value>> values(chunks);
-  Value zero = gb.f32(0);
+  SmallVector<Value> loaded;
   for (int64_t c = 0; c < chunks; ++c) {
     Value dim = gb.add(gb.idx(32 * c), gb.mul(laneQuarter, gb.idx(8)));
-    Value v = vector::LoadOp::create(b, VectorType::get({8}, plan.elementType),
-                                     plan.query,
-                                     ValueRange{batch, head, queryIdx, dim},
-                                     /*nontemporal=*/false, llvm::Align(16));
+    loaded.push_back(vector::LoadOp::create(
+        b, VectorType::get({8}, plan.elementType), plan.query,
+        ValueRange{batch, head, queryIdx, dim},
+        /*nontemporal=*/false, llvm::Align(16)));
+  }
+  return loaded;
+}
+
+void QuantizedDecodeEmitter::prepareQuery(ArrayRef<Value> loaded) {
+  Type f32 = b.getF32Type(), f16 = b.getF16Type();
+  // Lanes past the last row (which loaded the last row's) take zeros.
+  Value rowValid = gb.cmp(arith::CmpIPredicate::ult, laneGroup, rows);
+  SmallVector<SmallVector<Value>> values(chunks);
+  Value zero = gb.f32(0);
+  for (int64_t c = 0; c < chunks; ++c)
     for (int64_t e = 0; e < 8; ++e)
       values[c].push_back(gb.select(
-          rowValid, gb.toF32(vector::ExtractOp::create(b, v, e)), zero));
-  }
+          rowValid, gb.toF32(vector::ExtractOp::create(b, loaded[c], e)),
+          zero));
 
   // Per B-fragment row (the lane's group): the factor that makes the
   // operand, and what multiplies the scores back.
@@ -392,10 +410,12 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
       gb.ballot(gb.cmp(arith::CmpIPredicate::ne, wide, gb.i32(0))), gb.i32(0));
 
   // Per entry, a prmt with 0x64 bytes makes the f16 pair (1152 + v, 1152 +
-  // v), which one fma turns into s2 / 256 or (z + 129) / 256, exactly; the
-  // direct form takes s2 / 4096 and (z + 129 - 64 s2) / 256 of those.
+  // v), which one fma turns into s2 / 256 (s2 / 4096 for the direct form) or
+  // (z + 129) / 256, exactly; the direct form's offset, (z + 129 - 64 s2) /
+  // 256, is one fma more.
   auto store = [&](DecodeForm form) {
     Value highBytes = gb.i32(0x64646464);
+    bool direct = form == DecodeForm::Direct;
     for (const Words &w : words) {
       auto body = [&] {
         SmallVector<Value> entries;
@@ -404,17 +424,15 @@ Value QuantizedDecodeEmitter::prepareParameters(Value stage) {
           Value multiplier =
               gb.packedOp(f16, "fma.rn",
                           {gb.prmt(w.stepBiased, highBytes, selector),
-                           gb.i32(kInv256Pair), gb.i32(kStepBiasPair)});
+                           gb.i32(direct ? kInv4096Pair : kInv256Pair),
+                           gb.i32(direct ? kStepBias4096Pair : kStepBiasPair)});
           Value offset =
               gb.packedOp(f16, "fma.rn",
                           {gb.prmt(w.zeroBiased, highBytes, selector),
                            gb.i32(kInv256Pair), gb.i32(kZeroBiasPair)});
-          if (form == DecodeForm::Direct) {
+          if (direct)
             offset = gb.packedOp(f16, "fma.rn",
-                                 {multiplier, gb.i32(kMinus64Pair), offset});
-            multiplier = gb.packedOp(f16, "mul.rn",
-                                     {multiplier, gb.i32(kSixteenthPair)});
-          }
+                                 {multiplier, gb.i32(kMinus1024Pair), offset});
           entries.push_back(multiplier);
           entries.push_back(offset);
         }
@@ -789,13 +807,13 @@ void QuantizedDecodeEmitter::emit() {
   }
 
   // This block's keys: its split, cut at the last key its rows see.
-  Value splitKeys = gb.mul(plan.tilesPerSplit, gb.idx(plan.keyTile));
-  firstKey = gb.mul(split, splitKeys);
+  Value splitEnd;
+  std::tie(firstKey, splitEnd) = plan.splitKeys(gb, split);
   Value visibleEnd = plan.keyLen;
   if (plan.causal)
     visibleEnd = gb.causalKeyEnd(gb.sub(plan.queryLen, gb.idx(1)),
                                  plan.queryLen, plan.keyLen);
-  keyEnd = gb.minIdx(visibleEnd, gb.add(firstKey, splitKeys));
+  keyEnd = gb.minIdx(visibleEnd, splitEnd);
   Value keyTile = gb.idx(config.keyTile);
   Value numTiles =
       gb.select(gb.cmp(arith::CmpIPredicate::sgt, keyEnd, firstKey),
@@ -815,6 +833,7 @@ void QuantizedDecodeEmitter::emit() {
                        kvHead);
         });
   };
+  SmallVector<Value> queryChunks = loadQueryChunks();
   SmallVector<Value> init = {gb.negInf(), gb.negInf(), gb.f32(0), gb.f32(0)};
   for (int64_t i = 0; i < 4 * valueTiles; ++i)
     init.push_back(gb.f32(0));
@@ -833,7 +852,7 @@ void QuantizedDecodeEmitter::emit() {
             [&] { return processTile(tile, carried, DecodeForm::Direct); });
       },
       // The query's loads overlap the first tiles' copies.
-      [&] { loadQuery(); });
+      [&] { prepareQuery(queryChunks); });
   storeResults(result);
 }
 

@@ -49,16 +49,13 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
   AttentionToGPU(MLIRContext *ctx, const SdpaGpuOptions &options)
       : OpRewritePattern<OpTy>(ctx), options(options) {}
 
-  /// Splits of the keys that give about `targetBlocks` blocks for `work`
-  /// blocks without splitting: (splits, tiles per split).
-  std::pair<Value, Value> chooseSplits(GpuBuilder &gb, Value work,
-                                       Value keyTiles,
-                                       int64_t targetBlocks) const {
+  /// Splits of the `keyTiles` key tiles that give `targetBlocks` blocks (one
+  /// per multiprocessor slot) for `work` blocks without splitting, or as
+  /// near as whole tiles allow.
+  Value chooseSplits(GpuBuilder &gb, Value work, Value keyTiles,
+                     int64_t targetBlocks) const {
     Value wanted = gb.ceilDiv(gb.idx(targetBlocks), gb.maxIdx(work, gb.idx(1)));
-    Value splits = gb.clamp(wanted, gb.idx(1), keyTiles);
-    Value tilesPerSplit = gb.ceilDiv(keyTiles, splits);
-    // No empty split: recount with the rounded-up tiles per split.
-    return {gb.ceilDiv(keyTiles, tilesPerSplit), tilesPerSplit};
+    return gb.clamp(wanted, gb.idx(1), keyTiles);
   }
 
   /// The static part of the plan, or failure when the op has no kernel.
@@ -176,14 +173,13 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
       StringRef name;
       Kernel kernel;
       MmaKernelConfig mma;
-      Value chosen, rowBlocks, splits, tilesPerSplit;
+      Value chosen, rowBlocks, splits;
       int64_t sharedBytes, threads;
     };
     SmallVector<Variant> variants;
     auto addVariant = [&](StringRef name, Kernel kernel, MmaKernelConfig mma,
                           Value chosen) {
-      Variant v{
-          name, kernel, mma, chosen, {}, {}, {}, 0, 32 * kSimtRowsPerBlock};
+      Variant v{name, kernel, mma, chosen, {}, {}, 0, 32 * kSimtRowsPerBlock};
       int64_t rowBlock = kSimtRowsPerBlock, perSM = 8;
       if (kernel == Kernel::Mma) {
         rowBlock = mma.rowBlock();
@@ -197,8 +193,8 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
         perSM = blocksPerSM(v.sharedBytes, quantizedDecode.blocksPerSM);
       }
       v.rowBlocks = gb.ceilDiv(rows, gb.idx(rowBlock));
-      std::tie(v.splits, v.tilesPerSplit) = chooseSplits(
-          gb, gb.mul(kvWork, v.rowBlocks), keyTiles, options.numSMs * perSM);
+      v.splits = chooseSplits(gb, gb.mul(kvWork, v.rowBlocks), keyTiles,
+                              options.numSMs * perSM);
       variants.push_back(v);
     };
     if (tensorCores) {
@@ -229,13 +225,10 @@ template <typename OpTy> struct AttentionToGPU : OpRewritePattern<OpTy> {
       addVariant("simt", Kernel::Simt, {},
                  arith::ConstantOp::create(b, b.getBoolAttr(true)));
     }
+    plan.keyTiles = keyTiles;
     plan.splits = variants[0].splits;
-    plan.tilesPerSplit = variants[0].tilesPerSplit;
-    for (const Variant &v : llvm::drop_begin(variants)) {
+    for (const Variant &v : llvm::drop_begin(variants))
       plan.splits = gb.select(v.chosen, v.splits, plan.splits);
-      plan.tilesPerSplit =
-          gb.select(v.chosen, v.tilesPerSplit, plan.tilesPerSplit);
-    }
 
     // Partial results of the splits (one element when unsplit).
     Value split = gb.cmp(arith::CmpIPredicate::ugt, plan.splits, gb.idx(1));

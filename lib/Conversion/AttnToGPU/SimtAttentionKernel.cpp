@@ -33,9 +33,8 @@ void mlir::attn::emitSimtAttentionKernel(ImplicitLocOpBuilder &b,
     Value group = gb.divIdx(row, plan.queryLen);
     Value queryIdx = gb.remIdx(row, plan.queryLen);
     Value head = gb.add(gb.mul(kvHead, gb.idx(plan.groupSize())), group);
-    Value splitKeys = gb.mul(plan.tilesPerSplit, gb.idx(plan.keyTile));
-    Value firstKey = gb.mul(split, splitKeys);
-    Value keyEnd = gb.minIdx(plan.keyLen, gb.add(firstKey, splitKeys));
+    auto [firstKey, splitEnd] = plan.splitKeys(gb, split);
+    Value keyEnd = gb.minIdx(plan.keyLen, splitEnd);
     if (plan.causal)
       keyEnd = gb.minIdx(
           keyEnd,

@@ -3,7 +3,8 @@
 // Checks the INT4 decode kernel (4 query rows per key/value head): launch
 // bounds for 8 blocks per SM; cp.async of the packed codes and the group
 // scales (no float copy of K or V); the tile's steps and zero points made
-// into f16 pairs by prmt and fma (and mul for the direct form); key codes
+// into f16 pairs by prmt and fma (the direct form's offsets by one fma
+// more, with -1024 times its steps / 4096); key codes
 // read by ldmatrix as b16; in the general form's body, code pairs put into
 // the mantissa of 1024 by one lop3, taken out by a sub or an fma, decoded
 // and clamped by fma.rn.sat and clamped below by max; a lazy running
@@ -21,7 +22,8 @@
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x128xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
 // CHECK: llvm.inline_asm "prmt.b32 $0, $1, $2, $3;"
 // CHECK: llvm.inline_asm "fma.rn.f16x2 $0, $1, $2, $3;"
-// CHECK: llvm.inline_asm "mul.rn.f16x2 $0, $1, $2;"
+// CHECK: llvm.inline_asm "fma.rn.f16x2 $0, $1, $2, $3;", "=r,r,r,r" %{{.+}}, %c-469703680_i32, %{{.+}}
+// CHECK-NOT: mul.rn.f16x2
 // CHECK: nvgpu.ldmatrix {{.*}} : memref<{{[0-9]+}}xi16, #gpu.address_space<workgroup>>
 // CHECK: llvm.inline_asm "lop3.b32 $0, $1, $2, $3, 0xEA;", "=r,r,r,r" %{{.+}}, %c983055_i32, %c1677747200_i32
 // CHECK: llvm.inline_asm "sub.rn.f16x2 $0, $1, $2;"
