@@ -150,8 +150,7 @@ struct SdpaGpuPlan : AttentionShape {
 
   /// The keys [first, end) of split `split` (end not cut at Lk): tiles [s T
   /// / S, (s + 1) T / S) of the T key tiles, so that the splits' lengths
-  /// differ by one tile at most and S blocks per multiprocessor slot each
-  /// get a share.
+  /// differ by one tile at most.
   std::pair<Value, Value> splitKeys(GpuBuilder &gb, Value split) const;
 
   /// What the kernels' softmax weights sum to per unit of probability:

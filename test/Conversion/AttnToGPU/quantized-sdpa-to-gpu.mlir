@@ -1,7 +1,9 @@
 // RUN: attn-opt %s --convert-attn-to-gpu --split-input-file | FileCheck %s
 
 // Checks the INT4 decode kernel (4 query rows per key/value head): launch
-// bounds for 8 blocks per SM; cp.async of the packed codes and the group
+// bounds for 8 blocks per SM; as many key splits as give one block per
+// slot (132 SMs x 8 / 8 heads, at most the key tiles T), split s taking
+// the tiles [s T / S, (s + 1) T / S); cp.async of the packed codes and the group
 // scales (no float copy of K or V); the tile's steps and zero points made
 // into f16 pairs by prmt and fma (the direct form's offsets by one fma
 // more, with -1024 times its steps / 4096); key codes
@@ -15,8 +17,16 @@
 // fma.rn.sat alone; the key splits merged by the split-merge kernel.
 // CHECK-LABEL: func.func @int4_decode(
 // CHECK: %[[MARGIN:.+]] = arith.constant 8.000000e+00 : f32
+// CHECK: %[[CEIL:.+]] = arith.ceildivui %{{.+}}, %c64 : index
+// CHECK: %[[TILES:.+]] = arith.maxsi %[[CEIL]], %c1 : index
+// CHECK: %[[SPLITS:.+]] = arith.minsi %[[TILES]], %c132 : index
 // CHECK: gpu.launch async
+// CHECK-SAME: in (%{{.+}} = %c1, %{{.+}} = %c8, %{{.+}} = %[[SPLITS]])
 // CHECK-SAME: module(@int4_decode_quantized_sdpa_int4_decode_kernels) function(@int4_decode_quantized_sdpa_int4_decode)
+// CHECK: %[[SPLIT:.+]] = arith.remui %{{.+}}, %[[SPLITS]] : index
+// CHECK: %[[SCALED:.+]] = arith.muli %[[SPLIT]], %[[TILES]] : index
+// CHECK: %[[FIRST_TILE:.+]] = arith.divui %[[SCALED]], %[[SPLITS]] : index
+// CHECK: arith.muli %[[FIRST_TILE]], %c64 : index
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x64xi8> to memref<{{[0-9]+}}xi8, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x4xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_copy {{.*}} : memref<1x8x?x128xf32> to memref<{{[0-9]+}}xf32, #gpu.address_space<workgroup>>
