@@ -149,8 +149,8 @@ def ConvertAttnToGPU : Pass<"convert-attn-to-gpu", "ModuleOp"> {
     kernel's blocks per SM times `num-sms`), each taking an even share of
     the key tiles (split s of S gets tiles [s T / S, (s + 1) T / S)): each
     split writes its normalized output and log-sum-exp to scratch from
-    `gpu.alloc`, and a merge kernel combines them. Kernels are named after their function: `@f` gets
-    `@f_sdpa_decode`, `@f_sdpa_prefill`, `@f_sdpa_simt` and
+    `gpu.alloc`, and a merge kernel combines them. Kernels are named after
+    their function: `@f` gets `@f_sdpa_decode`, `@f_sdpa_prefill`, `@f_sdpa_simt` and
     `@f_sdpa_split_merge`. All launches, allocations and frees are `async` on one
     stream that the function waits for before it returns. With
     `softmax_exp` every kernel weighs scores with TurboAttention's

@@ -851,7 +851,8 @@ void QuantizedDecodeEmitter::emit() {
             [&] { return processTile(tile, carried, DecodeForm::General); },
             [&] { return processTile(tile, carried, DecodeForm::Direct); });
       },
-      // The query's loads overlap the first tiles' copies.
+      // Its loads went out before the first tiles' copies; their use
+      // waits until those are issued.
       [&] { prepareQuery(queryChunks); });
   storeResults(result);
 }

@@ -3,11 +3,11 @@
 // Checks the INT4 decode kernel (4 query rows per key/value head): launch
 // bounds for 8 blocks per SM; as many key splits as give one block per
 // slot (132 SMs x 8 / 8 heads, at most the key tiles T), split s taking
-// the tiles [s T / S, (s + 1) T / S); cp.async of the packed codes and the group
-// scales (no float copy of K or V); the tile's steps and zero points made
-// into f16 pairs by prmt and fma (the direct form's offsets by one fma
-// more, with -1024 times its steps / 4096); key codes
-// read by ldmatrix as b16; in the general form's body, code pairs put into
+// the tiles [s T / S, (s + 1) T / S); cp.async of the packed codes and the
+// group scales (no float copy of K or V); the tile's steps and zero points
+// made into f16 pairs by prmt and fma (the direct form's offsets by one
+// fma more, with -1024 times its steps / 4096); key codes read by ldmatrix
+// as b16; in the general form's body, code pairs put into
 // the mantissa of 1024 by one lop3, taken out by a sub or an fma, decoded
 // and clamped by fma.rn.sat and clamped below by max; a lazy running
 // maximum (the warp's reduction of the tile maxima only when a lane's
